@@ -1,0 +1,76 @@
+"""`python -m unrolled <command>`: the entry point every Snakemake rule calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from unrolled.errors import ChecksumError, UnrolledError
+
+
+def _json_arg(value: str) -> dict:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+
+
+def _roles(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        role, sep, path = pair.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--source expects ROLE=FOLDER, got {pair!r}")
+        out[role] = path
+    return out
+
+
+def cmd_fetch(args) -> None:
+    from unrolled.data.sources import fetch
+
+    prov = fetch(args.name, args.spec, args.out)
+    logging.info("fetched %s: %d file(s) into %s", args.name, len(prov["files"]), args.out)
+
+
+def cmd_prepare(args) -> None:
+    from unrolled.data.prepare import prepare
+
+    meta = prepare(args.name, args.spec, _roles(args.source), args.out)
+    sizes = {k: meta[k] for k in ("train_tokens", "val_tokens", "counts") if k in meta}
+    logging.info("prepared %s into %s: %s", args.name, args.out, sizes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unrolled", description=__doc__)
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fetch", help="fetch one pinned data source into data/raw/{name}/")
+    p.add_argument("--name", required=True)
+    p.add_argument("--spec", required=True, type=_json_arg, help="the source's config entry as JSON")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("prepare", help="build one data set into data/prepared/{name}/")
+    p.add_argument("--name", required=True)
+    p.add_argument("--spec", required=True, type=_json_arg, help="the data set's config entry as JSON")
+    p.add_argument("--source", action="append", default=[], metavar="ROLE=FOLDER",
+                   help="a fetched source folder for one role of the builder (repeatable)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        args.func(args)
+    except (UnrolledError, FileNotFoundError, ValueError) as exc:
+        kind = "checksum mismatch" if isinstance(exc, ChecksumError) else "error"
+        print(f"unrolled {args.command}: {kind}: {exc}", file=sys.stderr)
+        return 2
+    return 0

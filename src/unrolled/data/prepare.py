@@ -1,0 +1,93 @@
+"""Build `data/prepared/{name}/` from fetched sources: one builder per data set family.
+
+A builder gets the fetched source folders by role (e.g. `text`, `bpe`, `images`), a temp output folder
+and the data set's options, writes its files and returns the fields for meta.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unrolled.atomic import atomic_dir, write_json
+from unrolled.data import images, text
+from unrolled.data.sources import load_provenance
+from unrolled.errors import UnrolledError
+
+GPT2_RANKS = "gpt2.tiktoken"
+
+
+def _ranks(dirs: dict[str, Path]) -> tuple[Path, str]:
+    provenance = load_provenance(dirs["bpe"])
+    return dirs["bpe"] / GPT2_RANKS, provenance["files"][GPT2_RANKS]
+
+
+def _text_char(dirs, out, opts):
+    corpus, files = text.read_corpus(dirs["text"])
+    return text.build_char(corpus, out, opts["val_fraction"]) | {"documents": files}
+
+
+def _text_gpt2(dirs, out, opts):
+    corpus, files = text.read_corpus(dirs["text"])
+    return text.build_gpt2(corpus, out, opts["val_fraction"], *_ranks(dirs)) | {"documents": files}
+
+
+def _openwebtext(dirs, out, opts):
+    from unrolled.data.owt import build_owt
+
+    return build_owt(dirs["text"], out, opts["val_fraction"], *_ranks(dirs), workers=opts.get("workers", 1))
+
+
+def _image_set(train, test, out, opts, num_classes):
+    return images.build_images(train, test, out, opts["val_fraction"], opts["split_seed"], num_classes)
+
+
+def _mnist_csv(dirs, out, opts):
+    return _image_set(images.load_mnist_csv(dirs["images"] / "mnist_5k.csv.gz"), None, out, opts, 10)
+
+
+def _idx(dirs, out, opts):
+    d = dirs["images"]
+    train = images.load_idx_pair(d, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
+    test = images.load_idx_pair(d, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    return _image_set(train, test, out, opts, 10)
+
+
+def _cifar10(dirs, out, opts):
+    d = dirs["images"]
+    train = images.load_cifar_batches(d, [f"data_batch_{i}" for i in range(1, 6)])
+    return _image_set(train, images.load_cifar_batches(d, ["test_batch"]), out, opts, 10)
+
+
+def _imagenet16(dirs, out, opts):
+    d = dirs["images"]
+    train = images.load_imagenet_npz(d, "train_data_batch_*.npz", 16)
+    test = images.load_imagenet_npz(d, "val_data.npz", 16)
+    return _image_set(train, test, out, opts, 1000)
+
+
+BUILDERS = {
+    "text_char": _text_char,
+    "text_gpt2": _text_gpt2,
+    "openwebtext": _openwebtext,
+    "mnist_csv": _mnist_csv,
+    "idx": _idx,
+    "cifar10": _cifar10,
+    "imagenet16": _imagenet16,
+}
+
+
+def prepare(name: str, spec: dict, source_dirs: dict[str, str | Path], out: str | Path) -> dict:
+    """Build data set `name` into `out` (whole or not at all) and return its meta.json."""
+    builder = BUILDERS.get(spec["builder"])
+    if builder is None:
+        raise UnrolledError(f"dataset {name}: unknown builder {spec['builder']!r}; expected one of {sorted(BUILDERS)}")
+    dirs = {role: Path(d) for role, d in source_dirs.items()}
+    with atomic_dir(out) as tmp:
+        fields = builder(dirs, tmp, spec)
+        sources = {}
+        for role, d in dirs.items():
+            prov = load_provenance(d)
+            sources[role] = {"source": prov["name"], "archive_sha256": prov["archive_sha256"], "files": prov["files"]}
+        meta = {"name": name, "builder": spec["builder"], **fields, "sources": sources}
+        write_json(tmp / "meta.json", meta)
+    return meta

@@ -1,0 +1,45 @@
+"""Character and GPT-2 BPE tokenizers. The BPE ranks come from a pinned local file, never a hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+GPT2_EOT = 50256
+# tiktoken's gpt2 / r50k_base pre-tokenisation pattern.
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+class CharTokenizer:
+    """Maps each distinct character of a corpus to an id, in sorted order (as nanoGPT does)."""
+
+    def __init__(self, chars: str | list[str]):
+        self.itos = sorted(set(chars))
+        self.stoi = {ch: i for i, ch in enumerate(self.itos)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self.stoi[ch] for ch in text]
+        except KeyError as exc:
+            raise ValueError(f"character {exc.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, ids) -> str:
+        return "".join(self.itos[i] for i in ids)
+
+
+def gpt2_encoding(ranks_file: str | Path, expected_sha256: str | None = None):
+    """GPT-2's BPE as a tiktoken Encoding, built offline from a `.tiktoken` ranks file."""
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    ranks = load_tiktoken_bpe(str(ranks_file), expected_hash=expected_sha256)
+    return tiktoken.Encoding(
+        name="gpt2-local",
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=ranks,
+        special_tokens={"<|endoftext|>": GPT2_EOT},
+        explicit_n_vocab=GPT2_EOT + 1,
+    )

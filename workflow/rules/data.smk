@@ -1,0 +1,47 @@
+# Data stage: fetch pinned sources into data/raw/, build data sets into data/prepared/.
+
+
+# Downloads run on the submit host: cluster compute nodes often have no internet.
+localrules:
+    fetch_source,
+    data,
+
+
+rule fetch_source:
+    output:
+        raw=directory("data/raw/{source}"),
+    params:
+        spec=lambda wildcards: json.dumps(source_spec(wildcards.source)),
+    log:
+        "logs/data/fetch_{source}.log",
+    benchmark:
+        "results/benchmarks/data/fetch_{source}.tsv"
+    conda:
+        "../envs/unrolled.yml"
+    shell:
+        "python -m unrolled fetch --name {wildcards.source} --spec {params.spec:q}"
+        " --out {output.raw} > {log} 2>&1"
+
+
+rule prepare_dataset:
+    input:
+        unpack(dataset_inputs),
+    output:
+        data=directory("data/prepared/{dataset}"),
+    params:
+        spec=lambda wildcards: json.dumps(dataset_spec(wildcards.dataset)),
+        sources=lambda wildcards, input: " ".join(f"--source {role}={path}" for role, path in input.items()),
+    log:
+        "logs/data/prepare_{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/prepare_{dataset}.tsv"
+    conda:
+        "../envs/unrolled.yml"
+    shell:
+        "python -m unrolled prepare --name {wildcards.dataset} --spec {params.spec:q}"
+        " {params.sources} --out {output.data} > {log} 2>&1"
+
+
+rule data:
+    input:
+        expand("data/prepared/{dataset}", dataset=config["data_targets"]),
