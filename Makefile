@@ -1,43 +1,55 @@
 # The two commands a newcomer needs: `make reproduce` and `make test`.
 # Both create .venv on first use (about 3 minutes: torch is large) and reuse it afterwards.
+SHELL  := bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
+# Rules call `python -m unrolled`: put the venv first on PATH for them.
+export PATH := $(abspath $(BIN)):$(PATH)
+# This machine's pip config names index folders that may not exist; silence that noise only.
+QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: reproduce data test test-fast lint dvc-share clean-venv
+.PHONY: reproduce data test test-fast lint share pull clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install --quiet -r requirements.txt 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	touch $@
 
 ## Run the default reproduction (everything the workflow defines), offline-capable, on the CPU.
 reproduce: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 ## Prepare only the default data sets.
 data: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) data
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) data
 
 ## The whole test suite, including real Snakemake and DVC runs.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## Unit tests only (no Snakemake runs, no registry downloads).
+## Everything but the end-to-end Snakemake/DVC runs (marked slow).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
-## Version the prepared data with DVC and push it to the default remote.
-dvc-share: $(STAMP)
+## Version data/prepared with DVC and push it to the default remote (then commit the .dvc file).
+share: $(STAMP)
 	$(BIN)/dvc add data/prepared
 	$(BIN)/dvc push
+
+## Restore DVC-tracked outputs, then re-stamp their times in DAG order: `dvc pull` writes files in
+## arbitrary order, and Snakemake would otherwise rerun jobs whose inputs look newer.
+pull: $(STAMP)
+	$(BIN)/dvc pull
+	$(BIN)/snakemake --touch --cores 1 $(SNAKEMAKE_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

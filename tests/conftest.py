@@ -1,0 +1,115 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1, fixture packages, and a temp copy of the workflow."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import posixpath
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        name = posixpath.normpath(self.path.split("?")[0]).lstrip("/")
+        if name in self.server.truncate:
+            # Promise the whole file, send half, hang up: a download cut off mid-way.
+            body = (Path(self.directory) / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """(root folder, base URL, set of names to truncate) for a server on 127.0.0.1."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    def handler(*args, **kwargs):
+        return _Handler(*args, directory=str(root), **kwargs)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.truncate = set()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}", server.truncate
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def make_wheel(folder: Path, name: str = "unrolledfixture", version: str = "1.0",
+               payload: bytes = b"fixture payload\n") -> Path:
+    """A minimal valid wheel holding `{name}/data/payload.txt`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    dist = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{name}/__init__.py", "")
+        zf.writestr(f"{name}/data/payload.txt", payload)
+        zf.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        zf.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{dist}/RECORD", "")
+    return path
+
+
+def make_deb(folder: Path, files: dict[str, bytes], name: str = "unrolled-fixture", version: str = "1.0-1") -> Path:
+    """Build a real .deb with dpkg-deb and publish it in a flat apt repository in `folder`."""
+    tree = folder.parent / f"{name}-tree"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: fixture\n")
+    for rel, data in files.items():
+        target = tree / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    deb = folder / f"{name}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "-Zgzip", "--build", str(tree), str(deb)], check=True, capture_output=True)
+    (folder / "Packages").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.org>\n"
+        f"Filename: ./{deb.name}\nSize: {deb.stat().st_size}\nSHA256: {sha256(deb)}\nDescription: fixture\n\n")
+    return deb
+
+
+def run(cmd, cwd, check=True, **kwargs):
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    """The workflow's files copied to a temp folder (no data, results or .snakemake state)."""
+    dest = tmp_path / "wf"
+    dest.mkdir()
+    for item in ("Snakefile", "workflow", "config", ".gitignore"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / item)
+    return dest

@@ -1,0 +1,61 @@
+"""A wrong config stops Snakemake before any job runs, with an error that names the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import run
+
+
+def _dry_run(wf, *args):
+    return run(["snakemake", "-n", "--cores", "1", *args], cwd=wf, check=False)
+
+
+def _fails_naming(proc, *needles):
+    assert proc.returncode != 0, proc.stdout
+    text = proc.stdout + proc.stderr
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in:\n{text[-2000:]}"
+    assert "Job stats" not in text  # nothing was scheduled
+
+
+def test_default_config_plans_the_data_jobs(workflow_copy):
+    proc = _dry_run(workflow_copy)
+    assert proc.returncode == 0, proc.stderr
+    for job in ("fetch_source", "prepare_dataset"):
+        assert job in proc.stdout
+    for name in ("shakespeare_char", "shakespeare_gpt2", "mnist5k", "fashion_mnist"):
+        assert f"data/prepared/{name}" in proc.stdout
+
+
+def test_unknown_top_level_key(workflow_copy):
+    _fails_naming(_dry_run(workflow_copy, "--config", "no_such_key=1"), "no_such_key")
+
+
+def test_wrong_type(workflow_copy):
+    _fails_naming(_dry_run(workflow_copy, "--config", "data_targets=5"), "data_targets", "is not of type 'array'")
+
+
+def test_unknown_dataset_target(workflow_copy):
+    _fails_naming(_dry_run(workflow_copy, "--config", "data_targets=[shakespear_char]"),
+                  "datasets.shakespear_char is not defined")
+
+
+@pytest.mark.parametrize("entry, needle", [
+    ({"sources": {"shakespeare": {"sha265": "0" * 64}}}, "'sha265' was unexpected"),
+    ({"sources": {"shakespeare": {"sha256": "not-a-hash"}}}, "'not-a-hash' does not match"),
+    ({"sources": {"extra": {"kind": "ftp", "url": "x"}}}, "'ftp' is not one of"),
+    ({"datasets": {"mnist5k": {"val_fraction": 1.5}}}, "1.5 is greater than or equal to the maximum"),
+    ({"datasets": {"mnist5k": {"sources": {"images": "nowhere"}}}}, "datasets.mnist5k.sources.images names unknown source 'nowhere'"),
+])
+def test_bad_nested_entries(workflow_copy, entry, needle):
+    (workflow_copy / "bad.yaml").write_text(yaml.safe_dump(entry))
+    _fails_naming(_dry_run(workflow_copy, "--configfile", "bad.yaml"), needle)
+
+
+def test_paper_config_plans_every_paper_dataset(workflow_copy):
+    proc = _dry_run(workflow_copy, "--configfile", "config/paper.yaml")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("tinyshakespeare_char", "mnist", "cifar10", "imagenet16", "openwebtext"):
+        assert f"data/prepared/{name}" in proc.stdout
