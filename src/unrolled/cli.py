@@ -42,6 +42,27 @@ def cmd_prepare(args) -> None:
     logging.info("prepared %s into %s: %s", args.name, args.out, sizes)
 
 
+def _run_config(value: str) -> dict:
+    """Inline JSON, or a YAML/JSON file."""
+    import yaml
+
+    from pathlib import Path
+
+    if value.lstrip().startswith("{"):
+        return _json_arg(value)
+    path = Path(value)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{value}: no such run config file")
+    return yaml.safe_load(path.read_text())
+
+
+def cmd_train(args) -> None:
+    from unrolled.train import train
+
+    metrics = train(args.config, args.seed, args.out, progress=not args.no_progress)
+    logging.info("%s: best val loss %.4f at step %d", args.out, metrics["best_val_loss"], metrics["best_step"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unrolled", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
@@ -60,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a fetched source folder for one role of the builder (repeatable)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help="train one run into results/runs/{experiment}/{arm}/seed{n}/ (resumes)")
+    p.add_argument("--config", required=True, type=_run_config,
+                   help="run config (data, model, train) as a YAML/JSON file or inline JSON")
+    p.add_argument("--seed", required=True, type=int, help="the run's seed (from its wildcards)")
+    p.add_argument("--out", required=True, help="run folder: metrics.json, history.csv, ckpt.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for log files)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -1,0 +1,3 @@
+from unrolled.models.transformer import ModelConfig, Transformer
+
+__all__ = ["ModelConfig", "Transformer"]

@@ -1,0 +1,214 @@
+"""One pre-LN transformer whose attention can be switched between the two papers' readings.
+
+    attention  "mhsa": separate q, k, v projections (GPT-2 / ViT)
+               "mssa": one projection per head used as q = k = v (Wang et al.'s MSSA, as in CRATE)
+    mssa_output  "learned" output projection, or "tied" to the head bases [U_1 ... U_K]
+    identity   "none": y = A v;  "subtract": y = A v - v (Ravuri & Lawrence's Laplacian step);
+               "learned": y = A v - a v with one a = sigmoid(theta) in (0, 1) for the whole model
+    mlp        "gelu": 4x GELU MLP; "none": attention-only (AoT)
+    task       "lm": causal, token + learned positions, tied head;
+               "vit": conv patches + LayerNorm, CLS token, learned positions, no mask
+
+Every variant goes through F.scaled_dot_product_attention; A - I is the fused output minus v, so the
+T x T matrix is never built. With SDPA's dropout this is the authors' order: dropout on A, then - v.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CHOICES = {
+    "task": ("lm", "vit"),
+    "attention": ("mhsa", "mssa"),
+    "mssa_output": ("learned", "tied"),
+    "identity": ("none", "subtract", "learned"),
+    "mlp": ("gelu", "none"),
+}
+
+
+@dataclass
+class ModelConfig:
+    task: str = "lm"
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    dropout: float = 0.0
+    bias: bool = False
+    attention: str = "mhsa"
+    mssa_output: str = "learned"
+    identity: str = "none"
+    identity_init: float = 0.0  # theta at init for identity="learned": a = sigmoid(0) = 0.5
+    mlp: str = "gelu"
+    # lm
+    vocab_size: int = 65
+    block_size: int = 256
+    # vit
+    image_size: int = 28
+    patch_size: int = 4
+    channels: int = 1
+    num_classes: int = 10
+    emb_dropout: float = 0.0
+
+    def __post_init__(self):
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"model.{key}: {getattr(self, key)!r} is not one of {allowed}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
+        if self.task == "vit" and self.image_size % self.patch_size:
+            raise ValueError(f"model.image_size ({self.image_size}) must be a multiple of model.patch_size")
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.shared_qkv = cfg.attention == "mssa"
+        self.identity = cfg.identity
+        self.causal = cfg.task == "lm"
+        if self.shared_qkv:
+            self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)  # rows of head k: U_k^T
+        else:
+            self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
+        self.tied_output = self.shared_qkv and cfg.mssa_output == "tied"
+        if not self.tied_output:
+            self.out = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def heads(self, x: torch.Tensor):
+        """q, k, v as (B, n_head, T, head_dim); for MSSA all three are the same tensor."""
+        B, T, C = x.shape
+        split = lambda t: t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # noqa: E731
+        if self.shared_qkv:
+            u = split(self.proj(x))
+            return u, u, u
+        q, k, v = self.qkv(x).split(C, dim=2)
+        return split(q), split(k), split(v)
+
+    def forward(self, x: torch.Tensor, identity_scale: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.heads(x)
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal
+        )
+        if self.identity == "subtract":
+            y = y - v
+        elif self.identity == "learned":
+            y = y - identity_scale * v
+        y = y.transpose(1, 2).reshape(B, T, C)
+        # Tied MSSA output: sum_k U_k y_k, the transpose of the shared projection.
+        y = F.linear(y, self.proj.weight.t()) if self.tied_output else self.out(y)
+        return self.resid_dropout(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
+        self.out = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.out(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.attn = Attention(cfg)
+        self.mlp = MLP(cfg) if cfg.mlp == "gelu" else None
+        self.ln_mlp = nn.LayerNorm(cfg.n_embd, bias=cfg.bias) if self.mlp else None
+
+    def forward(self, x, identity_scale=None):
+        x = x + self.attn(self.ln_attn(x), identity_scale)
+        if self.mlp is not None:
+            x = x + self.mlp(self.ln_mlp(x))
+        return x
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.n_embd
+        if cfg.task == "lm":
+            self.tok_emb = nn.Embedding(cfg.vocab_size, d)
+            self.pos_emb = nn.Embedding(cfg.block_size, d)
+            self.emb_dropout = nn.Dropout(cfg.dropout)
+        else:
+            n_patches = (cfg.image_size // cfg.patch_size) ** 2
+            self.patch_emb = nn.Conv2d(cfg.channels, d, cfg.patch_size, stride=cfg.patch_size)
+            self.patch_norm = nn.LayerNorm(d, bias=cfg.bias)
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+            self.pos_emb = nn.Parameter(torch.zeros(1, n_patches + 1, d))
+            self.emb_dropout = nn.Dropout(cfg.emb_dropout)
+        if cfg.identity == "learned":
+            self.identity_logit = nn.Parameter(torch.tensor(float(cfg.identity_init)))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(d, bias=cfg.bias)
+        if cfg.task == "lm":
+            self.head = nn.Linear(d, cfg.vocab_size, bias=False)
+            self.head.weight = self.tok_emb.weight  # weight tying, as GPT-2
+        else:
+            self.head = nn.Linear(d, cfg.num_classes)
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the projections into the residual stream, counting the actual number
+        # of residual branches (attention-only models have half as many).
+        branches = cfg.n_layer * (2 if cfg.mlp == "gelu" else 1)
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.out.weight", "mlp.out.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(branches))
+        if cfg.task == "vit":
+            nn.init.normal_(self.pos_emb, std=0.02)
+            nn.init.normal_(self.cls_token, std=0.02)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv2d)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    @property
+    def identity_scale(self) -> torch.Tensor | None:
+        """a in y = A v - a v, when it is learned."""
+        return torch.sigmoid(self.identity_logit) if self.cfg.identity == "learned" else None
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())  # tied weights counted once
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.task == "lm":
+            T = x.size(1)
+            if T > self.cfg.block_size:
+                raise ValueError(f"sequence length {T} exceeds block_size {self.cfg.block_size}")
+            pos = torch.arange(T, device=x.device)
+            return self.emb_dropout(self.tok_emb(x) + self.pos_emb(pos))
+        patches = self.patch_norm(self.patch_emb(x).flatten(2).transpose(1, 2))
+        cls = self.cls_token.expand(x.size(0), -1, -1)
+        return self.emb_dropout(torch.cat([cls, patches], dim=1) + self.pos_emb)
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
+        h = self.embed(x)
+        scale = self.identity_scale
+        for block in self.blocks:
+            h = block(h, scale)
+        h = self.ln_f(h)
+        logits = self.head(h if self.cfg.task == "lm" else h[:, 0])
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """nanoGPT's groups: matrices and embeddings decay; biases, norms and scalars do not."""
+        params = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        decay = [p for p in params.values() if p.dim() >= 2]
+        no_decay = [p for p in params.values() if p.dim() < 2]
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

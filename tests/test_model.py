@@ -1,0 +1,163 @@
+"""The model against explicit reference computations, for every combination of the switches."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unrolled.models import ModelConfig, Transformer
+
+VARIANTS = [dict(attention=a, identity=i, mlp=m, mssa_output=o)
+            for a, i, m, o in itertools.product(("mhsa", "mssa"), ("none", "subtract", "learned"),
+                                                ("gelu", "none"), ("learned", "tied"))
+            if not (a == "mhsa" and o == "tied")]
+TASKS = {
+    "lm": dict(task="lm", vocab_size=17, block_size=12),
+    "vit": dict(task="vit", image_size=8, patch_size=4, channels=3, num_classes=5),
+}
+
+
+def _ids(v):
+    return "-".join(f"{k}={val}" for k, val in v.items())
+
+
+def _model(task, variant, **extra):
+    torch.manual_seed(0)
+    cfg = ModelConfig(**TASKS[task], **variant, **{"n_layer": 2, "n_head": 2, "n_embd": 16, **extra})
+    return Transformer(cfg)
+
+
+def _inputs(task, batch=3):
+    g = torch.Generator().manual_seed(1)
+    if task == "lm":
+        return torch.randint(0, 17, (batch, 12), generator=g), torch.randint(0, 17, (batch, 12), generator=g)
+    return torch.randn(batch, 3, 8, 8, generator=g), torch.randint(0, 5, (batch,), generator=g)
+
+
+def explicit_attention(attn, x, identity_scale):
+    """(softmax(Q K^T / sqrt(d) + mask) - a I) V with the T x T matrix built by hand."""
+    q, k, v = attn.heads(x)
+    T, hd = x.size(1), q.size(-1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(hd)
+    if attn.causal:
+        scores = scores.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+    A = torch.softmax(scores, dim=-1)
+    a = {"none": 0.0, "subtract": 1.0}.get(attn.identity, identity_scale)
+    y = (A - a * torch.eye(T)) @ v
+    y = y.transpose(1, 2).reshape(x.shape)
+    return y @ attn.proj.weight if attn.tied_output else attn.out(y)
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_ids)
+def test_fused_attention_equals_explicit(task, variant):
+    model = _model(task, variant).eval()
+    x, _ = _inputs(task)
+    h = model.embed(x)
+    with torch.no_grad():
+        for block in model.blocks:
+            inp = block.ln_attn(h)
+            fused = block.attn(inp, model.identity_scale)
+            ref = explicit_attention(block.attn, inp, model.identity_scale)
+            torch.testing.assert_close(fused, ref, atol=1e-5, rtol=0)
+            h = block(h, model.identity_scale)
+
+
+@pytest.mark.parametrize("output", ["learned", "tied"])
+def test_mssa_shares_one_projection_for_q_k_v(output):
+    attn = _model("lm", dict(attention="mssa", mssa_output=output)).blocks[0].attn
+    assert not hasattr(attn, "qkv")
+    q, k, v = attn.heads(torch.randn(2, 5, 16))
+    assert q is k is v
+    projections = [n for n, _ in attn.named_parameters()]
+    assert projections == (["proj.weight", "out.weight"] if output == "learned" else ["proj.weight"])
+
+
+def test_causal_laplacian_first_token_output_is_exactly_zero():
+    attn = _model("lm", dict(identity="subtract")).blocks[0].attn.eval()
+    x = torch.randn(4, 12, 16)
+    out = attn(x)
+    assert torch.equal(out[:, 0], torch.zeros_like(out[:, 0]))
+    assert out[:, 1:].abs().min() > 0
+
+
+def test_learned_identity_is_one_scalar_in_unit_interval():
+    model = _model("lm", dict(identity="learned"))
+    assert model.identity_logit.numel() == 1
+    assert model.identity_scale.item() == pytest.approx(0.5)
+    model.identity_logit.data.fill_(50.0)
+    assert 0 < model.identity_scale.item() <= 1.0
+
+
+def _lm_params(V, T, d, L, attn_params, mlp, bias, extra=0):
+    ln = d * (2 if bias else 1)
+    mlp_params = (8 * d * d + (5 * d if bias else 0)) if mlp else 0
+    per_layer = ln * (2 if mlp else 1) + attn_params + mlp_params
+    return V * d + T * d + L * per_layer + ln + extra
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_parameter_counts_match_formulas(bias):
+    V, T, d, L = 17, 12, 16, 2
+    def count(**v):
+        return _model("lm", v, bias=bias).num_params()
+    mhsa = 4 * d * d + (4 * d if bias else 0)
+    mssa_learned = 2 * d * d + (d if bias else 0)
+    assert count() == _lm_params(V, T, d, L, mhsa, True, bias)
+    assert count(identity="subtract") == count()  # A - I adds no parameter
+    assert count(identity="learned") == count() + 1  # one scalar for the whole model
+    assert count(mlp="none") == _lm_params(V, T, d, L, mhsa, False, bias)
+    assert count(attention="mssa", mlp="none") == _lm_params(V, T, d, L, mssa_learned, False, bias)
+    assert count(attention="mssa", mssa_output="tied", mlp="none") == _lm_params(V, T, d, L, d * d, False, bias)
+
+    vit = _model("vit", {}, bias=bias).num_params()
+    n_patches, C, p, K = 4, 3, 4, 5
+    ln = d * (2 if bias else 1)
+    embed = C * p * p * d + d + ln + d + (n_patches + 1) * d
+    blocks = L * (2 * ln + mhsa + 8 * d * d + (5 * d if bias else 0))
+    assert vit == embed + blocks + ln + d * K + K
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_ids)
+def test_every_variant_overfits_one_batch(task, variant):
+    model = _model(task, variant, n_embd=32)
+    x, y = _inputs(task, batch=4)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        _, loss = model(x, y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first, (first, loss.item())
+
+
+def test_bad_switch_names_the_key():
+    with pytest.raises(ValueError, match=r"model.identity: 'minus' is not one of"):
+        ModelConfig(identity="minus")
+    with pytest.raises(ValueError, match="divisible by model.n_head"):
+        ModelConfig(n_embd=10, n_head=3)
+
+
+def test_sdpa_dropout_then_subtract_matches_paper_order():
+    """With dropout, the fused path is the authors' explicit code: y = dropout(A) v - v, same masks."""
+    attn = _model("lm", dict(identity="subtract"), dropout=0.5).blocks[0].attn.train()
+    attn.resid_dropout.p = 0.0  # isolate attention dropout
+    x = torch.randn(2, 12, 16)
+    torch.manual_seed(7)
+    fused = attn(x)
+    q, k, v = attn.heads(x)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    scores = scores.masked_fill(torch.triu(torch.ones(12, 12, dtype=torch.bool), 1), float("-inf"))
+    torch.manual_seed(7)
+    y = F.dropout(torch.softmax(scores, dim=-1), p=0.5) @ v - v
+    ref = attn.out(y.transpose(1, 2).reshape(x.shape))
+    torch.testing.assert_close(fused, ref, atol=1e-5, rtol=0)
+    torch.manual_seed(8)
+    assert not torch.allclose(attn(x), fused)  # dropout really is active
