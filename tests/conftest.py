@@ -113,3 +113,34 @@ def workflow_copy(tmp_path):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / item)
     return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_text_data(tmp_path_factory):
+    """A prepared char data set built by the real builder from a small Shakespeare-like text."""
+    from unrolled.atomic import write_json
+    from unrolled.data import text
+
+    out = tmp_path_factory.mktemp("prepared") / "tiny_char"
+    out.mkdir()
+    corpus = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+              "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 60
+    write_json(out / "meta.json", {"name": "tiny_char", **text.build_char(corpus, out, 0.1)})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_image_data(tmp_path_factory):
+    """A prepared image data set (2 classes told apart by brightness) in the on-disk image format."""
+    import numpy as np
+
+    from unrolled.atomic import write_json
+    from unrolled.data import images
+
+    out = tmp_path_factory.mktemp("prepared") / "tiny_images"
+    out.mkdir()
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 240)
+    x = (rng.integers(0, 120, (240, 1, 8, 8)) + 120 * y[:, None, None, None]).astype(np.uint8)
+    write_json(out / "meta.json", {"name": "tiny_images", **images.build_images((x, y), None, out, 0.25, 0, 2)})
+    return out

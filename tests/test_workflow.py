@@ -98,3 +98,22 @@ def test_dvc_round_trip_without_reruns(smoke_run, tmp_path):
     dry = run(["snakemake", "data", "-n", "--configfile", "config/smoke.yaml"], cwd=clone)
     assert "Nothing to be done" in dry.stdout + dry.stderr
     assert _tree_hashes(clone / "data" / "prepared") == before
+
+
+def test_every_variant_trains_through_the_cli_on_packaged_data(smoke_run, tmp_path):
+    from test_model import VARIANTS
+    from unrolled.cli import main as cli_main
+
+    wf, _ = smoke_run
+    data = {"lm": (wf / "data/prepared/shakespeare_char", {"block_size": 16}),
+            "vit": (wf / "data/prepared/mnist5k", {"patch_size": 7})}
+    for task, (folder, extra) in data.items():
+        for i, variant in enumerate(VARIANTS):
+            run = {"data": str(folder), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, **extra, **variant},
+                   "train": {"batch_size": 4, "max_iters": 2, "eval_interval": 2, "eval_iters": 1}}
+            out = tmp_path / task / str(i)
+            assert cli_main(["-q", "train", "--config", json.dumps(run), "--seed", "0", "--out", str(out),
+                             "--no-progress"]) == 0, (task, variant)
+            metrics = json.loads((out / "metrics.json").read_text())
+            assert metrics["task"] == task and metrics["steps"] == 2
+            assert metrics["config"]["model"]["identity"] == variant["identity"]

@@ -263,7 +263,7 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
         "final_val_loss": final["val_loss"], "best_val_loss": min(r["val_loss"] for r in history),
         "best_step": best["step"], "wall_seconds": wall, "tokens_per_second": tokens_per_second,
         "resumed_from_step": start_step or None,
-        "identity_scale": float(model.identity_scale) if mcfg.identity == "learned" else None,
+        "identity_scale": model.identity_scale.item() if mcfg.identity == "learned" else None,
         "git_sha": git_sha(), "config_hash": chash, "config": {"model": asdict(mcfg), "train": asdict(tcfg)},
         "data": {"path": str(data), "name": meta.get("name"), "sources": meta.get("sources")},
         "environment": environment(device),

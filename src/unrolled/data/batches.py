@@ -60,7 +60,8 @@ class ImageBatches:
         meta = load_meta(folder)
         mean = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
         std = torch.tensor(meta["std"]).view(1, -1, 1, 1)
-        self._normalise = lambda x: (torch.from_numpy(np.asarray(x)).float() / 255.0 - mean) / std  # noqa: E731
+        # np.array copies: memory-mapped slices are read-only, which torch warns about.
+        self._normalise = lambda x: (torch.from_numpy(np.array(x)).float() / 255.0 - mean) / std  # noqa: E731
         self.train_x, self.train_y = load_split(folder, "train")
         self.val_x, self.val_y = load_split(folder, "val")
         self.batch_size = batch_size

@@ -1,0 +1,172 @@
+"""Real training for a few steps: determinism, exact resume after SIGKILL, NaN handling, paired val."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from unrolled import checkpoint
+from unrolled.cli import main as cli_main
+from unrolled.data.batches import TokenBatches
+from unrolled.train import CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig, learning_rate, train
+
+# Everything but timings and the resume marker must agree between runs.
+VOLATILE = {"wall_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
+
+
+def _run(data, **train_overrides):
+    return {
+        "data": str(data),
+        "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.1},
+        "train": {"batch_size": 4, "max_iters": 12, "eval_interval": 4, "eval_iters": 3, "warmup_iters": 2,
+                  "log_interval": 1, **train_overrides},
+    }
+
+
+def _stable(metrics):
+    return {k: v for k, v in metrics.items() if k not in VOLATILE}
+
+
+def test_same_seed_same_metrics_different_seed_differs(tiny_text_data, tmp_path):
+    a = train(_run(tiny_text_data), 0, tmp_path / "a", progress=False)
+    b = train(_run(tiny_text_data), 0, tmp_path / "b", progress=False)
+    c = train(_run(tiny_text_data), 1, tmp_path / "c", progress=False)
+    assert _stable(a) == _stable(b)
+    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
+    assert a["best_val_loss"] != c["best_val_loss"]
+
+
+def test_metrics_and_history_contract(tiny_text_data, tmp_path):
+    m = train(_run(tiny_text_data), 3, tmp_path / "r", progress=False)
+    for key in ("best_val_loss", "final_val_loss", "steps", "tokens", "wall_seconds", "tokens_per_second",
+                "git_sha", "config_hash", "environment"):
+        assert m[key] is not None, key
+    assert m["steps"] == 12 and m["tokens"] == 12 * 4 * 16
+    assert m["environment"]["device"] == "cpu" and m["environment"]["torch"] == torch.__version__
+    rows = list(csv.DictReader(open(tmp_path / "r" / "history.csv")))
+    assert [int(r["step"]) for r in rows] == [4, 8, 12]
+    assert m["best_val_loss"] == min(float(r["val_loss"]) for r in rows)
+    assert json.loads((tmp_path / "r" / METRICS).read_text()) == json.loads(json.dumps(m))
+
+
+def test_val_batches_do_not_depend_on_run_seed(tiny_text_data):
+    a = TokenBatches(tiny_text_data, 16, 4, seed=0).val_batches(3, val_seed=1337)
+    b = TokenBatches(tiny_text_data, 16, 4, seed=99).val_batches(3, val_seed=1337)
+    assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    ta, tb = TokenBatches(tiny_text_data, 16, 4, seed=0), TokenBatches(tiny_text_data, 16, 4, seed=99)
+    assert not torch.equal(ta.next_train()[0], tb.next_train()[0])
+
+
+def test_grad_accumulation_matches_the_full_batch(tiny_text_data, tmp_path):
+    base = {"max_iters": 1, "eval_interval": 1, "warmup_iters": 0, "grad_clip": 0.0}
+    run_full = _run(tiny_text_data, batch_size=8, **base)
+    run_accum = _run(tiny_text_data, batch_size=4, grad_accum=2, **base)
+    for run in (run_full, run_accum):
+        run["model"]["dropout"] = 0.0
+    train(run_full, 0, tmp_path / "full", progress=False)
+    train(run_accum, 0, tmp_path / "accum", progress=False)
+    full = checkpoint.load(tmp_path / "full" / CHECKPOINT)["model"]
+    accum = checkpoint.load(tmp_path / "accum" / CHECKPOINT)["model"]
+    for name in full:
+        torch.testing.assert_close(full[name], accum[name], atol=1e-6, rtol=1e-5)
+
+
+def test_lr_schedule():
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
+    assert learning_rate(0, cfg) == pytest.approx(1e-3 / 11)
+    assert learning_rate(10, cfg) == pytest.approx(1e-3)
+    assert learning_rate(60, cfg) == pytest.approx((1e-3 + 1e-4) / 2)
+    assert learning_rate(110, cfg) == pytest.approx(1e-4)
+    assert learning_rate(500, TrainConfig(lr_schedule="constant", warmup_iters=10)) == 1e-3
+
+
+def test_unknown_keys_are_named(tiny_text_data, tmp_path):
+    with pytest.raises(ValueError, match=r"train: unknown key\(s\) \['lr_max'\]"):
+        train(_run(tiny_text_data, lr_max=1.0), 0, tmp_path / "x", progress=False)
+    bad = _run(tiny_text_data)
+    bad["model"]["n_layers"] = 3
+    with pytest.raises(ValueError, match=r"model: unknown key\(s\) \['n_layers'\]"):
+        train(bad, 0, tmp_path / "y", progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_text_data, tmp_path, monkeypatch):
+    from unrolled.models import Transformer
+
+    real_forward = Transformer.forward
+    calls = {"n": 0}
+
+    def forward(self, x, targets=None):
+        logits, loss = real_forward(self, x, targets)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] > 6:  # steps 1-6 are fine; the checkpoint at step 4 is the last good one
+                loss = loss * float("nan")
+        return logits, loss
+
+    monkeypatch.setattr(Transformer, "forward", forward)
+    out = tmp_path / "nan"
+    with pytest.raises(NonFiniteLossError, match=r"training loss became nan at or before step 7.*ckpt.pt"):
+        train(_run(tiny_text_data), 0, out, progress=False)
+    assert not (out / METRICS).exists() and not (out / "history.csv").exists()
+    assert checkpoint.load(out / CHECKPOINT)["step"] == 4
+
+
+def test_checkpoint_from_another_config_is_refused(tiny_text_data, tmp_path):
+    train(_run(tiny_text_data, max_iters=4), 0, tmp_path / "r", progress=False)
+    (tmp_path / "r" / METRICS).unlink()
+    with pytest.raises(Exception, match="different config or seed"):
+        train(_run(tiny_text_data, max_iters=4), 1, tmp_path / "r", progress=False)
+
+
+def test_sigkill_then_resume_is_bit_exact(tiny_text_data, tmp_path):
+    """Kill a real training process after its first checkpoint; the rerun must end bit for bit equal."""
+    run = _run(tiny_text_data, max_iters=400, eval_interval=50, log_interval=10)
+    run["model"].update(n_layer=2, n_embd=48)
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps(run))
+    reference = train(run, 5, tmp_path / "reference", progress=False)
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seed", "5", "--out", str(out),
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / CHECKPOINT).exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    killed_at = checkpoint.load(out / CHECKPOINT)["step"]
+    assert 0 < killed_at < 400 and not (out / METRICS).exists()
+
+    subprocess.run(cmd, check=True, capture_output=True)
+    resumed = json.loads((out / METRICS).read_text())
+    assert resumed["resumed_from_step"] == killed_at
+    assert _stable(resumed) == _stable(json.loads(json.dumps(reference)))
+    assert (out / "history.csv").read_text() == (tmp_path / "reference" / "history.csv").read_text()
+
+
+def test_vit_trains_and_reports_accuracy(tiny_image_data, tmp_path):
+    run = {"data": str(tiny_image_data),
+           "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "patch_size": 4},
+           "train": {"batch_size": 16, "max_iters": 30, "eval_interval": 10, "eval_iters": None, "lr": 3e-3,
+                     "warmup_iters": 0, "lr_schedule": "constant"}}
+    m = train(run, 0, tmp_path / "vit", progress=False)
+    assert m["task"] == "vit" and m["best_val_acc"] > 0.9  # brightness separates the two classes
+
+
+def test_cli_train_and_clear_errors(tiny_text_data, tmp_path, capsys):
+    run = json.dumps(_run(tiny_text_data, max_iters=4))
+    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    assert (tmp_path / "r" / METRICS).exists()
+    bad = json.dumps({"data": str(tmp_path / "nowhere")})
+    assert cli_main(["train", "--config", bad, "--seed", "0", "--out", str(tmp_path / "s")]) == 2
+    assert "nowhere/meta.json: not a prepared data set" in capsys.readouterr().err
