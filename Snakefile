@@ -5,8 +5,16 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
+report: "workflow/report/workflow.rst"
+
+
 configfile: "config/sources.yaml"
-configfile: "config/config.yaml"
+
+
+# config/config.yaml is the default; a --configfile (smoke.yaml, paper.yaml, yours) replaces it rather
+# than merging into it, so one experiment registry never leaks into another.
+if not workflow.overwrite_configfiles:
+    workflow.configfile("config/config.yaml")
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -14,9 +22,17 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/theory.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.data.input,
+        rules.summaries.input,
+        rules.theory.input,
+        rules.figures.input,
+        rules.table.output,

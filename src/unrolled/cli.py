@@ -57,10 +57,64 @@ def _run_config(value: str) -> dict:
 
 
 def cmd_train(args) -> None:
+    import torch
+
     from unrolled.train import train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     metrics = train(args.config, args.seed, args.out, progress=not args.no_progress)
     logging.info("%s: best val loss %.4f at step %d", args.out, metrics["best_val_loss"], metrics["best_step"])
+
+
+def cmd_summarize(args) -> None:
+    from unrolled.experiments import summarize, write_summary
+
+    summary = summarize(args.experiment, args.spec, args.runs)
+    write_summary(summary, args.out_json, args.out_csv)
+    logging.info("summarized %s into %s", args.experiment, args.out_json)
+
+
+def cmd_probdr(args) -> None:
+    import numpy as np
+
+    from unrolled.atomic import atomic_path, write_json
+    from unrolled.data.images import load_split
+    from unrolled.theory import probdr
+
+    spec = args.spec
+    parts = [load_split(spec["data"], split) for split in ("train", "val")]
+    x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    n = spec.get("n") or len(x)
+    if n > len(x):
+        raise ValueError(f"theory.probdr.n = {n} but {spec['data']} holds only {len(x)} images")
+    order = np.random.default_rng(spec["seed"]).permutation(len(x))[:n]
+    results, latents = probdr.run(x[order], y[order], spec["q"], spec["kappa"], spec["eta"], spec["depth"],
+                                  spec["block_depth"], spec["seed"])
+    results["block_depth"] = spec["block_depth"]
+    with atomic_path(args.out_latents) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **latents)
+    write_json(args.out_json, results)
+
+
+def cmd_snr(args) -> None:
+    from unrolled.atomic import write_json
+    from unrolled.theory import snr
+
+    write_json(args.out, snr.run(**args.spec))
+
+
+def cmd_figure(args) -> None:
+    from unrolled.figures import draw
+
+    draw(args.spec, args.results, args.out)
+
+
+def cmd_table(args) -> None:
+    from unrolled.table import write
+
+    write(args.spec, args.results, args.out, args.config_name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +142,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", required=True, type=int, help="the run's seed (from its wildcards)")
     p.add_argument("--out", required=True, help="run folder: metrics.json, history.csv, ckpt.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for log files)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("summarize", help="statistics over an experiment's runs -> summary.json/.csv")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--spec", required=True, type=_json_arg, help="the experiment's config entry as JSON")
+    p.add_argument("--runs", required=True, help="results/runs")
+    p.add_argument("--out-json", required=True)
+    p.add_argument("--out-csv", required=True)
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("theory-probdr", help="paper 1's unrolled Laplacian Eigenmaps on MNIST")
+    p.add_argument("--spec", required=True, type=_json_arg)
+    p.add_argument("--out-json", required=True)
+    p.add_argument("--out-latents", required=True)
+    p.set_defaults(func=cmd_probdr)
+
+    p = sub.add_parser("theory-snr", help="paper 2's SNR of MSSA layers on MoLRG data")
+    p.add_argument("--spec", required=True, type=_json_arg)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_snr)
+
+    p = sub.add_parser("figure", help="draw one figure (PNG + PDF) from summaries and histories")
+    p.add_argument("--spec", required=True, type=_json_arg, help="the figure's config entry as JSON")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", required=True, help="the .png path; the .pdf goes beside it")
+    p.set_defaults(func=cmd_figure)
+
+    p = sub.add_parser("table", help="results/tables/paper_vs_reproduced.md")
+    p.add_argument("--spec", required=True, type=_json_arg, help="the experiments section as JSON")
+    p.add_argument("--results", default="results")
+    p.add_argument("--config-name", default="config/config.yaml")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_table)
     return parser
 
 

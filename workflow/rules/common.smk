@@ -1,14 +1,21 @@
 # Shared helpers: config look-ups that fail with the offending key named, before any job runs.
 import json
+import os
+
+from unrolled.registry import figure_inputs, run_config, seeds
 
 
 wildcard_constraints:
     source=r"[a-z0-9_]+",
     dataset=r"[a-z0-9_]+",
+    experiment=r"[a-z0-9_]+",
+    arm=r"[a-z0-9_]+",
+    seed=r"\d+",
+    figure=r"[a-z0-9_]+",
 
 
 def _lookup(section, name):
-    entries = config[section]
+    entries = config.get(section, {})
     if name not in entries:
         raise ValueError(f"config: {section}.{name} is not defined; known: {sorted(entries)}")
     return entries[name]
@@ -22,9 +29,18 @@ def dataset_spec(name):
     return _lookup("datasets", name)
 
 
+def experiment_spec(name):
+    return _lookup("experiments", name)
+
+
 def dataset_inputs(wildcards):
     """The fetched source folders a data set is built from, by role."""
     return {role: f"data/raw/{src}" for role, src in dataset_spec(wildcards.dataset)["sources"].items()}
+
+
+def run_paths(experiment, filename):
+    spec = experiment_spec(experiment)
+    return [f"results/runs/{experiment}/{arm}/seed{s}/{filename}" for arm in spec["arms"] for s in seeds(spec)]
 
 
 def _check_config():
@@ -34,6 +50,27 @@ def _check_config():
                 raise ValueError(f"config: datasets.{name}.sources.{role} names unknown source {src!r}")
     for name in config["data_targets"]:
         dataset_spec(name)
+    for name, spec in config["experiments"].items():
+        dataset_spec(spec["dataset"])
+        arms = set(spec["arms"])
+        for arm in [spec["baseline"], *(a for pair in spec.get("pairs", []) for a in pair)]:
+            if arm not in arms:
+                raise ValueError(f"config: experiments.{name} refers to arm {arm!r}; its arms: {sorted(arms)}")
+        for claim, mapping in spec.get("claims", {}).items():
+            for arm in mapping:
+                if arm not in arms:
+                    raise ValueError(f"config: experiments.{name}.claims.{claim} maps unknown arm {arm!r}")
+    for name, fig in config["figures"].items():
+        if "experiment" in fig:
+            exp = experiment_spec(fig["experiment"])
+            named = fig.get("arms", []) + [a for row in fig.get("cells", {}).values() for a in row.values()]
+            for arm in named:
+                if arm not in exp["arms"]:
+                    raise ValueError(f"config: figures.{name} names arm {arm!r}, not in experiments.{fig['experiment']}")
+        elif fig["kind"] in ("snr", "mnist") and {"snr": "snr", "mnist": "probdr"}[fig["kind"]] not in config["theory"]:
+            raise ValueError(f"config: figures.{name} needs the theory experiment it draws")
+    if "probdr" in config["theory"]:
+        dataset_spec(config["theory"]["probdr"]["dataset"])
 
 
 _check_config()

@@ -22,12 +22,12 @@ def _ranks(dirs: dict[str, Path]) -> tuple[Path, str]:
 
 
 def _text_char(dirs, out, opts):
-    corpus, files = text.read_corpus(dirs["text"])
+    corpus, files = text.read_corpus(dirs["text"], opts.get("files", ["*.txt"]))
     return text.build_char(corpus, out, opts["val_fraction"]) | {"documents": files}
 
 
 def _text_gpt2(dirs, out, opts):
-    corpus, files = text.read_corpus(dirs["text"])
+    corpus, files = text.read_corpus(dirs["text"], opts.get("files", ["*.txt"]))
     return text.build_gpt2(corpus, out, opts["val_fraction"], *_ranks(dirs)) | {"documents": files}
 
 

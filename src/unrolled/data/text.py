@@ -12,11 +12,11 @@ from unrolled.data.tokenizers import CharTokenizer, gpt2_encoding
 DOC_SEPARATOR = "\n\n"
 
 
-def read_corpus(folder: Path, pattern: str = "*.txt") -> tuple[str, list[str]]:
-    """Concatenate the text files of a fetched source in sorted name order."""
-    files = sorted(folder.glob(pattern))
+def read_corpus(folder: Path, patterns: list[str]) -> tuple[str, list[str]]:
+    """Concatenate the text files of a fetched source that match `patterns`, in sorted name order."""
+    files = sorted({f for pattern in patterns for f in folder.glob(pattern)})
     if not files:
-        raise FileNotFoundError(f"{folder}: no files match {pattern!r}")
+        raise FileNotFoundError(f"{folder}: no files match {patterns}")
     texts = [f.read_text(encoding="utf-8") for f in files]
     return DOC_SEPARATOR.join(t.strip("\n") for t in texts), [f.name for f in files]
 

@@ -1,0 +1,71 @@
+"""Per-experiment summaries over seeds (the registry's look-ups are in registry.py).
+
+An experiment names its data set, a base model and training recipe, its arms (each a setting of the
+model switches), its seeds, its baseline arm and the metric; `summarize` gathers every run's
+metrics.json and writes summary.json / summary.csv with per-arm statistics and paired comparisons.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from unrolled import stats
+from unrolled.atomic import atomic_path, write_json
+from unrolled.registry import run_dir, seeds
+
+# metric name -> (keys in metrics.json, higher is better)
+METRICS = {
+    "val_loss": (("best_val_loss", "final_val_loss"), False),
+    "val_acc": (("best_val_acc", "final_val_acc"), True),
+}
+
+
+def collect(spec: dict, experiment: str, runs_root: str | Path) -> dict[str, dict[str, dict[int, float]]]:
+    """values[metric_key][arm][seed] from every run's metrics.json."""
+    keys, _ = METRICS[spec["metric"]]
+    values = {key: {arm: {} for arm in spec["arms"]} for key in keys}
+    for arm in spec["arms"]:
+        for seed in seeds(spec):
+            path = run_dir(runs_root, experiment, arm, seed) / "metrics.json"
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: missing; train this run first")
+            metrics = json.loads(path.read_text())
+            for key in keys:
+                values[key][arm][seed] = metrics[key]
+    return values
+
+
+def summarize(experiment: str, spec: dict, runs_root: str | Path) -> dict:
+    keys, higher = METRICS[spec["metric"]]
+    values = collect(spec, experiment, runs_root)
+    return {
+        "experiment": experiment, "dataset": spec["dataset"], "metric": spec["metric"], "primary": keys[0],
+        "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
+        "arms": {arm: (spec["arms"][arm] or {}) for arm in spec["arms"]},
+        "metrics": {key: stats.summarize_experiment(values[key], spec["baseline"], higher,
+                                                    spec.get("pairs", [])) for key in keys},
+    }
+
+
+CSV_FIELDS = ["metric", "kind", "arm", "reference", "n", "mean", "median", "std", "ci95_low", "ci95_high",
+              "wilcoxon_p", "wins", "losses"]
+
+
+def write_summary(summary: dict, json_path: str | Path, csv_path: str | Path) -> None:
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for key, block in summary["metrics"].items():
+            for arm, d in block["arms"].items():
+                writer.writerow({"metric": key, "kind": "arm", "arm": arm, "n": d["n"], "mean": d["mean"],
+                                 "median": d["median"], "std": d["std"], "ci95_low": d["ci95"][0],
+                                 "ci95_high": d["ci95"][1]})
+            for c in block["comparisons"]:
+                writer.writerow({"metric": key, "kind": "paired_difference", "arm": c["arm"],
+                                 "reference": c["reference"], "n": c["n"], "mean": c.get("mean"),
+                                 "median": c.get("median"), "ci95_low": c.get("ci95", [None, None])[0],
+                                 "ci95_high": c.get("ci95", [None, None])[1], "wilcoxon_p": c.get("wilcoxon_p"),
+                                 "wins": c.get("wins"), "losses": c.get("losses")})
+    write_json(json_path, summary)  # last: its presence means the summary is complete

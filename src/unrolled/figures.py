@@ -1,0 +1,200 @@
+"""Figures, drawn only from summaries, histories and theory results (never checkpoints), so they
+regenerate in seconds after `dvc pull`. Each is written as PNG and PDF.
+
+Kinds (the `figures:` section of the config names which to draw, from which experiment):
+    arms    per-seed distribution of each arm (violins) and the paired difference to the baseline
+    curves  validation loss against step, mean and min-max band over seeds
+    grid    2 x 2 heatmap: MLP on/off x A vs A - I
+    snr     SNR against layer with the fitted rate (paper 2's theory)
+    mnist   unrolled Laplacian Eigenmaps: scatter before/after, kNN accuracy and silhouette by depth
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from unrolled.paper import reported  # noqa: E402
+
+LABELS = {"best_val_loss": "best val loss (nats/char)", "final_val_loss": "final val loss",
+          "best_val_acc": "best val accuracy", "final_val_acc": "final val accuracy"}
+COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _load(path):
+    return json.loads(Path(path).read_text())
+
+
+def _save(fig, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_suffix(suffix), dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
+    plt.close(fig)
+
+
+def _paper_arm_value(claim: dict, arm: str):
+    entry = claim.get("arms", {}).get(arm, {})
+    return entry.get("median", entry.get("value"))
+
+
+def arms(spec: dict, results: Path, out: Path) -> None:
+    summary = _load(results / spec["experiment"] / "summary.json")
+    key = spec.get("metric", summary["primary"])
+    block = summary["metrics"][key]
+    names = spec["arms"]
+    claim = reported().get(spec.get("claim"), {})
+    paper_arms = spec.get("paper_arms", {})  # our arm -> the paper's arm name
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.2, 1]})
+
+    data = [list(block["arms"][a]["values"].values()) for a in names]
+    if all(len(d) > 1 for d in data):
+        parts = left.violinplot(data, showmedians=True)
+        for body in parts["bodies"]:
+            body.set_alpha(0.3)
+    for i, d in enumerate(data, start=1):
+        left.scatter(np.full(len(d), i) + np.linspace(-0.06, 0.06, len(d)), d, s=18, zorder=3, color="k")
+    left.set_xticks(range(1, len(names) + 1), names)
+    left.set_ylabel(LABELS.get(key, key))
+    left.set_title(f"{spec['experiment']}: {len(summary['seeds'])} seeds per arm")
+
+    base = summary["baseline"]
+    comps = [c for c in block["comparisons"] if c["reference"] == base and c["arm"] in names]
+    for i, c in enumerate(comps):
+        right.scatter(np.full(len(c["differences"]), i), c["differences"], s=18, color="k", zorder=3)
+        low, high = c.get("ci95", [None, None])
+        if low is not None:
+            right.errorbar(i + 0.15, c["mean"], yerr=[[c["mean"] - low], [high - c["mean"]]], fmt="o",
+                           color=COLOURS[0], capsize=4, label="ours: mean, 95% bootstrap CI" if i == 0 else None)
+        p_base, p_arm = (_paper_arm_value(claim, paper_arms.get(x, x)) for x in (base, c["arm"]))
+        if p_base is not None and p_arm is not None:
+            right.scatter(i - 0.15, p_arm - p_base, marker="D", color=COLOURS[1], zorder=4,
+                          label="paper: difference of medians (its scale)" if i == 0 else None)
+    right.axhline(0, color="grey", lw=0.8)
+    right.set_xticks(range(len(comps)), [f"{c['arm']}\n− {base}" for c in comps])
+    right.set_ylabel(f"paired difference in {key}")
+    better = "higher" if summary["higher_is_better"] else "lower"
+    right.set_title(f"per-seed difference ({better} is better)")
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=8)
+    _save(fig, out)
+
+
+def _histories(results: Path, experiment: str, arm: str) -> list[dict]:
+    runs = sorted((results / "runs" / experiment / arm).glob("seed*/history.csv"))
+    return [{k: [float(r[k]) for r in rows] for k in ("step", "val_loss")}
+            for rows in (list(csv.DictReader(open(p))) for p in runs)]
+
+
+def curves(spec: dict, results: Path, out: Path) -> None:
+    claim = reported().get(spec.get("claim"), {})
+    paper_arms = spec.get("paper_arms", {})
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for colour, arm in zip(COLOURS, spec["arms"]):
+        hist = _histories(results, spec["experiment"], arm)
+        steps = hist[0]["step"]
+        vals = np.array([h["val_loss"] for h in hist])
+        paper_value = _paper_arm_value(claim, paper_arms.get(arm, arm))
+        label = f"{arm} ({len(hist)} seeds)" + (f"; paper final {paper_value:.2f} at GPT-2 scale" if paper_value else "")
+        ax.plot(steps, vals.mean(0), color=colour, label=label)
+        ax.fill_between(steps, vals.min(0), vals.max(0), color=colour, alpha=0.2)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("val loss (mean; band: min–max over seeds)")
+    ax.set_title(f"{spec['experiment']}: attention-only vs GPT-style")
+    ax.legend(fontsize=8)
+    _save(fig, out)
+
+
+def grid(spec: dict, results: Path, out: Path) -> None:
+    summary = _load(results / spec["experiment"] / "summary.json")
+    block = summary["metrics"][summary["primary"]]
+    rows, cols = list(spec["cells"]), ["A", "A_minus_I"]
+    means = np.array([[block["arms"][spec["cells"][r][c]]["mean"] for c in cols] for r in rows])
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    im = ax.imshow(means, cmap="viridis_r" if not summary["higher_is_better"] else "viridis")
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            d = block["arms"][spec["cells"][r][c]]
+            low, high = d["ci95"]
+            ci = f"\n[{low:.3f}, {high:.3f}]" if low is not None else ""
+            ax.text(j, i, f"{spec['cells'][r][c]}\n{d['mean']:.3f}{ci}", ha="center", va="center", fontsize=8,
+                    color="w")
+    ax.set_xticks(range(2), ["attention A", "Laplacian A − I"])
+    ax.set_yticks(range(len(rows)), [f"MLP: {r}" for r in rows])
+    fig.colorbar(im, ax=ax, label=f"mean {summary['primary']} over {len(summary['seeds'])} seeds")
+    ax.set_title("2 × 2: MLP on/off × A vs A − I (neither paper ran this)")
+    _save(fig, out)
+
+
+def snr(spec: dict, results: Path, out: Path) -> None:
+    r = _load(results / "theory" / "snr.json")
+    claim = reported()["p2_snr"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for colour, (delta, d) in zip(COLOURS, r["deltas"].items()):
+        layers = np.arange(1, len(d["snr"]) + 1)
+        a.plot(layers, d["snr"], "o", color=colour, ms=4, label=f"δ = {delta}: measured")
+        n = d["fit_layers"]
+        fit = d["snr"][0] * d["fitted_rate"] ** (layers[:n] - 1)
+        a.plot(layers[:n], fit, "-", color=colour, lw=1,
+               label=f"δ = {delta}: fit, rate {d['fitted_rate']:.4f} over {n} layers")
+        if delta in claim["deltas"]:
+            p = claim["deltas"][delta]
+            a.plot([1, 13], [p["first"], p["last"]], "--", color=colour, alpha=0.5, label=f"δ = {delta}: paper (its own N, p, K)")
+    a.set_yscale("log")
+    a.set_xlabel("layer")
+    a.set_ylabel("SNR (log scale)")
+    a.set_title(f"theory rate 1 + ητ = {r['theory_rate']:.4f} (η = {r['eta']}, τ = {r['tau']})")
+    a.legend(fontsize=7)
+    for colour, (eta, d) in zip(COLOURS, r["long_run"].items()):
+        stall = d["stall_layer"]
+        b.plot(np.arange(1, len(d["snr"]) + 1), d["snr"], color=colour,
+               label=f"η = {eta}: growth stops at layer {stall}" if stall else f"η = {eta}: no stall")
+    b.set_yscale("log")
+    b.set_xlabel("layer")
+    b.set_ylabel("SNR (log scale)")
+    b.set_title(f"many layers, δ = {next(iter(r['deltas']))}: where the linear rate ends")
+    b.legend(fontsize=8)
+    _save(fig, out)
+
+
+def mnist(spec: dict, results: Path, out: Path) -> None:
+    r = _load(results / "theory" / "probdr.json")
+    lat = np.load(results / "theory" / "probdr_latents.npz")
+    depth = r["block_depth"]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    for ax, key, title in ((axes[0], "depth0", "before: random projection + LN"),
+                           (axes[1], f"authors_depth{depth}", f"after {depth} hand-set blocks")):
+        pts = lat[key]
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=lat["labels"], cmap="tab10", s=2)
+        ax.set_title(title)
+        ax.set_xlabel("latent dim 1")
+        ax.set_ylabel("latent dim 2")
+    fig.colorbar(sc, ax=axes[1], label="digit")
+    for ax, metric, label in ((axes[2], "knn_acc", "10-NN accuracy (5-fold)"), (axes[3], "silhouette", "silhouette (digits)")):
+        for colour, (name, rows) in zip(COLOURS, r["updates"].items()):
+            ax.plot([x["depth"] for x in rows], [x[metric] for x in rows], "o-", ms=3, color=colour,
+                    label={"authors": "LN(X + 2ηÃX): the authors' block", "a_minus_i": "LN(X + 2η(Ã − I)X)"}[name])
+        ax.axvline(depth, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("depth (blocks applied)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    axes[2].set_title(f"n = {r['n']}, q = {r['q']}, κ = {r['kappa']}, η = {r['eta']}")
+    _save(fig, out)
+
+
+KINDS = {"arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
+
+
+def draw(spec: dict, results: str | Path, out: str | Path) -> None:
+    kind = spec["kind"]
+    if kind not in KINDS:
+        raise ValueError(f"figure kind {kind!r} is not one of {sorted(KINDS)}")
+    KINDS[kind](spec, Path(results), Path(out))

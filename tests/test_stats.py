@@ -1,0 +1,59 @@
+"""Statistics against known inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from unrolled import stats
+
+
+def test_describe_known_values():
+    d = stats.describe([1.0, 2.0, 3.0, 4.0])
+    assert (d["n"], d["mean"], d["median"], d["min"], d["max"]) == (4, 2.5, 2.5, 1.0, 4.0)
+    assert d["std"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+    low, high = d["ci95"]
+    assert 1.0 <= low < 2.5 < high <= 4.0
+
+
+def test_bootstrap_ci_covers_the_mean_and_shrinks_with_n():
+    rng = np.random.default_rng(0)
+    small = stats.bootstrap_ci(rng.normal(5, 1, 10))
+    large = stats.bootstrap_ci(rng.normal(5, 1, 1000))
+    assert small[0] < 5 < small[1] and large[0] < 5 < large[1]
+    assert large[1] - large[0] < (small[1] - small[0]) / 3
+
+
+def test_degenerate_inputs():
+    assert stats.bootstrap_ci([1.0]) == (None, None)
+    assert stats.bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_paired_difference_matches_scipy():
+    base = {0: 1.50, 1: 1.52, 2: 1.49, 3: 1.51, 4: 1.53, 5: 1.50}
+    arm = {0: 1.48, 1: 1.50, 2: 1.49, 3: 1.47, 4: 1.52, 5: 1.46}
+    p = stats.paired(arm, base)
+    diff = np.array([arm[s] - base[s] for s in range(6)])
+    assert p["mean"] == pytest.approx(diff.mean())
+    assert p["wilcoxon_p"] == pytest.approx(sps.wilcoxon(diff).pvalue)
+    assert p["wins"] == 5 and p["losses"] == 0
+    assert p["ci95"][1] < 0  # every resample of these differences is negative
+    assert p["cohens_dz"] == pytest.approx(diff.mean() / diff.std(ddof=1))
+
+
+def test_paired_uses_common_seeds_only_and_reports_min_p():
+    p = stats.paired({0: 1.0, 1: 2.0, 2: 3.0, 7: 9.0}, {0: 2.0, 1: 3.0, 2: 4.0})
+    assert p["seeds"] == [0, 1, 2] and p["differences"] == [-1.0, -1.0, -1.0]
+    assert p["wilcoxon_p"] == pytest.approx(0.25) and p["min_attainable_p"] == pytest.approx(0.25)
+
+
+def test_summarize_direction_for_accuracy():
+    values = {"vanilla": {0: 0.50, 1: 0.52}, "a_minus_i": {0: 0.55, 1: 0.56}}
+    s = stats.summarize_experiment(values, "vanilla", higher_is_better=True)
+    comp = s["comparisons"][0]
+    assert comp["arm"] == "a_minus_i" and comp["mean"] == pytest.approx(0.045)
+    assert comp["wins"] == 2 and comp["losses"] == 0
+    assert s["arms"]["vanilla"]["values"] == {"0": 0.50, "1": 0.52}
+    with pytest.raises(ValueError, match="baseline arm 'gpt'"):
+        stats.summarize_experiment(values, "gpt", higher_is_better=True)

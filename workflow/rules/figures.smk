@@ -1,0 +1,47 @@
+# Figures and the paper-vs-reproduced table: they read summaries, histories and theory results only.
+
+
+rule figure:
+    input:
+        lambda wildcards: figure_inputs(_lookup("figures", wildcards.figure), config["experiments"]),
+    output:
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels=lambda wildcards: {"figure": wildcards.figure},
+        ),
+        pdf="results/figures/{figure}.pdf",
+    params:
+        spec=lambda wildcards: json.dumps(_lookup("figures", wildcards.figure)),
+    log:
+        "logs/figures/{figure}.log",
+    benchmark:
+        "results/benchmarks/figures/{figure}.tsv"
+    conda:
+        "../envs/unrolled.yml"
+    shell:
+        "python -m unrolled figure --spec {params.spec:q} --out {output.png} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        expand("results/figures/{figure}.png", figure=config["figures"]),
+
+
+rule table:
+    input:
+        summaries=rules.summaries.input,
+        theory=rules.theory.input,
+    output:
+        md=report("results/tables/paper_vs_reproduced.md", caption="../report/table.rst", category="Tables"),
+    params:
+        spec=json.dumps(config["experiments"]),
+        config_name=lambda wildcards: " ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml",
+    log:
+        "logs/figures/table.log",
+    conda:
+        "../envs/unrolled.yml"
+    shell:
+        "python -m unrolled table --spec {params.spec:q} --config-name {params.config_name:q}"
+        " --out {output.md} > {log} 2>&1"
