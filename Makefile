@@ -12,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: reproduce data test test-fast lint share pull clean-venv
+.PHONY: reproduce data figures report test test-fast lint share pull clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ reproduce: $(STAMP)
 data: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) data
 
+## Redraw every figure and the table from the summaries and histories (after `make pull`: seconds).
+figures: $(STAMP)
+	$(BIN)/snakemake figures table --cores $(CORES) $(SNAKEMAKE_ARGS) --forcerun figure table
+
+## An HTML report with every figure and its caption: results/report.html.
+report: $(STAMP)
+	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
+
 ## The whole test suite, including real Snakemake and DVC runs.
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -40,9 +48,10 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
-## Version data/prepared with DVC and push it to the default remote (then commit the .dvc file).
+## Version data/prepared and results/ with DVC, push them to the default remote; then commit the
+## two .dvc files so a colleague's `make pull` gets exactly these.
 share: $(STAMP)
-	$(BIN)/dvc add data/prepared
+	$(BIN)/dvc add data/prepared results
 	$(BIN)/dvc push
 
 ## Restore DVC-tracked outputs, then re-stamp their times in DAG order: `dvc pull` writes files in

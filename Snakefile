@@ -36,3 +36,4 @@ rule all:
         rules.theory.input,
         rules.figures.input,
         rules.table.output,
+        rules.metrics.output,

@@ -96,23 +96,41 @@ def make_deb(folder: Path, files: dict[str, bytes], name: str = "unrolled-fixtur
     return deb
 
 
-def run(cmd, cwd, check=True, **kwargs):
-    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+def run(cmd, cwd, check=True, env_extra=None, **kwargs):
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", **(env_extra or {})}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
 
 
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", ".gitignore", ".dvc", ".dvcignore", "dvc.yaml", "Makefile",
+                  "requirements.txt", "pyproject.toml")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The workflow's files (no data, results, .snakemake state or DVC cache) in `dest`."""
+    dest.mkdir(parents=True)
+    for item in WORKFLOW_FILES:
+        src = REPO / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("tmp", "cache"))
+        else:
+            shutil.copy2(src, dest / item)
+    return dest
+
+
 @pytest.fixture
 def workflow_copy(tmp_path):
-    """The workflow's files copied to a temp folder (no data, results or .snakemake state)."""
-    dest = tmp_path / "wf"
-    dest.mkdir()
-    for item in ("Snakefile", "workflow", "config", ".gitignore"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / item)
-    return dest
+    return copy_workflow(tmp_path / "wf")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """config/smoke.yaml run once, whole, in a temp copy of the workflow."""
+    wf = copy_workflow(tmp_path_factory.mktemp("e2e") / "wf")
+    proc = run(["snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"], cwd=wf)
+    return wf, proc
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def test_unknown_dataset_target(workflow_copy):
 ])
 def test_bad_nested_entries(workflow_copy, entry, needle):
     (workflow_copy / "bad.yaml").write_text(yaml.safe_dump(entry))
-    _fails_naming(_dry_run(workflow_copy, "--configfile", "bad.yaml"), needle)
+    _fails_naming(_dry_run(workflow_copy, "--configfile", "config/config.yaml", "bad.yaml"), needle)
 
 
 def test_paper_config_plans_every_paper_dataset(workflow_copy):

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import REPO, VENV_BIN, run
+from conftest import VENV_BIN, run
 from unrolled.atomic import sha256_file
 
 pytestmark = pytest.mark.slow
@@ -21,21 +21,6 @@ def _tree_hashes(folder):
 
 def _git(wf, *args):
     return run(["git", "-c", "user.email=t@example.org", "-c", "user.name=test", *args], cwd=wf)
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The smoke data stage run once in a temp copy (a git repo, as a clone would be)."""
-
-    wf = tmp_path_factory.mktemp("e2e") / "wf"
-    wf.mkdir()
-    for item in ("Snakefile", "workflow", "config", ".gitignore", ".dvc", ".dvcignore", "Makefile",
-                 "requirements.txt", "pyproject.toml"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, wf / item,
-                                                           **({"ignore": shutil.ignore_patterns("tmp")} if src.is_dir() else {}))
-    proc = run(["snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"], cwd=wf)
-    return wf, proc
 
 
 def test_smoke_data_stage_outputs(smoke_run):
@@ -111,36 +96,48 @@ def test_report_builds_with_every_figure(smoke_run):
         assert name in html, name
 
 
-def test_dvc_round_trip_without_reruns(smoke_run, tmp_path):
+def test_dvc_round_trip_pulls_data_and_results_without_retraining(smoke_run, tmp_path):
+    """`make share` in one clone; a fresh clone's `make pull` gets data and results, Snakemake plans
+    nothing, and `make figures` redraws every figure byte for byte from the pulled summaries."""
     wf, _ = smoke_run
-    remote = tmp_path / "remote"
+    make = ["make", "-s", "-o", f"{VENV_BIN.parent}/.installed", f"VENV={VENV_BIN.parent}"]
+    smoke = "SNAKEMAKE_ARGS=--configfile config/smoke.yaml"
     _git(wf, "init", "-q")
-    run([VENV_BIN / "dvc", "remote", "add", "-f", "-d", "local", str(remote)], cwd=wf)
-    run([VENV_BIN / "dvc", "add", "data/prepared"], cwd=wf)
-    run([VENV_BIN / "dvc", "push"], cwd=wf)
+    run([VENV_BIN / "dvc", "remote", "add", "-f", "-d", "local", str(tmp_path / "remote")], cwd=wf)
+    run([*make, "share"], cwd=wf)
     _git(wf, "add", "-A")
-    _git(wf, "commit", "-qm", "smoke data")
-    before = _tree_hashes(wf / "data" / "prepared")
+    _git(wf, "commit", "-qm", "smoke results")
+    data_before = _tree_hashes(wf / "data" / "prepared")
+    results_before = _tree_hashes(wf / "results")
+    figures_before = {k: v for k, v in results_before.items() if k.startswith("figures/")}
+    assert len(figures_before) == 12
 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(wf), str(clone)], cwd=tmp_path)
-    assert not (clone / "data" / "prepared").exists()
-    # Raw sources fetched *after* the pull look newer than the pulled outputs: the case that
-    # would make Snakemake rerun every job by modification time.
+    assert not (clone / "results").exists()
+    # Raw sources fetched *after* the pull look newer than the pulled outputs: the case that would
+    # make Snakemake rerun every job by modification time.
     shutil.copytree(wf / "data" / "raw", clone / "data" / "raw")
     run([VENV_BIN / "dvc", "pull"], cwd=clone)
     for p in (clone / "data" / "raw").rglob("*"):
         p.touch()
-    dry = run(["snakemake", "data", "-n", "--configfile", "config/smoke.yaml"], cwd=clone)
+    dry = run(["snakemake", "-n", "--configfile", "config/smoke.yaml"], cwd=clone)
     assert "prepare_dataset" in dry.stdout  # without re-stamping, the mtimes alone trigger reruns
 
-    # -o: never rebuild the shared venv from the clone (its files are newer than the venv's stamp).
-    make = run(["make", "-s", "-o", f"{VENV_BIN.parent}/.installed", "pull", f"VENV={VENV_BIN.parent}",
-                "SNAKEMAKE_ARGS=data --configfile config/smoke.yaml"], cwd=clone)
-    assert make.returncode == 0
-    dry = run(["snakemake", "data", "-n", "--configfile", "config/smoke.yaml"], cwd=clone)
-    assert "Nothing to be done" in dry.stdout + dry.stderr
-    assert _tree_hashes(clone / "data" / "prepared") == before
+    run([*make, "pull", smoke], cwd=clone)
+    dry = run(["snakemake", "-n", "--configfile", "config/smoke.yaml"], cwd=clone)
+    assert "Nothing to be done" in dry.stdout + dry.stderr  # no training, no summaries, nothing
+    assert _tree_hashes(clone / "data" / "prepared") == data_before
+    pulled = _tree_hashes(clone / "results")
+    assert {k: v for k, v in results_before.items() if not k.endswith("ckpt.pt")} == pulled
+    assert not any(k.endswith("ckpt.pt") for k in pulled)  # checkpoints are not shared (.dvcignore)
+
+    shutil.rmtree(clone / "results" / "figures")
+    run([*make, "figures", smoke], cwd=clone)
+    assert {k: v for k, v in _tree_hashes(clone / "results").items() if k.startswith("figures/")} == figures_before
+
+    shown = run([VENV_BIN / "dvc", "metrics", "show", "--json"], cwd=clone).stdout
+    assert "lm_char" in shown and "a_minus_i" in shown
 
 
 def test_every_variant_trains_through_the_cli_on_packaged_data(smoke_run, tmp_path):

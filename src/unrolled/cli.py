@@ -75,6 +75,13 @@ def cmd_summarize(args) -> None:
     logging.info("summarized %s into %s", args.experiment, args.out_json)
 
 
+def cmd_metrics(args) -> None:
+    from unrolled.atomic import write_json
+    from unrolled.experiments import flat_metrics
+
+    write_json(args.out, flat_metrics(args.summaries))
+
+
 def cmd_probdr(args) -> None:
     import numpy as np
 
@@ -152,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-csv", required=True)
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("metrics", help="results/metrics.json (for `dvc metrics show`) from the summaries")
+    p.add_argument("summaries", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("theory-probdr", help="paper 1's unrolled Laplacian Eigenmaps on MNIST")
     p.add_argument("--spec", required=True, type=_json_arg)

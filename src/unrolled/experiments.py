@@ -69,3 +69,17 @@ def write_summary(summary: dict, json_path: str | Path, csv_path: str | Path) ->
                                  "ci95_high": c.get("ci95", [None, None])[1], "wilcoxon_p": c.get("wilcoxon_p"),
                                  "wins": c.get("wins"), "losses": c.get("losses")})
     write_json(json_path, summary)  # last: its presence means the summary is complete
+
+
+def flat_metrics(summary_paths: list[str | Path]) -> dict:
+    """One small file for `dvc metrics show`: each arm's mean and its paired difference to the baseline."""
+    out = {}
+    for path in summary_paths:
+        s = json.loads(Path(path).read_text())
+        block = s["metrics"][s["primary"]]
+        out[s["experiment"]] = {
+            s["primary"]: {arm: round(d["mean"], 6) for arm, d in block["arms"].items()},
+            f"{s['primary']}_minus_{s['baseline']}": {c["arm"]: round(c["mean"], 6)
+                                                      for c in block["comparisons"] if c["reference"] == s["baseline"]},
+        }
+    return out

@@ -126,7 +126,7 @@ def grid(spec: dict, results: Path, out: Path) -> None:
             low, high = d["ci95"]
             ci = f"\n[{low:.3f}, {high:.3f}]" if low is not None else ""
             ax.text(j, i, f"{spec['cells'][r][c]}\n{d['mean']:.3f}{ci}", ha="center", va="center", fontsize=8,
-                    color="w")
+                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     ax.set_xticks(range(2), ["attention A", "Laplacian A − I"])
     ax.set_yticks(range(len(rows)), [f"MLP: {r}" for r in rows])
     fig.colorbar(im, ax=ax, label=f"mean {summary['primary']} over {len(summary['seeds'])} seeds")

@@ -76,12 +76,18 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
     return lines
 
 
-def _snr_section(claim, results: Path) -> list[str]:
-    path = results / "theory" / "snr.json"
+def _theory_section(claim, path: Path) -> tuple[list[str], dict | None]:
+    """The section's heading and the paper's setup, and the theory result if this config ran it."""
     lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
     if not path.exists():
-        return lines + ["Not run in this configuration.", ""]
-    r = json.loads(path.read_text())
+        return lines + ["Not run in this configuration.", ""], None
+    return lines, json.loads(path.read_text())
+
+
+def _snr_section(claim, results: Path) -> list[str]:
+    lines, r = _theory_section(claim, results / "theory" / "snr.json")
+    if r is None:
+        return lines
     lines += [f"*Reproduced:* N = {r['n_tokens']} tokens, K = {r['groups']} groups, p = {r['p']}, d = {r['d']}, "
               f"η = {r['eta']}, τ = {r['tau']} (τ in the theorem's interval "
               f"({r['conditions']['tau_interval'][0]}, {r['conditions']['tau_interval'][1]:.3f}]: "
@@ -100,11 +106,9 @@ def _snr_section(claim, results: Path) -> list[str]:
 
 
 def _mnist_section(claim, results: Path) -> list[str]:
-    path = results / "theory" / "probdr.json"
-    lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
-    if not path.exists():
-        return lines + ["Not run in this configuration.", ""]
-    r = json.loads(path.read_text())
+    lines, r = _theory_section(claim, results / "theory" / "probdr.json")
+    if r is None:
+        return lines
     d = r["block_depth"]
     lines += [f"*Reproduced:* n = {r['n']}, q = {r['q']}, κ = {r['kappa']}, η = {r['eta']}. "
               f"The hand-set block equals LN(X + 2ηÃX) to {r['block_max_abs_diff']['authors']:.1e} (max abs, "
@@ -114,7 +118,7 @@ def _mnist_section(claim, results: Path) -> list[str]:
               "| update | depth | 10-NN accuracy | silhouette |", "|---|---|---|---|"]
     for name, rows in r["updates"].items():
         best = max(rows, key=lambda x: x["silhouette"])
-        for row in (rows[0], rows[d], best, rows[-1]):
+        for row in sorted({id(r): r for r in (rows[0], rows[d], best, rows[-1])}.values(), key=lambda r: r["depth"]):
             lines.append(f"| {name} | {row['depth']}{' (best silhouette)' if row is best else ''} | "
                          f"{row['knn_acc']:.3f} | {row['silhouette']:.3f} |")
     return lines + [""]

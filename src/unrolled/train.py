@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from unrolled import checkpoint
+from unrolled import checkpoint, distributed
 from unrolled.atomic import atomic_path, write_json
 from unrolled.data.batches import ImageBatches, TokenBatches, load_meta, load_sampler_state, sampler_state
 from unrolled.errors import UnrolledError
@@ -105,12 +105,6 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)
 
 
-def pick_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -156,11 +150,19 @@ def _write_history(path: Path, rows: list[dict]) -> None:
 
 
 def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Train one run (resuming its checkpoint if there is one); under torchrun, data parallel."""
     data, mcfg, tcfg, meta = parse_run_config(run)
+    place = distributed.setup(tcfg.device)
+    try:
+        return _train(run, seed, Path(out), progress, data, mcfg, tcfg, meta, place)
+    finally:
+        distributed.teardown(place)
+
+
+def _train(run, seed, out, progress, data, mcfg, tcfg, meta, place) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
     chash = config_hash({"run": run, "seed": seed})
-    device = pick_device(tcfg.device)
+    device = place.device
     cuda = device.startswith("cuda")
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -181,7 +183,12 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
     model = Transformer(mcfg).to(device)
     optimizer = torch.optim.AdamW(model.optimizer_groups(tcfg.weight_decay), lr=tcfg.lr,
                                   betas=(tcfg.beta1, tcfg.beta2), fused=cuda or None)
-    step_fn = torch.compile(model) if tcfg.compile else model
+    wrapped = model
+    if place.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        wrapped = DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
+    step_fn = torch.compile(wrapped) if tcfg.compile else wrapped
 
     ckpt_path = out / CHECKPOINT
     step, history, wall_before, best = 0, [], 0.0, None
@@ -199,19 +206,22 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
 
     tokens_per_step = batches.tokens_per_batch * tcfg.grad_accum
     start_step, started = step, time.perf_counter()
-    bar = tqdm(total=tcfg.max_iters, initial=step, disable=not progress, dynamic_ncols=True, desc=out.name)
+    bar = tqdm(total=tcfg.max_iters, initial=step, disable=not (progress and place.is_main), dynamic_ncols=True,
+               desc=out.name)
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
     while step < tcfg.max_iters:
         lr = learning_rate(step, tcfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        for _ in range(tcfg.grad_accum):
-            x, y = batches.next_train()
+        for micro in range(tcfg.grad_accum):
+            x, y = distributed.shard(batches.next_train(), place)  # every rank drew the same global batch
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast():
+            # DDP all-reduces gradients on the last micro-step only.
+            last = micro == tcfg.grad_accum - 1
+            with (wrapped.no_sync() if place.distributed and not last else contextlib.nullcontext()), autocast():
                 _, loss = step_fn(x, y)
-            (loss / tcfg.grad_accum).backward()
+                (loss / tcfg.grad_accum).backward()
             loss_sum += loss.detach().float()
         loss_count += tcfg.grad_accum
         if tcfg.grad_clip > 0:
@@ -222,7 +232,7 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
 
         is_eval = step % tcfg.eval_interval == 0 or step == tcfg.max_iters
         if step % tcfg.log_interval == 0 or is_eval:
-            train_loss = loss_sum.item() / loss_count  # one device sync per log interval
+            train_loss = distributed.mean_across_ranks(loss_sum, place).item() / loss_count  # one sync per log
             if not math.isfinite(train_loss):
                 raise NonFiniteLossError(
                     f"{out}: training loss became {train_loss} at or before step {step}. "
@@ -245,12 +255,16 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
             best = {**ev, "step": step}
         log.info("step %d: train %.4f, val %.4f%s, lr %.2e", step, train_loss, ev["val_loss"],
                  f", acc {ev['val_acc']:.4f}" if "val_acc" in ev else "", lr)
+        if not place.is_main:
+            distributed.barrier(place)
+            continue
         checkpoint.save(ckpt_path, {
             "config_hash": chash, "step": step, "history": history, "best": best,
             "wall_seconds": wall_before + time.perf_counter() - started,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "sampler": sampler_state(batches), "rng": checkpoint.rng_state(),
         })
+        distributed.barrier(place)
     bar.close()
 
     wall = wall_before + time.perf_counter() - started
@@ -258,7 +272,8 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
     tokens_per_second = (step - start_step) * tokens_per_step / run_seconds if step > start_step else None
     final = history[-1]
     metrics = {
-        "task": mcfg.task, "seed": seed, "steps": step, "tokens": step * tokens_per_step,
+        "task": mcfg.task, "seed": seed, "world_size": place.world_size, "steps": step,
+        "tokens": step * tokens_per_step,
         "params": model.num_params(),
         "final_val_loss": final["val_loss"], "best_val_loss": min(r["val_loss"] for r in history),
         "best_step": best["step"], "wall_seconds": wall, "tokens_per_second": tokens_per_second,
@@ -274,6 +289,7 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
         seq = mcfg.block_size if mcfg.task == "lm" else (mcfg.image_size // mcfg.patch_size) ** 2 + 1
         per_token = flops_per_token(model, seq) * (1 if mcfg.task == "lm" else seq)
         metrics["mfu_bf16_h100"] = tokens_per_second * per_token / 989e12
-    _write_history(out / HISTORY, history)
-    write_json(out / METRICS, metrics)  # last: its presence means the run finished
+    if place.is_main:
+        _write_history(out / HISTORY, history)
+        write_json(out / METRICS, metrics)  # last: its presence means the run finished
     return metrics

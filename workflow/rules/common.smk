@@ -38,6 +38,11 @@ def dataset_inputs(wildcards):
     return {role: f"data/raw/{src}" for role, src in dataset_spec(wildcards.dataset)["sources"].items()}
 
 
+def launcher(spec):
+    gpus = spec.get("resources", {}).get("gpu", 0)
+    return f"torchrun --standalone --nproc_per_node {gpus}" if gpus > 1 else "python"
+
+
 def run_paths(experiment, filename):
     spec = experiment_spec(experiment)
     return [f"results/runs/{experiment}/{arm}/seed{s}/{filename}" for arm in spec["arms"] for s in seeds(spec)]

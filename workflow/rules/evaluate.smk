@@ -23,3 +23,16 @@ rule summarize:
 rule summaries:
     input:
         expand("results/{experiment}/summary.json", experiment=config["experiments"]),
+
+
+rule metrics:
+    input:
+        summaries=rules.summaries.input,
+    output:
+        json="results/metrics.json",
+    log:
+        "logs/evaluate/metrics.log",
+    conda:
+        "../envs/unrolled.yml"
+    shell:
+        "python -m unrolled metrics {input.summaries} --out {output.json} > {log} 2>&1"

@@ -1,5 +1,6 @@
 # Training: one job per run {experiment}/{arm}/seed{n}. The checkpoint is not a declared output, so
-# Snakemake keeps it when a job fails or is killed, and the rerun resumes from it.
+# Snakemake keeps it when a job fails or is killed, and the rerun resumes from it. An experiment
+# with resources.gpu > 1 trains each run data-parallel under torchrun, one process per GPU.
 
 
 rule train:
@@ -11,6 +12,7 @@ rule train:
     params:
         config=lambda wildcards: json.dumps(run_config(experiment_spec(wildcards.experiment), wildcards.arm)),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
+        launcher=lambda wildcards: launcher(experiment_spec(wildcards.experiment)),
     log:
         "logs/train/{experiment}/{arm}/seed{seed}.log",
     benchmark:
@@ -23,5 +25,5 @@ rule train:
     conda:
         "../envs/unrolled.yml"
     shell:
-        "python -m unrolled train --config {params.config:q} --seed {wildcards.seed} --out {params.out}"
+        "{params.launcher} -m unrolled train --config {params.config:q} --seed {wildcards.seed} --out {params.out}"
         " --threads {threads} --no-progress > {log} 2>&1"
