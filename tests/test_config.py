@@ -54,8 +54,17 @@ def test_bad_nested_entries(workflow_copy, entry, needle):
     _fails_naming(_dry_run(workflow_copy, "--configfile", "config/config.yaml", "bad.yaml"), needle)
 
 
-def test_paper_config_plans_every_paper_dataset(workflow_copy):
+def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
+    """Paper scale: every data set, and exactly arms x seeds training jobs per experiment."""
+    import re
+    from collections import Counter
+
     proc = _dry_run(workflow_copy, "--configfile", "config/paper.yaml")
     assert proc.returncode == 0, proc.stderr
     for name in ("tinyshakespeare_char", "mnist", "cifar10", "imagenet16", "openwebtext"):
         assert f"data/prepared/{name}" in proc.stdout
+    planned = Counter(re.findall(r"wildcards: experiment=(\w+), arm=\w+, seed=\d+", proc.stdout))
+    paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
+    expected = {name: len(spec["arms"]) * spec["seeds"] for name, spec in paper.items()}
+    assert planned == expected
+    assert expected["p1_shakespeare_char"] == 200  # 100 seeds x 2 arms, as the paper
