@@ -1,7 +1,7 @@
 """Train-step time and peak memory of every model variant, as ratios to the baseline.
 
 Variants are timed side by side in one process, interleaved round by round, so machine noise hits all
-of them alike; read the median of the per-round ratios and its IQR. Memory: on CUDA the allocator's
+of them alike; read the median of the per-round ratios and its bootstrap CI. Memory: on CUDA the allocator's
 peak; on CPU the activations saved for backward (peak RSS there is dominated by the torch import).
 
     python benchmarks/step_time.py                      # CPU, the default reproduction's LM size
@@ -16,9 +16,11 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from unrolled.models import ModelConfig, Transformer
+from unrolled.stats import bootstrap_ci
 from unrolled.train import flops_per_token
 
 VARIANTS = {
@@ -123,9 +125,9 @@ def main(argv=None):
         med = statistics.median(times[name])
         # Ratios are paired by round (same moment, same machine state); report their median and IQR.
         ratios = sorted(t / b for t, b in zip(times[name], times["baseline"]))
-        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        low, high = bootstrap_ci(ratios, statistic=np.median) if name != "baseline" else (1.0, 1.0)
         row = {"variant": name, "params_M": models[name].num_params() / 1e6, "step_ms": 1e3 * med,
-               "ratio": statistics.median(ratios), "ratio_iqr": f"{q1:.3f}-{q3:.3f}",
+               "ratio": statistics.median(ratios), "ratio_ci95": f"{low:.3f}-{high:.3f}",
                "tokens_per_s": tokens[name] / med, "mem_MB": memory[name],
                "mem_ratio": memory[name] / memory["baseline"]}
         if device == "cuda":
@@ -137,8 +139,9 @@ def main(argv=None):
              f"(torch {torch.__version__}, {torch.get_num_threads()} threads, bf16={bf16}, compile={args.compile})"
     print(header)
     mem = "peak allocated (CUDA)" if device == "cuda" else "saved for backward (CPU)"
-    print(f"mem_MB: {mem}; ratio: median over {args.rounds} rounds of the paired per-round ratio to baseline")
-    cols = ["variant", "params_M", "step_ms", "ratio", "ratio_iqr", "tokens_per_s", "mem_MB", "mem_ratio"] + \
+    print(f"mem_MB: {mem}; ratio: median over {args.rounds} rounds of the paired per-round ratio to baseline, "
+          "with a 95% bootstrap CI of that median")
+    cols = ["variant", "params_M", "step_ms", "ratio", "ratio_ci95", "tokens_per_s", "mem_MB", "mem_ratio"] + \
         (["mfu_h100"] if device == "cuda" else [])
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for row in rows:
