@@ -86,22 +86,13 @@ def cmd_probdr(args) -> None:
     import numpy as np
 
     from unrolled.atomic import atomic_path, write_json
-    from unrolled.data.images import load_split
     from unrolled.theory import probdr
 
-    spec = args.spec
-    parts = [load_split(spec["data"], split) for split in ("train", "val")]
-    x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    n = spec.get("n") or len(x)
-    if n > len(x):
-        raise ValueError(f"theory.probdr.n = {n} but {spec['data']} holds only {len(x)} images")
-    order = np.random.default_rng(spec["seed"]).permutation(len(x))[:n]
-    results, latents = probdr.run(x[order], y[order], spec["q"], spec["kappa"], spec["eta"], spec["depth"],
-                                  spec["block_depth"], spec["seed"])
-    results["block_depth"] = spec["block_depth"]
-    with atomic_path(args.out_latents) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **latents)
+    spec = dict(args.spec)
+    x, y = probdr.load_points(spec.pop("data"), spec.pop("n", None), spec["seed"])
+    results, latents = probdr.run(x, y, **spec)
+    with atomic_path(args.out_latents) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **latents)
     write_json(args.out_json, results)
 
 

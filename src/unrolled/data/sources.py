@@ -11,6 +11,7 @@ renamed into place only after every hash has matched. `SOURCE.json` records what
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -195,8 +196,6 @@ def fetch(name: str, spec: dict, out: str | Path) -> dict:
 
 
 def load_provenance(folder: str | Path) -> dict:
-    import json
-
     path = Path(folder) / PROVENANCE
     if not path.exists():
         raise SourceError(f"{folder}: no {PROVENANCE}; fetch this source first")

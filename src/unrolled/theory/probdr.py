@@ -92,6 +92,19 @@ def score(X: torch.Tensor, labels: np.ndarray, k: int = 10, seed: int = 0) -> di
     return {"knn_acc": float(knn), "silhouette": float(silhouette_score(Z, labels))}
 
 
+def load_points(data: str, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` images (all if None) drawn with `seed` from a prepared image data set's train and val splits."""
+    from unrolled.data.images import load_split
+
+    parts = [load_split(data, split) for split in ("train", "val")]
+    x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    n = n or len(x)
+    if n > len(x):
+        raise ValueError(f"theory.probdr.n = {n} but {data} holds only {len(x)} images")
+    order = np.random.default_rng(seed).permutation(len(x))[:n]
+    return x[order], y[order]
+
+
 def run(pixels: np.ndarray, labels: np.ndarray, q: int, kappa: float, eta: float, depth: int,
         block_depth: int, seed: int) -> tuple[dict, dict]:
     """Unroll both updates to `depth`; check the hand-set block for `block_depth` steps.
@@ -101,7 +114,8 @@ def run(pixels: np.ndarray, labels: np.ndarray, q: int, kappa: float, eta: float
     X0 = initial_latent(pixels, q, seed)
     n = len(X0)
     block = hand_set_block(q, n, kappa, eta)
-    results = {"n": n, "q": q, "kappa": kappa, "eta": eta, "seed": seed, "depth": depth, "updates": {}}
+    results = {"n": n, "q": q, "kappa": kappa, "eta": eta, "seed": seed, "depth": depth,
+               "block_depth": block_depth, "updates": {}}
     latents = {"labels": labels, "depth0": X0[:, :2].float().numpy()}
     Xb, Xa = X0, X0
     block_vs = {"authors": 0.0, "a_minus_i": 0.0}
