@@ -68,3 +68,15 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
     expected = {name: len(spec["arms"]) * spec["seeds"] for name, spec in paper.items()}
     assert planned == expected
     assert expected["p1_shakespeare_char"] == 200  # 100 seeds x 2 arms, as the paper
+
+
+def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
+    import re
+
+    proc = _dry_run(workflow_copy, "--profile", "workflow/profiles/gpu", "--resources", "gpu=2",
+                    "--configfile", "config/smoke.yaml")
+    assert proc.returncode == 0, proc.stderr
+    jobs = re.findall(r"rule (\w+):\n(?:    .*\n)*?    resources: ([^\n]*)", proc.stdout)
+    train = [res for rule, res in jobs if rule == "train"]
+    assert len(train) == 14 and all("gpu=1" in res for res in train)
+    assert all("gpu=1" not in res for rule, res in jobs if rule != "train")
