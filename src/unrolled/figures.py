@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from unrolled.paper import reported  # noqa: E402
 
-LABELS = {"best_val_loss": "best val loss (nats/char)", "final_val_loss": "final val loss",
+LABELS = {"best_val_loss": "best val loss (nats per token)", "final_val_loss": "final val loss",
           "best_val_acc": "best val accuracy", "final_val_acc": "final val accuracy"}
 COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 

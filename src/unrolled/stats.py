@@ -6,8 +6,6 @@ and the validation batches, so the per-seed difference is the quantity to test.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import stats
 
@@ -80,7 +78,3 @@ def summarize_experiment(values: dict[str, dict[int, float]], baseline: str, hig
         result["comparisons"].append({"arm": arm, "reference": ref, **comp})
     return result
 
-
-def is_significant(comparison: dict, alpha: float = 0.05) -> bool:
-    p = comparison.get("wilcoxon_p")
-    return p is not None and not math.isnan(p) and p < alpha

@@ -29,8 +29,9 @@ PROVENANCE = "SOURCE.json"
 _CHUNK = 1 << 20
 
 
-def verify(path: Path, expected: str) -> None:
-    actual = sha256_file(path)
+def verify(path: Path, expected: str, actual: str | None = None) -> None:
+    """Raise ChecksumError unless `path` hashes to `expected` (`actual`: its hash, if already known)."""
+    actual = actual or sha256_file(path)
     if actual != expected:
         raise ChecksumError(path, expected, actual, size=path.stat().st_size)
 
@@ -172,25 +173,20 @@ def fetch(name: str, spec: dict, out: str | Path) -> dict:
     out = Path(out)
     with atomic_dir(out) as tmp_out, tempfile.TemporaryDirectory(prefix=f"fetch-{name}-") as work:
         got = _DOWNLOADERS[kind](spec, Path(work))
+        if spec.get("sha256") and got.is_dir():
+            raise SourceError(f"source {name}: sha256 pins a file, but {got} is a folder; pin `files` instead")
+        archive_sha256 = sha256_file(got) if got.is_file() else None  # each file is read once
         if spec.get("sha256"):
-            if got.is_dir():
-                raise SourceError(f"source {name}: sha256 pins a file, but {got} is a folder; pin `files` instead")
-            verify(got, spec["sha256"])
+            verify(got, spec["sha256"], archive_sha256)
         members = _place(got, spec, tmp_out)
-        for filename, expected in spec.get("files", {}).items():
-            target = tmp_out / filename
-            if not target.exists():
-                raise SourceError(f"source {name}: expected file {filename!r} was not produced")
-            verify(target, expected)
         # Only the archive-level hash is pinned for globbed members; record each file's hash anyway.
-        provenance = {
-            "name": name,
-            "spec": spec,
-            "archive": got.name,
-            "archive_sha256": sha256_file(got) if got.is_file() else None,
-            "members": members,
-            "files": {p.name: sha256_file(p) for p in sorted(tmp_out.iterdir())},
-        }
+        hashes = {p.name: sha256_file(p) for p in sorted(tmp_out.iterdir())}
+        for filename, expected in spec.get("files", {}).items():
+            if filename not in hashes:
+                raise SourceError(f"source {name}: expected file {filename!r} was not produced")
+            verify(tmp_out / filename, expected, hashes[filename])
+        provenance = {"name": name, "spec": spec, "archive": got.name, "archive_sha256": archive_sha256,
+                      "members": members, "files": hashes}
         write_json(tmp_out / PROVENANCE, provenance)
     return provenance
 
