@@ -24,6 +24,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/zeroshot.smk"
+include: "workflow/rules/icl.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/figures.smk"
 
@@ -33,6 +35,8 @@ rule all:
     input:
         rules.data.input,
         rules.summaries.input,
+        ZEROSHOT_SUMMARIES,
+        ICL_SUMMARIES,
         rules.theory.input,
         rules.figures.input,
         rules.table.output,

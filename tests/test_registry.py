@@ -12,7 +12,7 @@ from unrolled.registry import figure_inputs, run_config, seeds
 from unrolled.train import TrainConfig
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-DERIVED_FROM_DATA = {"task", "vocab_size", "image_size", "channels", "num_classes"}
+DERIVED_FROM_DATA = {"task", "vocab_size", "image_size", "channels", "num_classes", "n_dims"}
 
 
 def test_schema_lists_exactly_the_model_and_train_fields():

@@ -82,6 +82,65 @@ def cmd_metrics(args) -> None:
     write_json(args.out, flat_metrics(args.summaries))
 
 
+def _load_run_model(run: str):
+    import torch
+
+    from unrolled.zeroshot import load_model
+
+    return load_model(run, "cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cmd_zeroshot(args) -> None:
+    from pathlib import Path
+
+    from unrolled import zeroshot
+    from unrolled.atomic import write_json
+    from unrolled.data.batches import load_meta
+    from unrolled.data.benchmarks import load_examples
+    from unrolled.data.tokenizers import encoder_for
+    from unrolled.provenance import environment, git_sha
+
+    model = _load_run_model(args.run)
+    bench_meta = load_meta(args.benchmark)
+    if bench_meta.get("kind") != "zeroshot":
+        raise ValueError(f"{args.benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
+    device = next(model.parameters()).device.type
+    result = zeroshot.evaluate(model, encoder_for(load_meta(args.data), args.bpe), bench_meta["task"],
+                               load_examples(args.benchmark), args.stride, device)
+    write_json(args.out, {"benchmark": bench_meta["name"], "task": bench_meta["task"], "run": args.run,
+                          "metrics": result, "benchmark_sources": bench_meta.get("sources"), "git_sha": git_sha(),
+                          "environment": environment(device)})
+    logging.info("%s on %s: %s", Path(args.run), bench_meta["name"],
+                 {k: v for k, v in result.items() if k in ("loss", "accuracy")})
+
+
+def cmd_summarize_zeroshot(args) -> None:
+    from unrolled.atomic import write_json
+    from unrolled.experiments import summarize_zeroshot
+
+    write_json(args.out, summarize_zeroshot(args.experiment, args.spec, args.runs))
+
+
+def cmd_icl_eval(args) -> None:
+    from unrolled import icl
+    from unrolled.atomic import write_json
+    from unrolled.data.batches import load_meta
+
+    model = _load_run_model(args.run).cpu()
+    write_json(args.out, icl.evaluate_run(model, args.data, load_meta(args.data)))
+
+
+def cmd_summarize_icl(args) -> None:
+    from unrolled import icl
+    from unrolled.atomic import write_json
+    from unrolled.data.batches import load_meta
+    from unrolled.registry import run_dir, seeds
+
+    per_run = {arm: {s: json.loads((run_dir(args.runs, args.experiment, arm, s) / "icl.json").read_text())
+                     for s in seeds(args.spec)} for arm in args.spec["arms"]}
+    write_json(args.out, icl.summarize(args.experiment, per_run, args.data, load_meta(args.data)))
+
+
 def cmd_probdr(args) -> None:
     import numpy as np
 
@@ -155,6 +214,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("summaries", nargs="+")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("zeroshot", help="score one trained LM on one zero-shot benchmark")
+    p.add_argument("--run", required=True, help="the run folder (metrics.json, ckpt.pt)")
+    p.add_argument("--benchmark", required=True, help="the prepared benchmark folder")
+    p.add_argument("--data", required=True, help="the run's prepared training data (for its tokenizer)")
+    p.add_argument("--bpe", help="the fetched GPT-2 BPE folder, for BPE models")
+    p.add_argument("--stride", type=int, help="sliding-window stride in tokens (default: block_size / 2)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_zeroshot)
+
+    p = sub.add_parser("summarize-zeroshot", help="statistics over seeds of an experiment's zero-shot scores")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--spec", required=True, type=_json_arg)
+    p.add_argument("--runs", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_summarize_zeroshot)
+
+    p = sub.add_parser("icl-eval", help="in-context regression error by number of examples, one run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True, help="the prepared regression data set (its test prompts)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_icl_eval)
+
+    p = sub.add_parser("summarize-icl", help="ICL curves over seeds with least squares, optimal and Lasso")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--spec", required=True, type=_json_arg)
+    p.add_argument("--runs", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_summarize_icl)
 
     p = sub.add_parser("theory-probdr", help="paper 1's unrolled Laplacian Eigenmaps on MNIST")
     p.add_argument("--spec", required=True, type=_json_arg)

@@ -49,6 +49,34 @@ def summarize(experiment: str, spec: dict, runs_root: str | Path) -> dict:
     }
 
 
+ZEROSHOT_METRICS = {"loss": False, "accuracy": True}  # metric -> higher is better
+
+
+def summarize_zeroshot(experiment: str, spec: dict, runs_root: str | Path) -> dict:
+    """Per benchmark: each arm's zero-shot loss / accuracy over seeds and paired differences to the
+    baseline (the same statistics as the training metrics), plus every run's own result."""
+    out = {"experiment": experiment, "baseline": spec["baseline"], "seeds": seeds(spec), "benchmarks": {}}
+    for bench in spec.get("zeroshot", []):
+        runs = {arm: {} for arm in spec["arms"]}
+        for arm in spec["arms"]:
+            for seed in seeds(spec):
+                path = run_dir(runs_root, experiment, arm, seed) / "zeroshot" / f"{bench}.json"
+                if not path.exists():
+                    raise FileNotFoundError(f"{path}: missing; run the zero-shot evaluation first")
+                runs[arm][seed] = json.loads(path.read_text())
+        task = next(iter(runs[spec["baseline"]].values()))["task"]
+        metrics = {}
+        for metric, higher in ZEROSHOT_METRICS.items():
+            values = {arm: {s: r["metrics"][metric] for s, r in by_seed.items() if metric in r["metrics"]}
+                      for arm, by_seed in runs.items()}
+            if all(values.values()):
+                metrics[metric] = stats.summarize_experiment(values, spec["baseline"], higher, spec.get("pairs", []))
+        out["benchmarks"][bench] = {"task": task, "metrics": metrics,
+                                    "runs": {arm: {str(s): r["metrics"] for s, r in by_seed.items()}
+                                             for arm, by_seed in runs.items()}}
+    return out
+
+
 CSV_FIELDS = ["metric", "kind", "arm", "reference", "n", "mean", "median", "std", "ci95_low", "ci95_high",
               "wilcoxon_p", "wins", "losses"]
 

@@ -7,6 +7,7 @@ Kinds (the `figures:` section of the config names which to draw, from which expe
     grid    2 x 2 heatmap: MLP on/off x A vs A - I
     snr     SNR against layer with the fitted rate (paper 2's theory)
     mnist   unrolled Laplacian Eigenmaps: scatter before/after, kNN accuracy and silhouette by depth
+    icl     in-context regression error against the number of examples, per model, with baselines
 """
 
 from __future__ import annotations
@@ -189,7 +190,31 @@ def mnist(spec: dict, results: Path, out: Path) -> None:
     _save(fig, out)
 
 
-KINDS = {"arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
+BASELINE_STYLE = {"least_squares": ("least squares", "k--"), "optimal": ("optimal", "k:"),
+                  "lasso": ("Lasso (best alpha)", "k-.")}
+
+
+def icl(spec: dict, results: Path, out: Path) -> None:
+    panels = [_load(results / name / "icl.json") for name in spec["experiments"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), squeeze=False)
+    for ax, r, name in zip(axes[0], panels, spec["experiments"]):
+        k = np.array(r["n_examples"])
+        for i, (arm, a) in enumerate(r["arms"].items()):
+            ax.plot(k, a["mean"], "o-", ms=3, color=COLOURS[i % len(COLOURS)], label=arm)
+            ax.fill_between(k, a["min"], a["max"], color=COLOURS[i % len(COLOURS)], alpha=0.15)
+        for base, (label, style) in BASELINE_STYLE.items():
+            if base in r["baselines"]:
+                ax.plot(k, r["baselines"][base], style, label=label)
+        ax.axhline(r["noise_floor"], color="grey", lw=0.8, label="noise floor")
+        ax.axvline(r["n_dims"], color="grey", lw=0.5, ls=":")
+        sparse = f", {r['sparsity']}-sparse w" if r["sparsity"] else ", dense w"
+        ax.set(title=f"{name}: d = {r['n_dims']}{sparse}", xlabel="in-context examples k",
+               ylabel="query squared error / E[(w·x)²]", ylim=(0, 1.6))
+        ax.legend(fontsize=7, ncol=2)
+    _save(fig, out)
+
+
+KINDS = {"icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
 
 
 def draw(spec: dict, results: str | Path, out: str | Path) -> None:

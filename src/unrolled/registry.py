@@ -35,6 +35,8 @@ def figure_inputs(spec: dict, experiments: dict, results: str = "results") -> li
         exp = experiments[spec["experiment"]]
         return [str(run_dir(f"{results}/runs", spec["experiment"], arm, s) / "history.csv")
                 for arm in spec["arms"] for s in seeds(exp)]
+    if kind == "icl":
+        return [f"{results}/{name}/icl.json" for name in spec["experiments"]]
     if kind == "snr":
         return [f"{results}/theory/snr.json"]
     return [f"{results}/theory/probdr.json", f"{results}/theory/probdr_latents.npz"]

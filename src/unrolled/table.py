@@ -124,6 +124,87 @@ def _mnist_section(claim, results: Path) -> list[str]:
     return lines + [""]
 
 
+def _ci(d: dict, digits=4) -> str:
+    return f"{_fmt(d['mean'], digits)} [{_fmt(d['ci95'][0], digits)}, {_fmt(d['ci95'][1], digits)}]"
+
+
+def _zeroshot_claim_section(claim, experiments, results: Path) -> list[str]:
+    lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
+    users = {n: s for n, s in experiments.items() if "p2_zeroshot" in s.get("claims", {})}
+    if not users:
+        return lines + ["Not run in this configuration; `config/paper.yaml` runs it at paper scale.", ""]
+    columns = claim["columns"]
+    for name, spec in users.items():
+        summary = json.loads((results / name / "zeroshot.json").read_text())
+        lines += [f"*Reproduced:* experiment `{name}`, {len(summary['seeds'])} seed(s) per arm, final weights. "
+                  f"{spec.get('scale', '')} Each cell: paper / reproduced mean [95% CI].", "",
+                  "| arm (paper's name) | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for ours, theirs in spec["claims"]["p2_zeroshot"].items():
+            cells = []
+            for column, (bench, metric) in columns.items():
+                block = summary["benchmarks"].get(bench, {}).get("metrics", {}).get(metric)
+                paper = claim["arms"].get(theirs, {}).get(column)
+                cells.append(f"{_fmt(paper, 2)} / {_ci(block['arms'][ours], 3) if block else 'not run'}")
+            lines.append(f"| {ours} ({theirs}) | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _zeroshot_runs_section(experiments, results: Path) -> list[str]:
+    """Every zero-shot benchmark of this configuration, including the offline cloze sanity check."""
+    users = {n: s for n, s in experiments.items() if s.get("zeroshot")}
+    if not users:
+        return []
+    lines = ["## Zero-shot scores of this configuration's runs", "",
+             "Cloze accuracy is tested per run against chance (1 / candidates; one-sided exact binomial) and "
+             "against the shortest-candidate rule, the floor a summed log-probability gives for free "
+             "(exact McNemar test); losses are nats per token of the model's own tokenizer.", ""]
+    for name, spec in users.items():
+        summary = json.loads((results / name / "zeroshot.json").read_text())
+        for bench, b in summary["benchmarks"].items():
+            lines += [f"**`{bench}`** ({b['task']}), experiment `{name}`:", ""]
+            cloze = b["task"] == "cloze"
+            lines += ["| arm | loss: mean [95% CI] | accuracy: mean [95% CI] | " +
+                      ("chance | runs above chance (p < 0.05) | shortest-candidate rule | runs above it "
+                       "(p < 0.05) |" if cloze else ""),
+                      "|---|---|---|" + ("---|---|---|---|" if cloze else "")]
+            for arm in spec["arms"]:
+                loss, acc = (b["metrics"].get(m, {}).get("arms", {}).get(arm) for m in ("loss", "accuracy"))
+                row = f"| {arm} | {_ci(loss) if loss else '–'} | {_ci(acc, 3) if acc else '–'} |"
+                if cloze:
+                    runs = list(b["runs"][arm].values())
+                    above = lambda key: f"{sum(r[key] < 0.05 for r in runs)} / {len(runs)}"  # noqa: E731
+                    row += (f" {_fmt(runs[0]['chance'], 3)} | {above('p_above_chance')} | "
+                            f"{_fmt(runs[0]['shortest_accuracy'], 3)} | {above('p_above_shortest')} |")
+                lines.append(row)
+            lines.append("")
+    return lines
+
+
+def _icl_section(claim, experiments, results: Path) -> list[str]:
+    lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
+    users = [n for n in experiments if (results / n / "icl.json").exists()]
+    if not users:
+        return lines + ["Not run in this configuration.", ""]
+    for name in users:
+        r = json.loads((results / name / "icl.json").read_text())
+        kind = f"sparse w ({r['sparsity']} of {r['n_dims']} non-zero)" if r["sparsity"] else "dense w"
+        ks = r["table_k"]
+        lines += [f"*Reproduced:* experiment `{name}`: d = {r['n_dims']}, {kind}, noise σ = {r['noise_std']}, "
+                  f"up to {r['n_points'] - 1} examples. Squared error of the query divided by E[(w·x)²] "
+                  f"(predicting 0 scores 1; noise floor {r['noise_floor']:.3f}); models: mean over seeds [95% CI].",
+                  "", "| model / estimator | " + " | ".join(f"k = {k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
+        for arm, a in r["arms"].items():
+            lines.append(f"| {arm} | " + " | ".join(
+                f"{_fmt(a['mean'][k], 3)} [{_fmt(a['ci95'][k][0], 3)}, {_fmt(a['ci95'][k][1], 3)}]" for k in ks) + " |")
+        for base in ("least_squares", "optimal", "lasso"):
+            if base in r["baselines"]:
+                lines.append(f"| *{base.replace('_', ' ')}* | " + " | ".join(
+                    _fmt(r["baselines"][base][k], 3) for k in ks) + " |")
+        lines.append("")
+    return lines
+
+
 def write(experiments: dict, results: str | Path, out: str | Path, config_name: str) -> None:
     results = Path(results)
     lines = ["# Paper vs reproduced", "",
@@ -136,6 +217,10 @@ def write(experiments: dict, results: str | Path, out: str | Path, config_name: 
             lines += _snr_section(claim, results)
         elif claim_id == "p1_mnist":
             lines += _mnist_section(claim, results)
+        elif claim_id == "p2_zeroshot":
+            lines += _zeroshot_claim_section(claim, experiments, results) + _zeroshot_runs_section(experiments, results)
+        elif claim_id == "p2_icl":
+            lines += _icl_section(claim, experiments, results)
         else:
             lines += _claim_section(claim_id, claim, experiments, results)
     with atomic_path(out) as tmp:

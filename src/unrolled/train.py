@@ -23,6 +23,7 @@ from tqdm import tqdm
 from unrolled import checkpoint, distributed
 from unrolled.atomic import atomic_path, write_json
 from unrolled.data.batches import ImageBatches, TokenBatches, load_meta, load_sampler_state, sampler_state
+from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import ModelConfig, Transformer
 from unrolled.provenance import config_hash, environment, git_sha
@@ -87,6 +88,8 @@ def parse_run_config(run: dict) -> tuple[Path, ModelConfig, TrainConfig, dict]:
     if meta.get("kind") == "images":
         channels, size, _ = meta["shape"]
         model.update(task="vit", num_classes=meta["num_classes"], channels=channels, image_size=size)
+    elif meta.get("kind") == "regression":
+        model.update(task="regression", n_dims=meta["n_dims"], block_size=2 * meta["n_points"])
     else:
         model.update(task="lm", vocab_size=meta["vocab_size"])
     return data, _build(ModelConfig, "model", model), _build(TrainConfig, "train", run.get("train", {})), meta
@@ -177,6 +180,8 @@ def _train(run, seed, out, progress, data, mcfg, tcfg, meta, place) -> dict:
     seed_everything(seed)
     if mcfg.task == "lm":
         batches = TokenBatches(data, mcfg.block_size, tcfg.batch_size, seed)
+    elif mcfg.task == "regression":
+        batches = RegressionBatches(data, meta, tcfg.batch_size, seed)
     else:
         batches = ImageBatches(data, tcfg.batch_size, seed)
     val_batches = batches.val_batches(tcfg.eval_iters, tcfg.val_seed)
@@ -286,7 +291,7 @@ def _train(run, seed, out, progress, data, mcfg, tcfg, meta, place) -> dict:
     if mcfg.task == "vit":
         metrics |= {"final_val_acc": final["val_acc"], "best_val_acc": best["val_acc"]}
     if cuda and tokens_per_second:
-        seq = mcfg.block_size if mcfg.task == "lm" else (mcfg.image_size // mcfg.patch_size) ** 2 + 1
+        seq = mcfg.block_size if mcfg.task != "vit" else (mcfg.image_size // mcfg.patch_size) ** 2 + 1
         per_token = flops_per_token(model, seq) * (1 if mcfg.task == "lm" else seq)
         metrics["mfu_bf16_h100"] = tokens_per_second * per_token / 989e12
     if place.is_main:

@@ -12,6 +12,7 @@ wildcard_constraints:
     arm=r"[a-z0-9_]+",
     seed=r"\d+",
     figure=r"[a-z0-9_]+",
+    benchmark=r"[a-z0-9_]+",
 
 
 def _lookup(section, name):
@@ -48,6 +49,30 @@ def run_paths(experiment, filename):
     return [f"results/runs/{experiment}/{arm}/seed{s}/{filename}" for arm in spec["arms"] for s in seeds(spec)]
 
 
+BENCHMARK_BUILDERS = ("lambada", "text_document", "cbt", "text_cloze")
+
+
+def tokenizer_inputs(experiment):
+    """The fetched BPE folder a BPE-tokenized experiment's models need to read text; none for chars."""
+    bpe = dataset_spec(experiment_spec(experiment)["dataset"])["sources"].get("bpe")
+    return [f"data/raw/{bpe}"] if bpe else []
+
+
+def zeroshot_paths(experiment):
+    spec = experiment_spec(experiment)
+    return [f"results/runs/{experiment}/{arm}/seed{s}/zeroshot/{bench}.json"
+            for bench in spec.get("zeroshot", []) for arm in spec["arms"] for s in seeds(spec)]
+
+
+def is_icl(spec):
+    return dataset_spec(spec["dataset"])["builder"] == "linear_regression"
+
+
+ZEROSHOT_SUMMARIES = [f"results/{name}/zeroshot.json" for name, spec in config["experiments"].items()
+                      if spec.get("zeroshot")]
+ICL_SUMMARIES = [f"results/{name}/icl.json" for name, spec in config["experiments"].items() if is_icl(spec)]
+
+
 def _check_config():
     for name, spec in config["datasets"].items():
         for role, src in spec["sources"].items():
@@ -61,6 +86,10 @@ def _check_config():
         for arm in [spec["baseline"], *(a for pair in spec.get("pairs", []) for a in pair)]:
             if arm not in arms:
                 raise ValueError(f"config: experiments.{name} refers to arm {arm!r}; its arms: {sorted(arms)}")
+        for bench in spec.get("zeroshot", []):
+            if dataset_spec(bench)["builder"] not in BENCHMARK_BUILDERS:
+                raise ValueError(f"config: experiments.{name}.zeroshot: {bench!r} is not a zero-shot benchmark "
+                                 f"data set (builders {sorted(BENCHMARK_BUILDERS)})")
         for claim, mapping in spec.get("claims", {}).items():
             for arm in mapping:
                 if arm not in arms:
@@ -72,7 +101,10 @@ def _check_config():
             for arm in named:
                 if arm not in exp["arms"]:
                     raise ValueError(f"config: figures.{name} names arm {arm!r}, not in experiments.{fig['experiment']}")
-        elif fig["kind"] in ("snr", "mnist") and {"snr": "snr", "mnist": "probdr"}[fig["kind"]] not in config["theory"]:
+        for exp in fig.get("experiments", []):
+            if not is_icl(experiment_spec(exp)):
+                raise ValueError(f"config: figures.{name} draws ICL curves, but experiments.{exp} is not ICL")
+        if fig["kind"] in ("snr", "mnist") and {"snr": "snr", "mnist": "probdr"}[fig["kind"]] not in config["theory"]:
             raise ValueError(f"config: figures.{name} needs the theory experiment it draws")
     if "probdr" in config["theory"]:
         dataset_spec(config["theory"]["probdr"]["dataset"])

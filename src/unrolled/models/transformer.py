@@ -7,7 +7,10 @@
                "learned": y = A v - a v with one a = sigmoid(theta) in (0, 1) for the whole model
     mlp        "gelu": 4x GELU MLP; "none": attention-only (AoT)
     task       "lm": causal, token + learned positions, tied head;
-               "vit": conv patches + LayerNorm, CLS token, learned positions, no mask
+               "vit": conv patches + LayerNorm, CLS token, learned positions, no mask;
+               "regression": in-context regression (Garg et al. 2022): the prompt x1, y1, ..., xk, yk
+               is read in as 2k vectors (y as [y, 0, ..., 0]), causal, learned positions, and a
+               linear head predicts y_i at x_i's position from the i - 1 pairs before it
 
 Every variant goes through F.scaled_dot_product_attention; A - I is the fused output minus v, so the
 T x T matrix is never built. With SDPA's dropout this is the authors' order: dropout on A, then - v.
@@ -23,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 CHOICES = {
-    "task": ("lm", "vit"),
+    "task": ("lm", "vit", "regression"),
     "attention": ("mhsa", "mssa"),
     "mssa_output": ("learned", "tied"),
     "identity": ("none", "subtract", "learned"),
@@ -53,6 +56,8 @@ class ModelConfig:
     channels: int = 1
     num_classes: int = 10
     emb_dropout: float = 0.0
+    # regression
+    n_dims: int = 8
 
     def __post_init__(self):
         for key, allowed in CHOICES.items():
@@ -70,7 +75,7 @@ class Attention(nn.Module):
         self.n_head, self.dropout = cfg.n_head, cfg.dropout
         self.shared_qkv = cfg.attention == "mssa"
         self.identity = cfg.identity
-        self.causal = cfg.task == "lm"
+        self.causal = cfg.task != "vit"
         if self.shared_qkv:
             self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)  # rows of head k: U_k^T
         else:
@@ -137,8 +142,11 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.n_embd
-        if cfg.task == "lm":
-            self.tok_emb = nn.Embedding(cfg.vocab_size, d)
+        if cfg.task in ("lm", "regression"):
+            if cfg.task == "lm":
+                self.tok_emb = nn.Embedding(cfg.vocab_size, d)
+            else:
+                self.read_in = nn.Linear(cfg.n_dims, d)
             self.pos_emb = nn.Embedding(cfg.block_size, d)
             self.emb_dropout = nn.Dropout(cfg.dropout)
         else:
@@ -155,6 +163,8 @@ class Transformer(nn.Module):
         if cfg.task == "lm":
             self.head = nn.Linear(d, cfg.vocab_size, bias=False)
             self.head.weight = self.tok_emb.weight  # weight tying, as GPT-2
+        elif cfg.task == "regression":
+            self.head = nn.Linear(d, 1)
         else:
             self.head = nn.Linear(d, cfg.num_classes)
         self.apply(self._init_weights)
@@ -183,24 +193,36 @@ class Transformer(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())  # tied weights counted once
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cfg.task == "lm":
+    def embed(self, x: torch.Tensor, ys: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cfg.task == "regression":
+            # Interleave x_i and [y_i, 0, ...]: position 2i holds x_i, position 2i + 1 holds y_i.
+            if ys is None:
+                raise ValueError("task regression: the prompt's y values are needed as `targets`")
+            y_rows = F.pad(ys.unsqueeze(-1), (0, x.size(-1) - 1))
+            x = torch.stack([x, y_rows], dim=2).flatten(1, 2)
+        if self.cfg.task in ("lm", "regression"):
             T = x.size(1)
             if T > self.cfg.block_size:
                 raise ValueError(f"sequence length {T} exceeds block_size {self.cfg.block_size}")
             pos = torch.arange(T, device=x.device)
-            return self.emb_dropout(self.tok_emb(x) + self.pos_emb(pos))
+            tokens = self.tok_emb(x) if self.cfg.task == "lm" else self.read_in(x)
+            return self.emb_dropout(tokens + self.pos_emb(pos))
         patches = self.patch_norm(self.patch_emb(x).flatten(2).transpose(1, 2))
         cls = self.cls_token.expand(x.size(0), -1, -1)
         return self.emb_dropout(torch.cat([cls, patches], dim=1) + self.pos_emb)
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
-        h = self.embed(x)
+        """lm: logits (B, T, V); vit: logits (B, classes); regression: predictions (B, k) of each y_i."""
+        task = self.cfg.task
+        h = self.embed(x, targets if task == "regression" else None)
         scale = self.identity_scale
         for block in self.blocks:
             h = block(h, scale)
         h = self.ln_f(h)
-        logits = self.head(h if self.cfg.task == "lm" else h[:, 0])
+        if task == "regression":
+            out = self.head(h[:, ::2]).squeeze(-1)  # read out at the x positions
+            return out, F.mse_loss(out, targets)
+        logits = self.head(h if task == "lm" else h[:, 0])
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))

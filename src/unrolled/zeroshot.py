@@ -1,0 +1,167 @@
+"""Zero-shot evaluation of a trained language model (paper 2's LAMBADA, PTB, WikiText and CBT).
+
+Every metric is built on one primitive, `token_logprobs`: log p(ids[t] | the preceding tokens) for
+the scored tokens, each conditioned on up to `block_size` tokens before it. Windows advance by
+`stride` tokens and score only their last `stride` targets, so each token is scored once and, past
+the first window, with at least block_size - stride tokens of context (the usual sliding window).
+
+    lambada     context = the passage up to its last space; continuation = " " + the last word.
+                accuracy: every continuation token is the model's argmax given the true tokens before
+                it, i.e. greedy decoding reproduces the whole word. loss: mean nats per continuation
+                token; word_nll: mean over passages of the word's summed nats.
+    perplexity  loss: nats per token over the document (all tokens but the first); also perplexity
+                and bits per byte, which is comparable across tokenizers.
+    cloze       (CBT-CN, CBT-NE, and our Shakespeare set) for each candidate c, the query with
+                XXXXX -> c is split at the blank: context = the context lines + the query before the
+                blank; continuation = c and the rest of the query. The score is the continuation's
+                summed log-probability (GPT-2's rule: the choice and the rest of the sentence given the
+                choice; the shared prefix cannot change the ranking). The highest score is chosen;
+                ties go to the earliest candidate. Chance accuracy is 1 / number of candidates; a
+                summed score also favours short candidates, so the rule "pick the candidate with
+                the fewest tokens" is reported beside it as a second floor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+from unrolled import checkpoint
+from unrolled.data.benchmarks import BLANK
+from unrolled.errors import UnrolledError
+from unrolled.models import ModelConfig, Transformer
+
+
+@torch.no_grad()
+def token_logprobs(model, ids: list[int], first: int, block_size: int, stride: int | None = None,
+                   device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """log p(ids[t] | context) and whether ids[t] is the argmax, for t in [first, len(ids))."""
+    stride = min(stride or block_size, block_size)
+    if first < 1:
+        raise ValueError("the first scored token needs at least one token of context")
+    seq = torch.tensor(ids, dtype=torch.long)
+    logps, greedy = [], []
+    start = first
+    while start < len(ids):
+        end = min(start + stride, len(ids))
+        begin = max(0, end - 1 - block_size)
+        logits, _ = model(seq[begin: end - 1][None].to(device))
+        logp = F.log_softmax(logits[0, -(end - start):].float(), dim=-1)
+        target = seq[start:end].to(device)
+        logps.append(logp.gather(1, target[:, None])[:, 0].cpu())
+        greedy.append((logp.argmax(-1) == target).cpu())
+        start = end
+    return torch.cat(logps).double().numpy(), torch.cat(greedy).numpy()
+
+
+def split_last_word(passage: str) -> tuple[str, str]:
+    context, _, word = passage.rstrip().rpartition(" ")
+    return context, " " + word
+
+
+def cloze_texts(example: dict, candidate: str) -> tuple[str, str]:
+    """(context, continuation) for one candidate: the split is at the blank, and the space before
+    the blank goes with the continuation, as BPE attaches a word's leading space to the word."""
+    before, _, after = example["query"].partition(BLANK)
+    context = (example["context"] + " " + before).rstrip(" ")
+    gap = " " if before.endswith(" ") or not before else ""
+    return context, gap + candidate + after
+
+
+def _proportion(hits: int, n: int, chance: float | None = None) -> dict:
+    test = stats.binomtest(hits, n, chance if chance is not None else 0.5)
+    ci = test.proportion_ci(confidence_level=0.95, method="wilson")
+    out = {"accuracy": hits / n, "accuracy_ci95": [float(ci.low), float(ci.high)], "correct": hits, "n": n}
+    if chance is not None:  # one-sided: is the model better than guessing?
+        out |= {"chance": chance, "p_above_chance": float(stats.binomtest(hits, n, chance, alternative="greater").pvalue)}
+    return out
+
+
+def _continuation(model, encode, context: str, continuation: str, block_size: int, stride: int, device: str):
+    ctx, cont = encode(context), encode(continuation)
+    if not ctx or not cont:
+        raise ValueError(f"empty context or continuation: {context[-40:]!r} | {continuation[:40]!r}")
+    return token_logprobs(model, ctx + cont, len(ctx), block_size, stride, device)
+
+
+def evaluate_lambada(model, encode, examples, block_size, stride, device="cpu") -> dict:
+    hits, nll, tokens, word_nll = 0, 0.0, 0, []
+    for example in examples:
+        logp, greedy = _continuation(model, encode, *split_last_word(example["text"]), block_size, stride, device)
+        hits += bool(greedy.all())
+        nll -= logp.sum()
+        tokens += len(logp)
+        word_nll.append(-logp.sum())
+    return _proportion(hits, len(examples)) | {"loss": nll / tokens, "word_nll": float(np.mean(word_nll)),
+                                               "tokens": tokens}
+
+
+def evaluate_perplexity(model, encode, examples, block_size, stride, device="cpu") -> dict:
+    nll, tokens, nbytes = 0.0, 0, 0
+    for example in examples:
+        ids = encode(example["text"])
+        logp, _ = token_logprobs(model, ids, 1, block_size, stride, device)
+        nll -= logp.sum()
+        tokens += len(logp)
+        nbytes += len(example["text"].encode("utf-8"))
+    loss = nll / tokens
+    return {"loss": loss, "perplexity": math.exp(loss), "bits_per_byte": nll / math.log(2) / nbytes,
+            "tokens": tokens, "bytes": nbytes}
+
+
+def cloze_scores(model, encode, example, block_size, stride, device="cpu") -> tuple[list[float], list[int]]:
+    """Each candidate's summed log-probability, and its continuation's length in tokens."""
+    scored = [_continuation(model, encode, *cloze_texts(example, c), block_size, stride, device)[0]
+              for c in example["candidates"]]
+    return [float(s.sum()) for s in scored], [len(s) for s in scored]
+
+
+def evaluate_cloze(model, encode, examples, block_size, stride, device="cpu") -> dict:
+    """Accuracy, against chance and against the length prior: a summed log-probability favours short
+    continuations, so an untrained model already beats chance by picking the shortest candidate. The
+    model must beat that rule too (exact McNemar test on the questions where the two disagree)."""
+    hits, shortest_hits, only_model, only_shortest = 0, 0, 0, 0
+    for example in examples:
+        scores, lengths = cloze_scores(model, encode, example, block_size, stride, device)
+        right = example["candidates"][int(np.argmax(scores))] == example["answer"]
+        short = example["candidates"][int(np.argmin(lengths))] == example["answer"]
+        hits, shortest_hits = hits + right, shortest_hits + short
+        only_model, only_shortest = only_model + (right and not short), only_shortest + (short and not right)
+    chance = float(np.mean([1 / len(e["candidates"]) for e in examples]))
+    discordant = only_model + only_shortest
+    p_shortest = float(stats.binomtest(only_model, discordant, 0.5, alternative="greater").pvalue) if discordant else 1.0
+    return _proportion(hits, len(examples), chance) | {"shortest_accuracy": shortest_hits / len(examples),
+                                                       "p_above_shortest": p_shortest}
+
+
+TASKS = {"lambada": evaluate_lambada, "perplexity": evaluate_perplexity, "cloze": evaluate_cloze}
+
+
+def load_model(run_dir: str | Path, device: str = "cpu") -> Transformer:
+    """The final weights of a finished run (its metrics.json names the config, ckpt.pt holds them)."""
+    run_dir = Path(run_dir)
+    metrics_path, ckpt_path = run_dir / "metrics.json", run_dir / "ckpt.pt"
+    if not metrics_path.exists():
+        raise FileNotFoundError(f"{metrics_path}: missing; train this run first")
+    if not ckpt_path.exists():
+        raise FileNotFoundError(f"{ckpt_path}: missing (checkpoints are not shared through DVC); "
+                                f"retrain the run, e.g. snakemake --forcerun train {metrics_path}")
+    cfg = ModelConfig(**json.loads(metrics_path.read_text())["config"]["model"])
+    model = Transformer(cfg)
+    model.load_state_dict(checkpoint.load(ckpt_path)["model"])
+    return model.to(device).eval()
+
+
+def evaluate(model, encode, task: str, examples: list[dict], stride: int | None = None, device="cpu") -> dict:
+    if task not in TASKS:
+        raise UnrolledError(f"unknown zero-shot task {task!r}; expected one of {sorted(TASKS)}")
+    block_size = model.cfg.block_size
+    stride = min(stride or block_size // 2, block_size)
+    return TASKS[task](model, encode, examples, block_size, stride, device) | {"block_size": block_size,
+                                                                              "stride": stride}
