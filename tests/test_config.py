@@ -63,11 +63,17 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
     assert proc.returncode == 0, proc.stderr
     for name in ("tinyshakespeare_char", "mnist", "cifar10", "imagenet16", "openwebtext"):
         assert f"data/prepared/{name}" in proc.stdout
-    planned = Counter(re.findall(r"wildcards: experiment=(\w+), arm=\w+, seed=\d+", proc.stdout))
+    planned = Counter(re.findall(r"rule train:\n(?:    .*\n)*?    wildcards: experiment=(\w+), arm=\w+, seed=\d+\n",
+                                 proc.stdout))
     paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
     expected = {name: len(spec["arms"]) * spec["seeds"] for name, spec in paper.items()}
     assert planned == expected
     assert expected["p1_shakespeare_char"] == 200  # 100 seeds x 2 arms, as the paper
+    zeroshot = re.findall(r"rule zeroshot:\n(?:    .*\n)*?    wildcards: experiment=p2_lm_owt, arm=\w+, seed=\d+, "
+                          r"benchmark=(\w+)", proc.stdout)
+    assert Counter(zeroshot) == {b: 4 for b in ("lambada", "ptb", "wikitext", "cbt_cn", "cbt_ne", "shakespeare_cloze")}
+    for source in ("lambada", "ptb", "wikitext2", "cbt"):
+        assert f"data/raw/{source}" in proc.stdout
 
 
 def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
@@ -78,5 +84,7 @@ def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
     assert proc.returncode == 0, proc.stderr
     jobs = re.findall(r"rule (\w+):\n(?:    .*\n)*?    resources: ([^\n]*)", proc.stdout)
     train = [res for rule, res in jobs if rule == "train"]
-    assert len(train) == 14 and all("gpu=1" in res for res in train)
-    assert all("gpu=1" not in res for rule, res in jobs if rule != "train")
+    assert len(train) == 18 and all("gpu=1" in res for res in train)
+    zeroshot = [res for rule, res in jobs if rule == "zeroshot"]
+    assert len(zeroshot) == 10 and all("gpu=1" in res for res in zeroshot)
+    assert all("gpu=1" not in res for rule, res in jobs if rule not in ("train", "zeroshot"))

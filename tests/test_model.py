@@ -18,6 +18,7 @@ VARIANTS = [dict(attention=a, identity=i, mlp=m, mssa_output=o)
 TASKS = {
     "lm": dict(task="lm", vocab_size=17, block_size=12),
     "vit": dict(task="vit", image_size=8, patch_size=4, channels=3, num_classes=5),
+    "regression": dict(task="regression", n_dims=3, block_size=12),
 }
 
 
@@ -35,6 +36,8 @@ def _inputs(task, batch=3):
     g = torch.Generator().manual_seed(1)
     if task == "lm":
         return torch.randint(0, 17, (batch, 12), generator=g), torch.randint(0, 17, (batch, 12), generator=g)
+    if task == "regression":
+        return torch.randn(batch, 6, 3, generator=g), torch.randn(batch, 6, generator=g)
     return torch.randn(batch, 3, 8, 8, generator=g), torch.randint(0, 5, (batch,), generator=g)
 
 
@@ -56,8 +59,8 @@ def explicit_attention(attn, x, identity_scale):
 @pytest.mark.parametrize("variant", VARIANTS, ids=_ids)
 def test_fused_attention_equals_explicit(task, variant):
     model = _model(task, variant).eval()
-    x, _ = _inputs(task)
-    h = model.embed(x)
+    x, y = _inputs(task)
+    h = model.embed(x, y if task == "regression" else None)
     with torch.no_grad():
         for block in model.blocks:
             inp = block.ln_attn(h)

@@ -70,7 +70,8 @@ def test_smoke_runs_every_stage(smoke_run):
     vit = json.loads((results / "vit_mnist" / "summary.json").read_text())
     assert vit["primary"] == "best_val_acc" and vit["higher_is_better"]
 
-    for name in ("p1_lm_violin", "p1_vit_violin", "p2_lm_curves", "grid_mlp_identity", "p2_snr", "p1_mnist_unrolled"):
+    for name in ("p1_lm_violin", "p1_vit_violin", "p2_lm_curves", "grid_mlp_identity", "p2_snr", "p1_mnist_unrolled",
+                 "p2_icl"):
         for suffix in (".png", ".pdf"):
             assert (results / "figures" / f"{name}{suffix}").stat().st_size > 10_000, name
     theory = json.loads((results / "theory" / "probdr.json").read_text())
@@ -84,8 +85,33 @@ def test_smoke_runs_every_stage(smoke_run):
         assert heading in table, heading
     assert "| a_minus_i − vanilla | -0.0135 |" in table
     assert "Not run in this configuration" in table  # the GPT-2/OWT claim is paper scale only
+    assert "## Zero-shot scores of this configuration's runs" in table and "`shakespeare_cloze`" in table
+    assert "in-context linear and sparse linear regression" in table and "*least squares*" in table
     for stage in ("train", "evaluate", "theory", "figures"):
         assert list((results / "benchmarks" / stage).rglob("*.tsv")), stage
+
+
+def test_smoke_scores_every_run_zero_shot_and_in_context(smoke_run):
+    wf, _ = smoke_run
+    results = wf / "results"
+    zs = json.loads((results / "lm_char" / "zeroshot.json").read_text())
+    cloze = zs["benchmarks"]["shakespeare_cloze"]
+    assert cloze["task"] == "cloze" and set(cloze["runs"]) == {"vanilla", "a_minus_i", "aot_mhsa",
+                                                               "aot_mhsa_a_minus_i", "aot_mssa"}
+    for arm, by_seed in cloze["runs"].items():
+        for seed, result in by_seed.items():
+            own = json.loads((results / "runs" / "lm_char" / arm / f"seed{seed}" / "zeroshot"
+                              / "shakespeare_cloze.json").read_text())
+            assert own["metrics"] == result and result["n"] == 6 and result["chance"] == pytest.approx(0.1)
+            assert own["git_sha"] and own["environment"]
+    assert cloze["metrics"]["accuracy"]["arms"]["vanilla"]["n"] == 2
+    icl = json.loads((results / "icl_dense" / "icl.json").read_text())
+    assert icl["n_examples"] == list(range(5)) and set(icl["arms"]) == {"vanilla", "aot_mssa_a_minus_i"}
+    assert set(icl["baselines"]) == {"least_squares", "optimal", "lasso", "lasso_alpha"}
+    run = json.loads((results / "runs" / "icl_dense" / "vanilla" / "seed1" / "icl.json").read_text())
+    assert run["prompts"] == 16 and len(run["error"]) == 5
+    assert json.loads((results / "runs" / "icl_dense" / "vanilla" / "seed1" / "metrics.json").read_text())["task"] \
+        == "regression"
 
 
 def test_report_builds_with_every_figure(smoke_run):
@@ -157,3 +183,38 @@ def test_every_variant_trains_through_the_cli_on_packaged_data(smoke_run, tmp_pa
             metrics = json.loads((out / "metrics.json").read_text())
             assert metrics["task"] == task and metrics["steps"] == 2
             assert metrics["config"]["model"]["identity"] == variant["identity"]
+
+
+def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_cloze(smoke_run, tmp_path):
+    """The zero-shot sanity check on a real tiny model: trained for a few hundred steps on the packaged
+    corpus, it picks the blanked word of held-out lines more often than chance, and more often than
+    the same model untrained (which shows the check can fail)."""
+    import torch
+    import yaml
+
+    from unrolled import zeroshot
+    from unrolled.data.batches import load_meta
+    from unrolled.data.benchmarks import load_examples
+    from unrolled.data.prepare import prepare
+    from unrolled.data.tokenizers import encoder_for
+    from unrolled.models import Transformer
+    from unrolled.train import train
+
+    wf, _ = smoke_run
+    spec = yaml.safe_load((wf / "config" / "sources.yaml").read_text())["datasets"]["shakespeare_cloze"]
+    prepare("cloze", spec | {"questions": 150}, {"text": wf / "data/raw/shakespeare"}, tmp_path / "cloze")
+    examples = load_examples(tmp_path / "cloze")
+    data = wf / "data/prepared/shakespeare_char"
+    run = {"data": str(data), "model": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64, "dropout": 0.0},
+           "train": {"batch_size": 32, "max_iters": 300, "lr": 3e-3, "min_lr": 3e-4, "warmup_iters": 30,
+                     "eval_interval": 300, "eval_iters": 5}}
+    train(run, seed=0, out=tmp_path / "run", progress=False)
+    encode = encoder_for(load_meta(data))
+    trained = zeroshot.load_model(tmp_path / "run")
+    torch.manual_seed(0)
+    untrained = Transformer(trained.cfg).eval()
+    ours = zeroshot.evaluate(trained, encode, "cloze", examples)
+    floor = zeroshot.evaluate(untrained, encode, "cloze", examples)
+    assert ours["chance"] == pytest.approx(0.1)
+    assert ours["p_above_chance"] < 0.05, ours
+    assert ours["accuracy"] > floor["accuracy"], (ours, floor)

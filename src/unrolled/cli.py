@@ -82,12 +82,11 @@ def cmd_metrics(args) -> None:
     write_json(args.out, flat_metrics(args.summaries))
 
 
-def _load_run_model(run: str):
-    import torch
-
+def _load_run_model(run: str, device: str = "auto"):
+    from unrolled import distributed
     from unrolled.zeroshot import load_model
 
-    return load_model(run, "cuda" if torch.cuda.is_available() else "cpu")
+    return load_model(run, distributed.setup(device).device)  # a GPU no other job holds, if any
 
 
 def cmd_zeroshot(args) -> None:
@@ -104,7 +103,7 @@ def cmd_zeroshot(args) -> None:
     bench_meta = load_meta(args.benchmark)
     if bench_meta.get("kind") != "zeroshot":
         raise ValueError(f"{args.benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
-    device = next(model.parameters()).device.type
+    device = str(next(model.parameters()).device)
     result = zeroshot.evaluate(model, encoder_for(load_meta(args.data), args.bpe), bench_meta["task"],
                                load_examples(args.benchmark), args.stride, device)
     write_json(args.out, {"benchmark": bench_meta["name"], "task": bench_meta["task"], "run": args.run,
@@ -126,7 +125,7 @@ def cmd_icl_eval(args) -> None:
     from unrolled.atomic import write_json
     from unrolled.data.batches import load_meta
 
-    model = _load_run_model(args.run).cpu()
+    model = _load_run_model(args.run, "cpu")  # small models; the baselines run on the CPU anyway
     write_json(args.out, icl.evaluate_run(model, args.data, load_meta(args.data)))
 
 

@@ -1,0 +1,158 @@
+"""Zero-shot metric definitions against hand-computed values on toy models with known probabilities."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from unrolled import zeroshot
+from unrolled.data.tokenizers import CharTokenizer
+from unrolled.models import ModelConfig, Transformer
+
+ALPHABET = " abc"
+TOKENS = CharTokenizer(ALPHABET)
+# P[previous char] -> distribution of the next char, over " abc" (rows sum to 1).
+BIGRAM = np.array([[0.1, 0.6, 0.2, 0.1],
+                   [0.5, 0.1, 0.3, 0.1],
+                   [0.2, 0.2, 0.2, 0.4],
+                   [0.7, 0.1, 0.1, 0.1]])
+
+
+class Bigram(torch.nn.Module):
+    """The next token depends on the current one only: log-probabilities straight from BIGRAM."""
+
+    def __init__(self, block_size=8):
+        super().__init__()
+        self.cfg = SimpleNamespace(block_size=block_size)
+        self.table = torch.tensor(np.log(BIGRAM), dtype=torch.float32)
+
+    def forward(self, x, targets=None):
+        assert x.size(1) <= self.cfg.block_size, "the scorer fed more tokens than the context holds"
+        return self.table[x], None
+
+
+class ContextCounter(torch.nn.Module):
+    """Reveals how many tokens each prediction could see: logit of token 0 = its position + 1."""
+
+    def __init__(self, block_size):
+        super().__init__()
+        self.cfg = SimpleNamespace(block_size=block_size)
+
+    def forward(self, x, targets=None):
+        B, T = x.shape
+        logits = torch.full((B, T, 2), -1e4)
+        logits[..., 0] = torch.arange(1, T + 1, dtype=torch.float32)
+        logits[..., 1] = 0.0
+        return logits, None
+
+
+def lp(prev: str, nxt: str) -> float:
+    return math.log(BIGRAM[TOKENS.stoi[prev], TOKENS.stoi[nxt]])
+
+
+def test_token_logprobs_are_the_model_probabilities():
+    ids = TOKENS.encode("abca")
+    logp, greedy = zeroshot.token_logprobs(Bigram(), ids, 1, block_size=8)
+    assert logp == pytest.approx([lp("a", "b"), lp("b", "c"), lp("c", "a")], abs=1e-6)
+    # The argmax after "a" is " " (0.5), after "b" it is "c" (0.4), after "c" it is " " (0.7).
+    assert greedy.tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("block_size,stride", [(4, 2), (4, 4), (5, 3), (3, 1)])
+def test_sliding_window_scores_each_token_once_with_enough_context(block_size, stride):
+    n = 17
+    logp, _ = zeroshot.token_logprobs(ContextCounter(block_size), [0] * n, 1, block_size, stride)
+    assert len(logp) == n - 1
+    # log p(token 0) = c - log(e^c + 1) with c the visible context; invert to recover c.
+    visible = np.round(np.log(np.exp(logp) / (1 - np.exp(logp)))).astype(int)
+    assert visible[:stride].tolist() == list(range(1, stride + 1))  # the first window grows from one token
+    assert visible.max() <= block_size
+    assert visible[block_size:].min() >= block_size - stride + 1
+
+
+def test_scoring_starts_after_some_context():
+    with pytest.raises(ValueError, match="context"):
+        zeroshot.token_logprobs(Bigram(), [1, 2], 0, 8)
+
+
+def test_lambada_loss_accuracy_and_word_nll_by_hand():
+    examples = [{"text": "ab ab"}, {"text": "c ba"}]
+    r = zeroshot.evaluate_lambada(Bigram(), TOKENS.encode, examples, block_size=8, stride=8)
+    first = [lp("b", " "), lp(" ", "a"), lp("a", "b")]
+    second = [lp("c", " "), lp(" ", "b"), lp("b", "a")]
+    assert r["loss"] == pytest.approx(-(sum(first) + sum(second)) / 6, abs=1e-6)
+    assert r["word_nll"] == pytest.approx(-(sum(first) + sum(second)) / 2, abs=1e-6)
+    # " ab" after "b": the argmax after "b" is "c", so greedy decoding fails at once; " ba" after "c"
+    # gets " " right, then "a" is likelier than "b" after " ".
+    assert (r["accuracy"], r["correct"], r["n"], r["tokens"]) == (0.0, 0, 2, 6)
+
+
+def test_lambada_accuracy_needs_every_token_of_the_word():
+    # After "c" the argmax is " " (0.7), after " " it is "a" (0.6), after "a" it is " " (0.5): " a" is greedy.
+    r = zeroshot.evaluate_lambada(Bigram(), TOKENS.encode, [{"text": "bc a"}, {"text": "bc ab"}], 8, 8)
+    assert r["correct"] == 1 and r["accuracy"] == 0.5
+    assert r["accuracy_ci95"][0] < 0.5 < r["accuracy_ci95"][1]
+
+
+def test_perplexity_loss_and_bits_per_byte_by_hand():
+    text = "abcab a"
+    r = zeroshot.evaluate_perplexity(Bigram(), TOKENS.encode, [{"text": text}], block_size=3, stride=2)
+    nll = -sum(lp(a, b) for a, b in zip(text, text[1:]))
+    assert r["tokens"] == len(text) - 1
+    assert r["loss"] == pytest.approx(nll / (len(text) - 1), abs=1e-6)
+    assert r["perplexity"] == pytest.approx(math.exp(nll / (len(text) - 1)), rel=1e-6)
+    assert r["bits_per_byte"] == pytest.approx(nll / math.log(2) / len(text), rel=1e-6)
+
+
+def test_cloze_texts_split_at_the_blank():
+    ex = {"context": "a b.", "query": "c XXXXX ab", "candidates": []}
+    assert zeroshot.cloze_texts(ex, "ba") == ("a b. c", " ba ab")
+    assert zeroshot.cloze_texts({**ex, "query": "XXXXX ab"}, "c") == ("a b.", " c ab")
+    assert zeroshot.cloze_texts({**ex, "query": "c (XXXXX) b"}, "a") == ("a b. c (", "a) b")
+
+
+def test_cloze_scores_choice_chance_and_the_shortest_rule_by_hand():
+    ex = {"context": "ab", "query": "c XXXXX", "answer": "ba", "candidates": ["ba", "a", "cc"]}
+    scores, lengths = zeroshot.cloze_scores(Bigram(), TOKENS.encode, ex, 8, 8)
+    assert scores == pytest.approx([lp("c", " ") + lp(" ", "b") + lp("b", "a"),
+                                    lp("c", " ") + lp(" ", "a"),
+                                    lp("c", " ") + lp(" ", "c") + lp("c", "c")], abs=1e-6)
+    assert lengths == [3, 2, 3]
+    r = zeroshot.evaluate_cloze(Bigram(), TOKENS.encode, [ex, {**ex, "answer": "a"}], 8, 8)
+    # "a" scores highest (one token fewer, likely after " "): right once; the shortest rule agrees.
+    assert (r["correct"], r["chance"], r["shortest_accuracy"]) == (1, pytest.approx(1 / 3), 0.5)
+    assert r["p_above_shortest"] == 1.0  # they never disagree
+
+
+def test_a_char_model_refuses_text_outside_its_alphabet():
+    from unrolled.data.tokenizers import encoder_for
+
+    encode = encoder_for({"name": "toy", "tokenizer": "char", "itos": list(ALPHABET)})
+    assert encode("ab c") == TOKENS.encode("ab c")
+    with pytest.raises(ValueError, match=r"\['z'\].*toy"):
+        encode("abz")
+
+
+def test_evaluate_runs_a_real_transformer_on_every_task():
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=4, block_size=6, n_layer=1, n_head=1, n_embd=8)).eval()
+    cloze = [{"context": "ab ca", "query": "b XXXXX c", "answer": "ab", "candidates": ["ab", "cab"]}]
+    for task, examples in (("lambada", [{"text": "abc ab cab"}]), ("perplexity", [{"text": "abc ab cab" * 3}]),
+                           ("cloze", cloze)):
+        r = zeroshot.evaluate(model, TOKENS.encode, task, examples)
+        assert r["block_size"] == 6 and r["stride"] == 3
+        assert all(np.isfinite(v) for v in r.values() if isinstance(v, float)), r
+    with pytest.raises(Exception, match="unknown zero-shot task"):
+        zeroshot.evaluate(model, TOKENS.encode, "squad", [])
+
+
+def test_load_model_names_a_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="metrics.json"):
+        zeroshot.load_model(tmp_path)
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"ckpt.pt.*retrain"):
+        zeroshot.load_model(tmp_path)
