@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -124,6 +125,24 @@ def test_checkpoint_from_another_config_is_refused(tiny_text_data, tmp_path):
     (tmp_path / "r" / METRICS).unlink()
     with pytest.raises(Exception, match="different config or seed"):
         train(_run(tiny_text_data, max_iters=4), 1, tmp_path / "r", progress=False)
+
+
+def test_checkpoint_from_a_rebuilt_data_set_is_refused(tmp_path):
+    """Same run config, same seed, but the data set was rebuilt with other options (here the ICL noise):
+    resuming would silently report the old data's model, so it is refused."""
+    from unrolled.data.prepare import prepare
+
+    spec = {"builder": "linear_regression", "sources": {}, "n_dims": 2, "n_points": 4, "noise_std": 0.1,
+            "eval_prompts": 8, "split_seed": 0}
+    prepare("icl", spec, {}, tmp_path / "data")
+    run = {"data": str(tmp_path / "data"), "model": {"n_layer": 1, "n_head": 1, "n_embd": 8},
+           "train": {"batch_size": 4, "max_iters": 2, "eval_interval": 2, "eval_iters": None}}
+    train(run, 0, tmp_path / "r", progress=False)
+    (tmp_path / "r" / METRICS).unlink()
+    shutil.rmtree(tmp_path / "data")
+    prepare("icl", spec | {"noise_std": 0.5}, {}, tmp_path / "data")
+    with pytest.raises(Exception, match="different config or seed"):
+        train(run, 0, tmp_path / "r", progress=False)
 
 
 def test_sigkill_then_resume_is_bit_exact(tiny_text_data, tmp_path):

@@ -164,7 +164,7 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
 
 def _train(run, seed, out, progress, data, mcfg, tcfg, meta, place) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    chash = config_hash({"run": run, "seed": seed})
+    chash = config_hash({"run": run, "seed": seed, "data": meta})  # a rebuilt data set invalidates checkpoints
     device = place.device
     cuda = device.startswith("cuda")
     if cuda:
