@@ -48,12 +48,12 @@ def test_sampling_is_a_function_of_the_seed():
 
 def test_least_squares_attains_the_noise_floor():
     d, sigma = 4, 0.5
-    prompts = sample(400, d, 201, None, sigma, torch.Generator().manual_seed(2))
+    prompts = sample(400, d, 101, None, sigma, torch.Generator().manual_seed(2))
     meta = {"n_dims": d, "sparsity": None, "noise_std": sigma}
     errors = icl.baseline_errors(prompts, meta)
     floor = sigma ** 2 / d
-    # With k >> d examples LS's excess error is floor * d / (k - d - 1): about 2% at k = 200.
-    assert errors["least_squares"][200] == pytest.approx(floor, rel=0.15)
+    # With k >> d examples LS's excess error is floor * d / (k - d - 1): about 4% at k = 100.
+    assert errors["least_squares"][100] == pytest.approx(floor, rel=0.15)
     assert errors["least_squares"][0] == pytest.approx(1 + floor, rel=0.15)  # predicting 0
     # The interpolation peak at k = d, and the Bayes-optimal ridge never does worse than LS on average.
     assert errors["least_squares"][d] > 3 * errors["least_squares"][3 * d]

@@ -52,14 +52,18 @@ def test_smoke_workflow_through_slurm_matches_local(slurm, smoke_run, tmp_path):
 
     # The jobs went through SLURM: the controller allocated them and the executor kept their logs.
     train_logs = list((wf / ".snakemake" / "slurm_logs" / "rule_train").rglob("*.log"))
-    assert len(train_logs) == 2 * 5 + 2 * 2  # smoke: 5 LM arms and 2 ViT arms, 2 seeds each
+    assert len(train_logs) == 2 * 5 + 2 * 2 + 2 * 2  # smoke: 5 LM, 2 ViT and 2 ICL arms, 2 seeds each
+    assert len(list((wf / ".snakemake" / "slurm_logs" / "rule_zeroshot").rglob("*.log"))) == 2 * 5
     allocated = (state / "slurmctld.log").read_text().count("sched: Allocate JobId=")
     assert allocated >= len(train_logs)
 
     # ... and produced what the local run produced, run for run, bit for bit (CPU, 1 thread each).
     assert _run_metrics(wf / "results") == _run_metrics(local / "results")
-    for exp in ("lm_char", "vit_mnist"):
+    for exp in ("lm_char", "vit_mnist", "icl_dense"):
         a = json.loads((wf / "results" / exp / "summary.json").read_text())["metrics"]
         b = json.loads((local / "results" / exp / "summary.json").read_text())["metrics"]
         assert a == b
+    for path in ("lm_char/zeroshot.json", "icl_dense/icl.json"):
+        a, b = (json.loads((root / "results" / path).read_text()) for root in (wf, local))
+        assert a == b, path
     assert (wf / "results" / "tables" / "paper_vs_reproduced.md").exists()

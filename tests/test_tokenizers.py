@@ -46,6 +46,19 @@ def test_gpt2_ranks_hash_is_checked(gpt2_ranks, tmp_path):
         gpt2_encoding(bad, gpt2_ranks[1])
 
 
+def test_a_bpe_model_is_scored_with_the_ranks_it_was_trained_with(gpt2_ranks, tmp_path):
+    from unrolled.data.tokenizers import encoder_for
+
+    ranks, digest = gpt2_ranks
+    meta = {"name": "owt", "tokenizer": "gpt2", "sources": {"bpe": {"files": {"gpt2.tiktoken": digest}}}}
+    assert encoder_for(meta, ranks.parent)("Hello world") == [15496, 995]
+    other = {**meta, "sources": {"bpe": {"files": {"gpt2.tiktoken": "0" * 64}}}}
+    with pytest.raises(ValueError, match="[Hh]ash"):
+        encoder_for(other, ranks.parent)
+    with pytest.raises(ValueError, match="ranks file"):
+        encoder_for(meta)
+
+
 def test_char_dataset_files(tmp_path):
     corpus = "abcabcabcd" * 100
     meta = text.build_char(corpus, tmp_path, val_fraction=0.1)
