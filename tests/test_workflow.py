@@ -26,7 +26,9 @@ def _git(wf, *args):
 def test_smoke_data_stage_outputs(smoke_run):
     wf, proc = smoke_run
     prepared = wf / "data" / "prepared"
-    assert sorted(p.name for p in prepared.iterdir()) == ["mnist5k", "shakespeare_char"]  # smoke targets only
+    # The smoke data targets, and what its experiments need besides: the ICL prompts and the cloze set.
+    assert sorted(p.name for p in prepared.iterdir()) == ["icl_smoke", "mnist5k", "shakespeare_char",
+                                                          "shakespeare_cloze"]
     meta = json.loads((prepared / "shakespeare_char" / "meta.json").read_text())
     texts = sorted((wf / "data" / "raw" / "shakespeare").glob("*_gut.txt"))
     assert len(texts) == len(meta["documents"]) == 42
@@ -118,7 +120,7 @@ def test_report_builds_with_every_figure(smoke_run):
     wf, _ = smoke_run
     run(["snakemake", "--configfile", "config/smoke.yaml", "--report", "results/report.html"], cwd=wf)
     html = (wf / "results" / "report.html").read_text(errors="replace")
-    for name in ("p1_lm_violin", "p2_snr", "p1_mnist_unrolled", "paper_vs_reproduced"):
+    for name in ("p1_lm_violin", "p2_snr", "p1_mnist_unrolled", "p2_icl", "paper_vs_reproduced"):
         assert name in html, name
 
 
@@ -136,7 +138,7 @@ def test_dvc_round_trip_pulls_data_and_results_without_retraining(smoke_run, tmp
     data_before = _tree_hashes(wf / "data" / "prepared")
     results_before = _tree_hashes(wf / "results")
     figures_before = {k: v for k, v in results_before.items() if k.startswith("figures/")}
-    assert len(figures_before) == 12
+    assert len(figures_before) == 14  # 7 figures, PNG and PDF
 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(wf), str(clone)], cwd=tmp_path)
