@@ -48,6 +48,11 @@ def test_unknown_dataset_target(workflow_copy):
     ({"sources": {"extra": {"kind": "ftp", "url": "x"}}}, "'ftp' is not one of"),
     ({"datasets": {"mnist5k": {"val_fraction": 1.5}}}, "1.5 is greater than or equal to the maximum"),
     ({"datasets": {"mnist5k": {"sources": {"images": "nowhere"}}}}, "datasets.mnist5k.sources.images names unknown source 'nowhere'"),
+    ({"experiments": {"lm_char": {"zeroshot": ["mnist5k"]}}}, "experiments.lm_char.zeroshot: 'mnist5k' is not a zero-shot"),
+    ({"experiments": {"lm_char": {"zeroshot": ["lambda"]}}}, "datasets.lambda is not defined"),
+    ({"figures": {"p2_icl": {"experiments": ["lm_char"]}}}, "figures.p2_icl draws ICL curves, but experiments.lm_char"),
+    ({"datasets": {"icl_dense": {"noise_std": -1}}}, "-1 is less than the minimum of 0"),
+    ({"datasets": {"icl_sparse": {"n_points": None}}}, "None is not of type 'integer'"),
 ])
 def test_bad_nested_entries(workflow_copy, entry, needle):
     (workflow_copy / "bad.yaml").write_text(yaml.safe_dump(entry))

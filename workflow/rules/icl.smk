@@ -12,6 +12,8 @@ rule icl_eval:
         run=lambda wildcards, input: os.path.dirname(input.run),
     log:
         "logs/icl/{experiment}/{arm}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/icl/{experiment}/{arm}/seed{seed}.tsv"
     threads: config["train_threads"]
     conda:
         "../envs/unrolled.yml"
