@@ -105,13 +105,15 @@ def test_smoke_scores_every_run_zero_shot_and_in_context(smoke_run):
             own = json.loads((results / "runs" / "lm_char" / arm / f"seed{seed}" / "zeroshot"
                               / "shakespeare_cloze.json").read_text())
             assert own["metrics"] == result and result["n"] == 6 and result["chance"] == pytest.approx(0.1)
-            assert own["git_sha"] and own["environment"]
+            assert own["git_sha"] and own["environment"]["torch"]
+            trained = json.loads((results / "runs" / "lm_char" / arm / f"seed{seed}" / "metrics.json").read_text())
+            assert own["run_config_hash"] == trained["config_hash"]
     assert cloze["metrics"]["accuracy"]["arms"]["vanilla"]["n"] == 2
     icl = json.loads((results / "icl_dense" / "icl.json").read_text())
     assert icl["n_examples"] == list(range(5)) and set(icl["arms"]) == {"vanilla", "aot_mssa_a_minus_i"}
     assert set(icl["baselines"]) == {"least_squares", "optimal", "lasso", "lasso_alpha"}
     run = json.loads((results / "runs" / "icl_dense" / "vanilla" / "seed1" / "icl.json").read_text())
-    assert run["prompts"] == 16 and len(run["error"]) == 5
+    assert run["prompts"] == 16 and len(run["error"]) == 5 and run["git_sha"] and run["run_config_hash"]
     assert json.loads((results / "runs" / "icl_dense" / "vanilla" / "seed1" / "metrics.json").read_text())["task"] \
         == "regression"
 

@@ -89,15 +89,23 @@ def _load_run_model(run: str, device: str = "auto"):
     return load_model(run, distributed.setup(device).device)  # a GPU no other job holds, if any
 
 
-def cmd_zeroshot(args) -> None:
+def _evaluation_provenance(run: str, device: str) -> dict:
+    """What an evaluation of a trained run records: the run's config hash, the code and the machine."""
     from pathlib import Path
 
+    from unrolled.provenance import environment, git_sha
+
+    trained = json.loads((Path(run) / "metrics.json").read_text())
+    return {"run": run, "run_config_hash": trained["config_hash"], "git_sha": git_sha(),
+            "environment": environment(device)}
+
+
+def cmd_zeroshot(args) -> None:
     from unrolled import zeroshot
     from unrolled.atomic import write_json
     from unrolled.data.batches import load_meta
     from unrolled.data.benchmarks import load_examples
     from unrolled.data.tokenizers import encoder_for
-    from unrolled.provenance import environment, git_sha
 
     model = _load_run_model(args.run)
     bench_meta = load_meta(args.benchmark)
@@ -106,10 +114,9 @@ def cmd_zeroshot(args) -> None:
     device = str(next(model.parameters()).device)
     result = zeroshot.evaluate(model, encoder_for(load_meta(args.data), args.bpe), bench_meta["task"],
                                load_examples(args.benchmark), args.stride, device)
-    write_json(args.out, {"benchmark": bench_meta["name"], "task": bench_meta["task"], "run": args.run,
-                          "metrics": result, "benchmark_sources": bench_meta.get("sources"), "git_sha": git_sha(),
-                          "environment": environment(device)})
-    logging.info("%s on %s: %s", Path(args.run), bench_meta["name"],
+    write_json(args.out, {"benchmark": bench_meta["name"], "task": bench_meta["task"], "metrics": result,
+                          "benchmark_sources": bench_meta.get("sources")} | _evaluation_provenance(args.run, device))
+    logging.info("%s on %s: %s", args.run, bench_meta["name"],
                  {k: v for k, v in result.items() if k in ("loss", "accuracy")})
 
 
@@ -126,7 +133,8 @@ def cmd_icl_eval(args) -> None:
     from unrolled.data.batches import load_meta
 
     model = _load_run_model(args.run, "cpu")  # small models; the baselines run on the CPU anyway
-    write_json(args.out, icl.evaluate_run(model, args.data, load_meta(args.data)))
+    write_json(args.out, icl.evaluate_run(model, args.data, load_meta(args.data))
+               | _evaluation_provenance(args.run, "cpu"))
 
 
 def cmd_summarize_icl(args) -> None:
