@@ -141,11 +141,8 @@ def cmd_summarize_icl(args) -> None:
     from unrolled import icl
     from unrolled.atomic import write_json
     from unrolled.data.batches import load_meta
-    from unrolled.registry import run_dir, seeds
 
-    per_run = {arm: {s: json.loads((run_dir(args.runs, args.experiment, arm, s) / "icl.json").read_text())
-                     for s in seeds(args.spec)} for arm in args.spec["arms"]}
-    write_json(args.out, icl.summarize(args.experiment, per_run, args.data, load_meta(args.data)))
+    write_json(args.out, icl.summarize(args.experiment, args.spec, args.runs, args.data, load_meta(args.data)))
 
 
 def cmd_probdr(args) -> None:
@@ -181,6 +178,15 @@ def cmd_table(args) -> None:
     write(args.spec, args.results, args.out, args.config_name)
 
 
+def _experiment_parser(sub, name: str, help: str) -> argparse.ArgumentParser:
+    """A summary command: one experiment's config entry and the runs folder it reads."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--spec", required=True, type=_json_arg, help="the experiment's config entry as JSON")
+    p.add_argument("--runs", required=True, help="results/runs")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unrolled", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
@@ -209,10 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("summarize", help="statistics over an experiment's runs -> summary.json/.csv")
-    p.add_argument("--experiment", required=True)
-    p.add_argument("--spec", required=True, type=_json_arg, help="the experiment's config entry as JSON")
-    p.add_argument("--runs", required=True, help="results/runs")
+    p = _experiment_parser(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-csv", required=True)
     p.set_defaults(func=cmd_summarize)
@@ -231,10 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_zeroshot)
 
-    p = sub.add_parser("summarize-zeroshot", help="statistics over seeds of an experiment's zero-shot scores")
-    p.add_argument("--experiment", required=True)
-    p.add_argument("--spec", required=True, type=_json_arg)
-    p.add_argument("--runs", required=True)
+    p = _experiment_parser(sub, "summarize-zeroshot", "statistics over seeds of an experiment's zero-shot scores")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_summarize_zeroshot)
 
@@ -244,10 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_icl_eval)
 
-    p = sub.add_parser("summarize-icl", help="ICL curves over seeds with least squares, optimal and Lasso")
-    p.add_argument("--experiment", required=True)
-    p.add_argument("--spec", required=True, type=_json_arg)
-    p.add_argument("--runs", required=True)
+    p = _experiment_parser(sub, "summarize-icl", "ICL curves over seeds with least squares, optimal and Lasso")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_summarize_icl)

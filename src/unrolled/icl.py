@@ -15,6 +15,7 @@ the query after k examples:
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 
 from unrolled import stats
 from unrolled.data.regression import load_prompts, signal_variance
+from unrolled.registry import run_dir, seeds
 
 LASSO_ALPHAS = (0.001, 0.01, 0.1, 1.0)
 
@@ -73,7 +75,7 @@ def baseline_errors(prompts: dict, meta: dict, lasso_alphas=LASSO_ALPHAS) -> dic
     for k in range(n_points):
         x, y, qx, qy = xs[:, :k], ys[:, :k], xs[:, k], ys[:, k]
         if k == 0:  # nothing seen: every estimator predicts 0
-            for name in out:
+            for name in names:
                 out[name][0] = float((qy ** 2).mean()) / scale
             if meta["sparsity"]:
                 out["lasso_alpha"][0] = np.nan
@@ -96,11 +98,17 @@ def evaluate_run(model, data_folder, meta: dict) -> dict:
             "sem": (errors.std(0, ddof=1) / np.sqrt(len(errors))).tolist(), "prompts": len(errors)}
 
 
-def summarize(experiment: str, per_run: dict[str, dict[int, dict]], data_folder, meta: dict) -> dict:
+def summarize(experiment: str, spec: dict, runs_root, data_folder, meta: dict) -> dict:
     """Per arm and k: mean error over seeds with a bootstrap CI; the baselines on the same prompts."""
     n_points = meta["n_points"]
     arms = {}
-    for arm, by_seed in per_run.items():
+    for arm in spec["arms"]:
+        by_seed = {}
+        for seed in seeds(spec):
+            path = run_dir(runs_root, experiment, arm, seed) / "icl.json"
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: missing; run the ICL evaluation first")
+            by_seed[seed] = json.loads(path.read_text())
         curves = np.array([r["error"] for r in by_seed.values()])
         described = [stats.describe(curves[:, k]) for k in range(n_points)]
         arms[arm] = {"mean": [d["mean"] for d in described], "ci95": [d["ci95"] for d in described],

@@ -83,17 +83,17 @@ def _proportion(hits: int, n: int, chance: float | None = None) -> dict:
     return out
 
 
-def _continuation(model, encode, context: str, continuation: str, block_size: int, stride: int, device: str):
-    ctx, cont = encode(context), encode(continuation)
+def _score(model, ctx: list[int], cont: list[int], block_size: int, stride: int, device: str):
     if not ctx or not cont:
-        raise ValueError(f"empty context or continuation: {context[-40:]!r} | {continuation[:40]!r}")
+        raise ValueError(f"empty context ({len(ctx)} tokens) or continuation ({len(cont)} tokens)")
     return token_logprobs(model, ctx + cont, len(ctx), block_size, stride, device)
 
 
 def evaluate_lambada(model, encode, examples, block_size, stride, device="cpu") -> dict:
     hits, nll, tokens, word_nll = 0, 0.0, 0, []
     for example in examples:
-        logp, greedy = _continuation(model, encode, *split_last_word(example["text"]), block_size, stride, device)
+        context, word = split_last_word(example["text"])
+        logp, greedy = _score(model, encode(context), encode(word), block_size, stride, device)
         hits += bool(greedy.all())
         nll -= logp.sum()
         tokens += len(logp)
@@ -117,8 +117,9 @@ def evaluate_perplexity(model, encode, examples, block_size, stride, device="cpu
 
 def cloze_scores(model, encode, example, block_size, stride, device="cpu") -> tuple[list[float], list[int]]:
     """Each candidate's summed log-probability, and its continuation's length in tokens."""
-    scored = [_continuation(model, encode, *cloze_texts(example, c), block_size, stride, device)[0]
-              for c in example["candidates"]]
+    texts = [cloze_texts(example, c) for c in example["candidates"]]
+    ctx = encode(texts[0][0])  # the context is the same for every candidate
+    scored = [_score(model, ctx, encode(cont), block_size, stride, device)[0] for _, cont in texts]
     return [float(s.sum()) for s in scored], [len(s) for s in scored]
 
 
