@@ -21,7 +21,6 @@ import torch
 
 from unrolled.models import ModelConfig, Transformer
 from unrolled.stats import bootstrap_ci
-from unrolled.train import flops_per_token
 
 VARIANTS = {
     "baseline": dict(),
@@ -131,7 +130,7 @@ def main(argv=None):
                "tokens_per_s": tokens[name] / med, "mem_MB": memory[name],
                "mem_ratio": memory[name] / memory["baseline"]}
         if device == "cuda":
-            row["mfu_h100"] = row["tokens_per_s"] * flops_per_token(models[name], models[name].cfg.block_size) \
+            row["mfu_h100"] = row["tokens_per_s"] * models[name].flops_per_token(models[name].cfg.block_size) \
                 / H100_BF16_PEAK
         rows.append(row)
 

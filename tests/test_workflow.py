@@ -222,3 +222,35 @@ def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_c
     assert ours["chance"] == pytest.approx(0.1)
     assert ours["p_above_chance"] < 0.05, ours
     assert ours["accuracy"] > floor["accuracy"], (ours, floor)
+
+
+def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, monkeypatch):
+    """vit_mnist trains its two seeds in one ensemble job; each seed's files equal a single run's (dropout 0)."""
+    import csv
+
+    from unrolled.registry import run_config
+    from unrolled.train import train
+
+    import yaml
+
+    wf, proc = smoke_run
+    assert "train_ensemble_vit_mnist_seed0-1" in proc.stdout + proc.stderr
+    monkeypatch.chdir(wf)  # run configs name the data relative to the workflow, as the rules do
+
+    spec = yaml.safe_load((wf / "config" / "smoke.yaml").read_text())["experiments"]["vit_mnist"]
+    assert spec["ensemble"] == 2
+    runs = wf / "results" / "runs" / "vit_mnist"
+    for arm in spec["arms"]:
+        config = run_config(spec, arm)
+        for seed in (0, 1):
+            member = json.loads((runs / arm / f"seed{seed}" / "metrics.json").read_text())
+            assert member["ensemble"]["seeds"] == [0, 1] and member["seed"] == seed
+            single = train(config, seed, tmp_path / arm / f"seed{seed}", progress=False)
+            assert member["config_hash"] == single["config_hash"]
+            assert member["best_val_acc"] == pytest.approx(single["best_val_acc"], abs=1e-9)
+            assert member["best_val_loss"] == pytest.approx(single["best_val_loss"], abs=1e-4)
+            rows = list(csv.DictReader(open(runs / arm / f"seed{seed}" / "history.csv")))
+            assert [r["step"] for r in rows] == ["3", "6"]
+            assert (runs / arm / f"seed{seed}" / "ckpt.pt").exists()
+    summary = json.loads((wf / "results" / "vit_mnist" / "summary.json").read_text())
+    assert all(a["n"] == 2 for a in summary["metrics"]["best_val_acc"]["arms"].values())

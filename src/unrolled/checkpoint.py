@@ -1,7 +1,9 @@
 """Checkpoints that make a resumed run end bit for bit where an uninterrupted one would (on CPU).
 
 They hold the model, the optimizer, the step, the history so far, the data sampler, and every RNG
-state (torch, CUDA, numpy, python), in types `torch.load(weights_only=True)` accepts.
+state (torch, numpy, python, and the run's own GPU), in types `torch.load(weights_only=True)` accepts.
+Only the RNG of the device the run used is saved, and it is restored onto the device the resumed run
+uses, so a checkpoint made on a node with 8 GPUs resumes on one with 1 (and on the CPU).
 """
 
 from __future__ import annotations
@@ -15,22 +17,22 @@ import torch
 from unrolled.atomic import atomic_path
 
 
-def rng_state() -> dict:
+def rng_state(device: str = "cpu") -> dict:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     version, internal, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": torch.cuda.get_rng_state(device) if device.startswith("cuda") else None,
         "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss,
                   "gauss": gauss},
         "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
     }
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict, device: str = "cpu") -> None:
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if state["cuda"] is not None and device.startswith("cuda"):
+        torch.cuda.set_rng_state(state["cuda"], device)
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     p = state["python"]

@@ -59,12 +59,17 @@ def _run_config(value: str) -> dict:
 def cmd_train(args) -> None:
     import torch
 
-    from unrolled.train import train
+    from unrolled.train import train, train_ensemble
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    metrics = train(args.config, args.seed, args.out, progress=not args.no_progress)
-    logging.info("%s: best val loss %.4f at step %d", args.out, metrics["best_val_loss"], metrics["best_step"])
+    if args.seeds:
+        runs = train_ensemble(args.config, args.seeds, args.out, progress=not args.no_progress)
+    else:
+        runs = [train(args.config, args.seed, args.out, progress=not args.no_progress)]
+    for metrics in runs:
+        logging.info("seed %d: best val loss %.4f at step %d", metrics["seed"], metrics["best_val_loss"],
+                     metrics["best_step"])
 
 
 def cmd_summarize(args) -> None:
@@ -206,12 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("train", help="train one run into results/runs/{experiment}/{arm}/seed{n}/ (resumes)")
+    p = sub.add_parser("train", help="train one run into results/runs/{experiment}/{arm}/seed{n}/, or a seed "
+                                      "ensemble into results/runs/{experiment}/{arm}/ (resumes)")
     p.add_argument("--config", required=True, type=_run_config,
                    help="run config (data, model, train) as a YAML/JSON file or inline JSON")
-    p.add_argument("--seed", required=True, type=int, help="the run's seed (from its wildcards)")
-    p.add_argument("--out", required=True, help="run folder: metrics.json, history.csv, ckpt.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (for log files)")
+    seeds = p.add_mutually_exclusive_group(required=True)
+    seeds.add_argument("--seed", type=int, help="the run's seed (from its wildcards); --out is its run folder")
+    seeds.add_argument("--seeds", type=int, nargs="+",
+                       help="train these seeds as one ensemble; --out is the arm folder, each run in seed{n}/")
+    p.add_argument("--out", required=True, help="run folder (--seed) or arm folder (--seeds)")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines in the log")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.set_defaults(func=cmd_train)
 

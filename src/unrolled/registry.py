@@ -22,6 +22,12 @@ def seeds(spec: dict) -> list[int]:
     return list(range(s)) if isinstance(s, int) else list(s)
 
 
+def seed_groups(spec: dict) -> list[list[int]]:
+    """The experiment's seeds in training jobs: groups of `ensemble` seeds, in order (the last may be smaller)."""
+    size, all_seeds = spec.get("ensemble", 1), seeds(spec)
+    return [all_seeds[i: i + size] for i in range(0, len(all_seeds), size)]
+
+
 def run_dir(root: str | Path, experiment: str, arm: str, seed: int) -> Path:
     return Path(root) / experiment / arm / f"seed{seed}"
 

@@ -2,7 +2,7 @@
 import json
 import os
 
-from unrolled.registry import figure_inputs, run_config, seeds
+from unrolled.registry import figure_inputs, run_config, seed_groups, seeds
 
 
 wildcard_constraints:
@@ -39,6 +39,11 @@ def dataset_inputs(wildcards):
     return {role: f"data/raw/{src}" for role, src in dataset_spec(wildcards.dataset)["sources"].items()}
 
 
+def experiment_resource(key, default):
+    """Input function: an experiment's `resources.<key>` for a training job."""
+    return lambda wildcards: experiment_spec(wildcards.experiment).get("resources", {}).get(key, default)
+
+
 def launcher(spec):
     gpus = spec.get("resources", {}).get("gpu", 0)
     return f"torchrun --standalone --nproc_per_node {gpus}" if gpus > 1 else "python"
@@ -47,6 +52,17 @@ def launcher(spec):
 def run_paths(experiment, filename):
     spec = experiment_spec(experiment)
     return [f"results/runs/{experiment}/{arm}/seed{s}/{filename}" for arm in spec["arms"] for s in seeds(spec)]
+
+
+def _exact(names):
+    """A wildcard constraint matching exactly these names (none: matches nothing)."""
+    return "|".join(names) or "(?!)"
+
+
+# Experiments with `ensemble: E > 1` train E seeds per job (rules made in train.smk, one per seed group);
+# the others one seed per job (rule train).
+ENSEMBLES = {name: seed_groups(spec) for name, spec in config["experiments"].items() if spec.get("ensemble", 1) > 1}
+SINGLE_RUN_EXPERIMENTS = _exact(name for name in config["experiments"] if name not in ENSEMBLES)
 
 
 BENCHMARK_BUILDERS = ("lambada", "text_document", "cbt", "text_cloze")
@@ -86,6 +102,9 @@ def _check_config():
         for arm in [spec["baseline"], *(a for pair in spec.get("pairs", []) for a in pair)]:
             if arm not in arms:
                 raise ValueError(f"config: experiments.{name} refers to arm {arm!r}; its arms: {sorted(arms)}")
+        if spec.get("ensemble", 1) > 1 and spec.get("resources", {}).get("gpu", 0) > 1:
+            raise ValueError(f"config: experiments.{name}: an ensemble trains in one process on one device; "
+                             f"set resources.gpu to 1 or ensemble to 1")
         for bench in spec.get("zeroshot", []):
             if dataset_spec(bench)["builder"] not in BENCHMARK_BUILDERS:
                 raise ValueError(f"config: experiments.{name}.zeroshot: {bench!r} is not a zero-shot benchmark "

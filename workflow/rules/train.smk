@@ -1,6 +1,8 @@
-# Training: one job per run {experiment}/{arm}/seed{n}. The checkpoint is not a declared output, so
-# Snakemake keeps it when a job fails or is killed, and the rerun resumes from it. An experiment
-# with resources.gpu > 1 trains each run data-parallel under torchrun, one process per GPU.
+# Training. An experiment trains one job per run {experiment}/{arm}/seed{n} (rule train), or, with
+# `ensemble: E`, one job per group of E seeds that trains them as a seed ensemble in one process and
+# writes the same per-seed files (one rule per group, made below). Checkpoints are not declared
+# outputs, so Snakemake keeps them when a job fails or is killed, and the rerun resumes from them. An
+# experiment with resources.gpu > 1 trains each run data-parallel under torchrun, one process per GPU.
 
 
 rule train:
@@ -9,6 +11,8 @@ rule train:
     output:
         metrics="results/runs/{experiment}/{arm}/seed{seed}/metrics.json",
         history="results/runs/{experiment}/{arm}/seed{seed}/history.csv",
+    wildcard_constraints:
+        experiment=SINGLE_RUN_EXPERIMENTS,
     params:
         config=lambda wildcards: json.dumps(run_config(experiment_spec(wildcards.experiment), wildcards.arm)),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
@@ -19,11 +23,45 @@ rule train:
         "results/benchmarks/train/{experiment}/{arm}/seed{seed}.tsv"
     threads: config["train_threads"]
     resources:
-        gpu=lambda wildcards: experiment_spec(wildcards.experiment).get("resources", {}).get("gpu", 0),
-        mem_mb=lambda wildcards: experiment_spec(wildcards.experiment).get("resources", {}).get("mem_mb", 4000),
-        runtime=lambda wildcards: experiment_spec(wildcards.experiment).get("resources", {}).get("runtime", 60),
+        gpu=experiment_resource("gpu", 0),
+        mem_mb=experiment_resource("mem_mb", 4000),
+        runtime=experiment_resource("runtime", 60),
     conda:
         "../envs/unrolled.yml"
     shell:
         "{params.launcher} -m unrolled train --config {params.config:q} --seed {wildcards.seed} --out {params.out}"
-        " --threads {threads} --no-progress > {log} 2>&1"
+        " --threads {threads} > {log} 2>&1"
+
+
+for _experiment, _groups in ENSEMBLES.items():
+    for _group in _groups:
+        _seeds = f"{_group[0]}-{_group[-1]}"
+
+        rule:
+            name:
+                f"train_ensemble_{_experiment}_seed{_seeds}"
+            input:
+                data=rules.train.input.data,
+            output:
+                metrics=[f"results/runs/{{experiment}}/{{arm}}/seed{s}/metrics.json" for s in _group],
+                history=[f"results/runs/{{experiment}}/{{arm}}/seed{s}/history.csv" for s in _group],
+            wildcard_constraints:
+                experiment=_exact([_experiment]),
+            params:
+                config=rules.train.params.config,
+                seeds=" ".join(map(str, _group)),
+                out=lambda wildcards: f"results/runs/{wildcards.experiment}/{wildcards.arm}",
+            log:
+                f"logs/train/{{experiment}}/{{arm}}/seed{_seeds}.log",
+            benchmark:
+                f"results/benchmarks/train/{{experiment}}/{{arm}}/seed{_seeds}.tsv"
+            threads: config["train_threads"]
+            resources:
+                gpu=experiment_resource("gpu", 0),
+                mem_mb=experiment_resource("mem_mb", 4000),
+                runtime=experiment_resource("runtime", 60),
+            conda:
+                "../envs/unrolled.yml"
+            shell:
+                "python -m unrolled train --config {params.config:q} --seeds {params.seeds} --out {params.out}"
+                " --threads {threads} > {log} 2>&1"

@@ -21,13 +21,19 @@ def _ranks(dirs: dict[str, Path]) -> tuple[Path, str]:
     return dirs["bpe"] / GPT2_RANKS, provenance["files"][GPT2_RANKS]
 
 
-def _text_char(dirs, out, opts):
+def _corpus(dirs, opts) -> tuple[str, list[str]]:
+    """The joined text files, cut to the first `max_chars` characters if the data set says so."""
     corpus, files = text.read_corpus(dirs["text"], opts.get("files", ["*.txt"]))
+    return corpus[: opts.get("max_chars")], files
+
+
+def _text_char(dirs, out, opts):
+    corpus, files = _corpus(dirs, opts)
     return text.build_char(corpus, out, opts["val_fraction"]) | {"documents": files}
 
 
 def _text_gpt2(dirs, out, opts):
-    corpus, files = text.read_corpus(dirs["text"], opts.get("files", ["*.txt"]))
+    corpus, files = _corpus(dirs, opts)
     return text.build_gpt2(corpus, out, opts["val_fraction"], *_ranks(dirs)) | {"documents": files}
 
 

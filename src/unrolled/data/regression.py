@@ -14,19 +14,21 @@ import numpy as np
 import torch
 
 from unrolled.atomic import atomic_path
+from unrolled.data.batches import Sampler
 
 SPLITS = ("val", "test")
 
 
 def sample(n: int, n_dims: int, n_points: int, sparsity: int | None, noise_std: float,
            generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """n prompts: xs (n, n_points, n_dims), ys (n, n_points), ws (n, n_dims)."""
-    xs = torch.randn(n, n_points, n_dims, generator=generator)
-    ws = torch.randn(n, n_dims, generator=generator)
+    """n prompts: xs (n, n_points, n_dims), ys (n, n_points), ws (n, n_dims), on the generator's device."""
+    device = generator.device
+    xs = torch.randn(n, n_points, n_dims, generator=generator, device=device)
+    ws = torch.randn(n, n_dims, generator=generator, device=device)
     if sparsity is not None:
-        support = torch.rand(n, n_dims, generator=generator).argsort(dim=1)[:, :sparsity]
-        ws = ws * torch.zeros(n, n_dims).scatter_(1, support, 1.0)
-    noise = torch.randn(n, n_points, generator=generator) * noise_std
+        support = torch.rand(n, n_dims, generator=generator, device=device).argsort(dim=1)[:, :sparsity]
+        ws = ws * torch.zeros(n, n_dims, device=device).scatter_(1, support, 1.0)
+    noise = torch.randn(n, n_points, generator=generator, device=device) * noise_std
     ys = torch.einsum("npd,nd->np", xs, ws) + noise
     return {"xs": xs, "ys": ys, "ws": ws}
 
@@ -57,12 +59,13 @@ def load_prompts(folder: str | Path, split: str) -> dict[str, torch.Tensor]:
         return {k: torch.from_numpy(f[k]) for k in ("xs", "ys", "ws")}
 
 
-class RegressionBatches:
-    """Fresh training prompts from a generator the checkpoint carries; fixed validation prompts."""
+class RegressionBatches(Sampler):
+    """Fresh training prompts, drawn on the run's device from a generator the checkpoint carries;
+    fixed validation prompts."""
 
-    def __init__(self, folder: str | Path, meta: dict, batch_size: int, seed: int):
+    def __init__(self, folder: str | Path, meta: dict, batch_size: int, seed: int, device: str = "cpu"):
         self.folder, self.meta, self.batch_size = Path(folder), meta, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
+        self._seed(seed, torch.device(device))
         self.tokens_per_batch = batch_size  # prompts per step
 
     def next_train(self):
@@ -72,5 +75,6 @@ class RegressionBatches:
 
     def val_batches(self, n_batches: int | None, val_seed: int) -> list:
         p = load_prompts(self.folder, "val")
-        xs, ys = p["xs"].split(self.batch_size), p["ys"].split(self.batch_size)
+        device = self.generator.device
+        xs, ys = p["xs"].to(device).split(self.batch_size), p["ys"].to(device).split(self.batch_size)
         return list(zip(xs, ys))[: n_batches or None]

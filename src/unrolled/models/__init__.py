@@ -1,3 +1,4 @@
+from unrolled.models.ensemble import Ensemble
 from unrolled.models.transformer import ModelConfig, Transformer
 
-__all__ = ["ModelConfig", "Transformer"]
+__all__ = ["Ensemble", "ModelConfig", "Transformer"]

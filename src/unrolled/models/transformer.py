@@ -193,6 +193,10 @@ class Transformer(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())  # tied weights counted once
 
+    def flops_per_token(self, seq_len: int) -> float:
+        """PaLM/nanoGPT estimate of training FLOPs per token: 6N + 12 L d T."""
+        return 6 * self.num_params() + 12 * self.cfg.n_layer * self.cfg.n_embd * seq_len
+
     def embed(self, x: torch.Tensor, ys: torch.Tensor | None = None) -> torch.Tensor:
         if self.cfg.task == "regression":
             # Interleave x_i and [y_i, 0, ...]: position 2i holds x_i, position 2i + 1 holds y_i.
@@ -228,9 +232,12 @@ class Transformer(nn.Module):
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
-    def optimizer_groups(self, weight_decay: float) -> list[dict]:
-        """nanoGPT's groups: matrices and embeddings decay; biases, norms and scalars do not."""
-        params = {n: p for n, p in self.named_parameters() if p.requires_grad}
-        decay = [p for p in params.values() if p.dim() >= 2]
-        no_decay = [p for p in params.values() if p.dim() < 2]
+    def optimizer_groups(self, weight_decay: float, member_dims: int = 0) -> list[dict]:
+        """nanoGPT's groups: matrices and embeddings decay; biases, norms and scalars do not.
+
+        member_dims: leading dimensions that stack ensemble members (see models/ensemble.py).
+        """
+        params = [p for p in self.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() - member_dims >= 2]
+        no_decay = [p for p in params if p.dim() - member_dims < 2]
         return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
