@@ -175,10 +175,11 @@ class Trainer:
         self.data, self.mcfg, self.tcfg, self.meta = parse_run_config(run)
         self.run, self.seeds, self.run_dirs, self.ckpt_path = run, seeds, run_dirs, ckpt_path
         self.progress, self.ensemble = progress, len(seeds) > 1
-        # A rebuilt data set invalidates checkpoints, so its meta is part of every hash.
-        self.run_hashes = [config_hash({"run": run, "seed": s, "data": self.meta}) for s in seeds]
-        self.job_hash = (config_hash({"run": run, "seeds": seeds, "data": self.meta}) if self.ensemble
-                         else self.run_hashes[0])
+        # A rebuilt data set invalidates checkpoints, so its meta is part of every hash. With dropout an
+        # ensemble member's masks depend on its group (see build), so a member's hash names the group.
+        group = {"ensemble": seeds} if self.ensemble else {}
+        self.run_hashes = [config_hash({"run": run, "seed": s, "data": self.meta, **group}) for s in seeds]
+        self.job_hash = config_hash({"run": run, "seeds": seeds, "data": self.meta}) if self.ensemble else self.run_hashes[0]
 
     # -- build: device, precision, data, model, optimizer ------------------------------------------
     def build(self, place: distributed.Placement) -> None:

@@ -1,0 +1,130 @@
+"""Seeds per hour and MFU of seed ensembles: E in {1, 4, 16, 32}, measured one after another in one process.
+
+For each E the real trainer (train.Trainer: batches sampled on the device, compiled step on a GPU,
+per-member clipping, compiled evaluation that syncs once) is built on a synthetic char data set, warmed
+up (compilation included, and reported), then timed: the median training step over `--steps` steps, and
+one evaluation of `eval_iters` batches. A run of the recipe costs max_iters steps plus
+max_iters / eval_interval evaluations, so
+
+    seeds per hour = E * 3600 / (max_iters * step + evaluations * eval)
+
+and MFU = training tokens/s x FLOPs per token (6N + 12 L d T) / the H100's dense bf16 peak. E = 1 is the
+single-run path (a plain Transformer, no vmap). The E values cannot be interleaved round by round as in
+step_time.py: on an 80 GB GPU they do not fit in memory together (E = 32 alone takes about 50 GB).
+
+    python benchmarks/ensemble.py                    # CPU: the default reproduction's char-LM size
+    python benchmarks/ensemble.py --preset paper     # GPU: paper 1's char LM, bf16, compiled
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unrolled import distributed
+from unrolled.atomic import write_json
+from unrolled.data.text import write_tokens
+from unrolled.train import H100_BF16_FLOPS, Trainer
+
+PRESETS = {
+    # config/config.yaml's lm_char (600 steps, eval every 50 over 20 batches)
+    "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.2),
+                train=dict(batch_size=32, max_iters=600, eval_interval=50, eval_iters=20, compile=False)),
+    # paper 1's char LM (nanoGPT's train_shakespeare_char): 5000 steps, eval every 250 over 200 batches
+    "paper": dict(model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
+                  train=dict(batch_size=64, max_iters=5000, eval_interval=250, eval_iters=200, compile=True)),
+}
+
+
+def synthetic_char_data(folder: Path, tokens: int = 1_115_394, vocab: int = 65) -> Path:
+    """A prepared char data set of tiny-shakespeare's size and vocabulary (throughput ignores the text)."""
+    rng = np.random.default_rng(0)
+    write_tokens(folder / "train.bin", rng.integers(0, vocab, int(tokens * 0.9)))
+    write_tokens(folder / "val.bin", rng.integers(0, vocab, tokens - int(tokens * 0.9)))
+    write_json(folder / "meta.json", {"name": "synthetic_char", "tokenizer": "char", "vocab_size": vocab})
+    return folder
+
+
+def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
+    seeds = list(range(E))
+    trainer = Trainer(run, seeds, [tmp / f"seed{s}" for s in seeds], tmp / f"ensemble{E}.pt", progress=False)
+    trainer.build(distributed.Placement(device))
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    for _ in range(3):  # warm-up: compilation of the training step
+        trainer.train_step()
+    trainer.evaluate()  # and of evaluation
+    sync()
+    warmup = time.perf_counter() - started
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.train_step()
+        sync()
+        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    trainer.evaluate()
+    eval_s = time.perf_counter() - start
+    tcfg, step_s = trainer.tcfg, statistics.median(times)
+    run_s = tcfg.max_iters * step_s + (tcfg.max_iters // tcfg.eval_interval) * eval_s
+    tokens_per_s = E * trainer.batches.tokens_per_batch / step_s
+    row = {"E": E, "step_ms": 1e3 * step_s, "eval_s": eval_s, "warmup_s": warmup, "tokens_per_s": tokens_per_s,
+           "run_minutes": run_s / 60, "seeds_per_hour": E * 3600 / run_s,
+           "mfu_h100": None, "mem_GB": None}
+    if device.startswith("cuda"):
+        row["mfu_h100"] = tokens_per_s * trainer.model.flops_per_token(trainer.mcfg.block_size) / H100_BF16_FLOPS
+        row["mem_GB"] = torch.cuda.max_memory_allocated() / 1e9
+    del trainer
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=PRESETS, default="cpu")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16, 32])
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per E")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    preset = PRESETS[args.preset]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = synthetic_char_data(Path(tmp))
+        train = {**preset["train"], "compile": preset["train"]["compile"] and device == "cuda"}
+        run = {"data": str(data), "model": preset["model"], "train": train}
+        for E in args.sizes:
+            rows.append(measure(run, E, device, args.steps, Path(tmp)))
+            print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]["seeds_per_hour"]
+    for row in rows:
+        row["speedup_vs_first"] = row["seeds_per_hour"] / base
+    header = (f"{args.preset} preset on {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} "
+              f"(torch {torch.__version__}, {torch.get_num_threads()} threads, compile={train['compile']}); "
+              f"{json.dumps(preset)}")
+    print(header)
+    cols = ["E", "step_ms", "eval_s", "warmup_s", "tokens_per_s", "run_minutes", "seeds_per_hour", "speedup_vs_first",
+            "mfu_h100", "mem_GB"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for row in rows:
+        print("| " + " | ".join("-" if row[c] is None else f"{row[c]:.3f}" if isinstance(row[c], float)
+                                else str(row[c]) for c in cols) + " |")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"setup": header, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
