@@ -70,10 +70,17 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
         assert f"data/prepared/{name}" in proc.stdout
     planned = Counter(re.findall(r"rule train:\n(?:    .*\n)*?    wildcards: experiment=(\w+), arm=\w+, seed=\d+\n",
                                  proc.stdout))
+    # Ensemble jobs: one per arm and group of seeds, each training the group's runs.
+    groups = re.findall(r"rule train_ensemble_\w+_seed(\d+)-(\d+):\n(?:    .*\n)*?    wildcards: experiment=(\w+), "
+                        r"arm=\w+\n", proc.stdout)
+    ensemble_jobs = Counter(exp for _, _, exp in groups)
+    for first, last, exp in groups:
+        planned[exp] += int(last) - int(first) + 1
     paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
     expected = {name: len(spec["arms"]) * spec["seeds"] for name, spec in paper.items()}
-    assert planned == expected
+    assert planned == expected  # every run of every experiment, once
     assert expected["p1_shakespeare_char"] == 200  # 100 seeds x 2 arms, as the paper
+    assert ensemble_jobs["p1_shakespeare_char"] == 2 * 5  # as ensembles of 20: 5 jobs per arm
     zeroshot = re.findall(r"rule zeroshot:\n(?:    .*\n)*?    wildcards: experiment=p2_lm_owt, arm=\w+, seed=\d+, "
                           r"benchmark=(\w+)", proc.stdout)
     assert Counter(zeroshot) == {b: 4 for b in ("lambada", "ptb", "wikitext", "cbt_cn", "cbt_ne", "shakespeare_cloze")}
@@ -87,9 +94,10 @@ def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
     proc = _dry_run(workflow_copy, "--profile", "workflow/profiles/gpu", "--resources", "gpu=2",
                     "--configfile", "config/smoke.yaml")
     assert proc.returncode == 0, proc.stderr
-    jobs = re.findall(r"rule (\w+):\n(?:    .*\n)*?    resources: ([^\n]*)", proc.stdout)
-    train = [res for rule, res in jobs if rule == "train"]
-    assert len(train) == 18 and all("gpu=1" in res for res in train)
+    jobs = re.findall(r"rule ([\w-]+):\n(?:    .*\n)*?    resources: ([^\n]*)", proc.stdout)
+    is_training = lambda rule: rule == "train" or rule.startswith("train_ensemble_")  # noqa: E731
+    train = [res for rule, res in jobs if is_training(rule)]
+    assert len(train) == 14 + 2 and all("gpu=1" in res for res in train)  # 14 single runs, 2 ensemble jobs
     zeroshot = [res for rule, res in jobs if rule == "zeroshot"]
     assert len(zeroshot) == 10 and all("gpu=1" in res for res in zeroshot)
-    assert all("gpu=1" not in res for rule, res in jobs if rule not in ("train", "zeroshot"))
+    assert all("gpu=1" not in res for rule, res in jobs if not is_training(rule) and rule != "zeroshot")

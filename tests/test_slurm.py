@@ -51,8 +51,9 @@ def test_smoke_workflow_through_slurm_matches_local(slurm, smoke_run, tmp_path):
     assert "Nothing to be done" not in proc.stdout + proc.stderr
 
     # The jobs went through SLURM: the controller allocated them and the executor kept their logs.
-    train_logs = list((wf / ".snakemake" / "slurm_logs" / "rule_train").rglob("*.log"))
-    assert len(train_logs) == 2 * 5 + 2 * 2 + 2 * 2  # smoke: 5 LM, 2 ViT and 2 ICL arms, 2 seeds each
+    train_logs = list((wf / ".snakemake" / "slurm_logs").glob("rule_train*/**/*.log"))
+    # smoke: 5 LM and 2 ICL arms, 2 seeds each, one job per run; 2 ViT arms, one ensemble job of 2 seeds each
+    assert len(train_logs) == 2 * 5 + 2 * 2 + 2
     assert len(list((wf / ".snakemake" / "slurm_logs" / "rule_zeroshot").rglob("*.log"))) == 2 * 5
     allocated = (state / "slurmctld.log").read_text().count("sched: Allocate JobId=")
     assert allocated >= len(train_logs)

@@ -103,12 +103,12 @@ def curves(spec: dict, results: Path, out: Path) -> None:
         steps = hist[0]["step"]
         vals = np.array([h["val_loss"] for h in hist])
         paper_value = _paper_arm_value(claim, paper_arms.get(arm, arm))
-        label = f"{arm} ({len(hist)} seeds)" + (f"; paper final {paper_value:.2f} at GPT-2 scale" if paper_value else "")
+        label = f"{arm} ({len(hist)} seeds)" + (f"; {claim['paper']}: {paper_value:.2f} at its scale" if paper_value else "")
         ax.plot(steps, vals.mean(0), color=colour, label=label)
         ax.fill_between(steps, vals.min(0), vals.max(0), color=colour, alpha=0.2)
     ax.set_xlabel("training step")
     ax.set_ylabel("val loss (mean; band: min–max over seeds)")
-    ax.set_title(f"{spec['experiment']}: attention-only vs GPT-style")
+    ax.set_title(f"{spec['experiment']}: validation loss during training")
     ax.legend(fontsize=8)
     _save(fig, out)
 

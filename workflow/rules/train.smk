@@ -23,7 +23,7 @@ rule train:
         "results/benchmarks/train/{experiment}/{arm}/seed{seed}.tsv"
     threads: config["train_threads"]
     resources:
-        gpu=experiment_resource("gpu", 0),
+        gpu=experiment_resource("gpu", config["train_gpus"]),
         mem_mb=experiment_resource("mem_mb", 4000),
         runtime=experiment_resource("runtime", 60),
     conda:
@@ -57,7 +57,7 @@ for _experiment, _groups in ENSEMBLES.items():
                 f"results/benchmarks/train/{{experiment}}/{{arm}}/seed{_seeds}.tsv"
             threads: config["train_threads"]
             resources:
-                gpu=experiment_resource("gpu", 0),
+                gpu=experiment_resource("gpu", config["train_gpus"]),
                 mem_mb=experiment_resource("mem_mb", 4000),
                 runtime=experiment_resource("runtime", 60),
             conda:

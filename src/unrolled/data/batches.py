@@ -73,6 +73,7 @@ class TokenBatches(Sampler):
             if len(arr) <= block_size + 1:
                 raise ValueError(f"{folder / name}: {len(arr)} tokens, fewer than one block of {block_size + 1}")
         self.resident = train.nbytes <= RESIDENT_BYTES
+        self.prefetch = not self.resident and self.device.type != "cpu"
         # int32 on the device (uint16 cannot index); a host copy of a memory map is int64 per batch.
         self.train = torch.from_numpy(train.astype(np.int32)).to(self.device) if self.resident else train
         self.val = val
@@ -96,7 +97,7 @@ class TokenBatches(Sampler):
         if self.resident:
             rows = self.train[self._starts(len(self.train), self.generator)[:, None] + self.offsets].long()
             return rows[:, :-1], rows[:, 1:]
-        if self.device.type == "cpu":
+        if not self.prefetch:
             return self._host_windows(self.train, self._starts(len(self.train), self.generator))
         # Host path to a GPU: hand out the batch copied last step and start the copy of the next one.
         if self._ahead is None:
@@ -107,8 +108,10 @@ class TokenBatches(Sampler):
 
     def _copy_ahead(self):
         state = self.generator.get_state()  # a checkpoint rewinds to here: this batch is not used yet
-        x, y = self._host_windows(self.train, self._starts(len(self.train), self.generator))
-        return (x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)), state
+        batch = self._host_windows(self.train, self._starts(len(self.train), self.generator))
+        if self.device.type == "cuda":  # from pinned memory the copy is asynchronous
+            batch = tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
+        return batch, state
 
     def state_dict(self) -> dict:
         state = super().state_dict()
