@@ -74,7 +74,7 @@ def test_members_match_single_runs_for_20_steps(tiny_text_data, tmp_path):
 
 
 def test_member_weights_are_saved_where_a_single_run_keeps_them(tiny_text_data, tmp_path):
-    from unrolled.zeroshot import load_model
+    from unrolled.checkpoint import load_model
 
     run = _run(tiny_text_data, max_iters=6)
     train_ensemble(run, [4, 5], tmp_path / "ens", progress=False)

@@ -14,7 +14,7 @@ from unrolled.data.prepare import prepare
 from unrolled.data.regression import RegressionBatches, load_prompts, sample
 from unrolled.models import ModelConfig, Transformer
 from unrolled.train import train
-from unrolled.zeroshot import load_model
+from unrolled.checkpoint import load_model
 
 
 def test_dense_prompts_have_the_stated_distribution():
@@ -122,9 +122,9 @@ def test_a_few_real_training_steps_and_the_icl_evaluation(regression_data, tmp_p
     metrics = train(run, seed=0, out=tmp_path / "run", progress=False)
     assert metrics["task"] == "regression" and np.isfinite(metrics["final_val_loss"])
     assert metrics["config"]["model"]["block_size"] == 12 and metrics["config"]["model"]["n_dims"] == 2
-    meta = json.loads((regression_data / "meta.json").read_text())
-    result = icl.evaluate_run(load_model(tmp_path / "run"), regression_data, meta)
+    result = icl.evaluate_run(tmp_path / "run", regression_data)
     assert result["n_examples"] == list(range(6)) and result["prompts"] == 64
+    assert result["run_config_hash"] == metrics["config_hash"] and result["environment"]["device"] == "cpu"
     assert all(np.isfinite(result["error"])) and all(s >= 0 for s in result["sem"])
     # The evaluation is the model's own loss, per position: their mean is the test-set MSE / E|w|^2.
     model = load_model(tmp_path / "run")

@@ -88,12 +88,25 @@ def test_causal_laplacian_first_token_output_is_exactly_zero():
     assert out[:, 1:].abs().min() > 0
 
 
-def test_learned_identity_is_one_scalar_in_unit_interval():
+def test_learned_identity_is_one_shared_scalar_between_attention_and_laplacian():
+    """a = sigmoid(theta), one parameter for every layer: theta -> +inf is the A - I model, -inf the A
+    model (same weights), and its gradient collects every layer's contribution."""
     model = _model("lm", dict(identity="learned"))
-    assert model.identity_logit.numel() == 1
-    assert model.identity_scale.item() == pytest.approx(0.5)
-    model.identity_logit.data.fill_(50.0)
-    assert 0 < model.identity_scale.item() <= 1.0
+    assert [n for n, _ in model.named_parameters() if "identity" in n] == ["identity_logit"]
+    assert model.identity_logit.numel() == 1 and model.identity_scale.item() == pytest.approx(0.5)
+    model.identity_logit.data.fill_(0.7)
+    assert model.identity_scale.item() == pytest.approx(1 / (1 + math.exp(-0.7)))
+    x, y = _inputs("lm")
+    weights = {k: v for k, v in model.state_dict().items() if k != "identity_logit"}
+    for theta, twin in ((40.0, "subtract"), (-40.0, "none")):
+        model.identity_logit.data.fill_(theta)
+        other = _model("lm", dict(identity=twin))
+        other.load_state_dict(weights)
+        with torch.no_grad():
+            torch.testing.assert_close(model.eval()(x, y)[1], other.eval()(x, y)[1], atol=1e-6, rtol=0)
+    model.identity_logit.data.fill_(0.0)
+    model.train()(x, y)[1].backward()
+    assert model.identity_logit.grad.abs().item() > 0
 
 
 def _lm_params(V, T, d, L, attn_params, mlp, bias, extra=0):

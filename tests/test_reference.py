@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from unrolled.experiments import summarize, write_summary
+from unrolled.registry import METRICS, run_files
 
 REPO = Path(__file__).resolve().parents[1]
 P1_GPU = REPO / "reference" / "p1_gpu"
@@ -18,7 +19,8 @@ def test_p1_gpu_summary_is_recomputed_from_its_runs(tmp_path):
     spec = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["experiments"][EXPERIMENT]
     runs = sorted((P1_GPU / "runs" / EXPERIMENT / "vanilla").glob("seed*"))
     spec["seeds"] = len(runs)  # the seeds measured so far, 0..13
-    write_summary(summarize(EXPERIMENT, spec, P1_GPU / "runs"), tmp_path / "s.json", tmp_path / "s.csv")
+    files = run_files(EXPERIMENT, spec, METRICS, P1_GPU / "runs")
+    write_summary(summarize(EXPERIMENT, spec, files), tmp_path / "s.json", tmp_path / "s.csv")
     for name in ("summary.json", "summary.csv"):
         assert (tmp_path / f"s{Path(name).suffix}").read_text() == (P1_GPU / EXPERIMENT / name).read_text()
     summary = json.loads((P1_GPU / EXPERIMENT / "summary.json").read_text())

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import fields
+from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO
 from unrolled.models import ModelConfig
-from unrolled.registry import figure_inputs, run_config, seeds
+from unrolled import registry
+from unrolled.registry import figure_inputs, load_runs, run_config, run_file, run_files, run_of, runs_named, seeds
 from unrolled.train import TrainConfig
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -30,6 +35,55 @@ def test_run_config_is_base_plus_arm():
     assert seeds(spec) == [0, 1, 2] and seeds({"seeds": [5, 9]}) == [5, 9]
 
 
+def test_the_run_layout_is_one_function_and_its_inverse():
+    assert run_file("lm", "a_minus_i", 3, "metrics.json") == "results/runs/lm/a_minus_i/seed3/metrics.json"
+    # a rule passes wildcards through the same function
+    assert run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")) == \
+        "results/runs/{experiment}/{arm}/seed{seed}/zeroshot/{benchmark}.json"
+    for name in ("metrics.json", registry.zeroshot_name("lambada")):
+        path = run_file("lm", "a_minus_i", 12, name, root="/tmp/elsewhere/runs")
+        assert run_of(path, name) == ("lm", "a_minus_i", 12)
+    with pytest.raises(ValueError, match="not a run's metrics.json"):
+        run_of("results/lm/summary.json", "metrics.json")
+    with pytest.raises(ValueError, match="not a run's icl.json"):
+        run_of("results/runs/lm/vanilla/seed0/metrics.json", "icl.json")
+    arm = registry.arm_dir("lm", "vanilla")
+    assert registry.member_dir(arm, 4) == registry.run_dir("lm", "vanilla", 4)
+    assert registry.ensemble_dir(arm, [4, 5, 6]) == "results/runs/lm/vanilla/ensemble-seed4-6"
+
+
+SPEC = {"arms": {"vanilla": {}, "a_minus_i": {}}, "seeds": [2, 0]}
+
+
+def _write_runs(root, name, seeds_by_arm):
+    for arm, seeds_ in seeds_by_arm.items():
+        for s in seeds_:
+            path = Path(run_file("lm", arm, s, name, root))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"arm": arm, "seed": s}))
+
+
+def test_load_runs_reads_exactly_the_experiments_runs(tmp_path):
+    _write_runs(tmp_path, "metrics.json", {"vanilla": [0, 2, 5], "a_minus_i": [0, 2]})  # seed 5: stale
+    files = run_files("lm", SPEC, "metrics.json", tmp_path)
+    assert len(files) == 4
+    runs = load_runs(files, SPEC, "metrics.json")
+    assert {arm: list(by_seed) for arm, by_seed in runs.items()} == {"vanilla": [2, 0], "a_minus_i": [2, 0]}
+    assert runs["a_minus_i"][2] == {"arm": "a_minus_i", "seed": 2}
+    with pytest.raises(ValueError, match=r"missing \['a_minus_i/seed0'\]"):
+        load_runs(files[:-1], SPEC, "metrics.json")
+    with pytest.raises(ValueError, match=r"not in it \['vanilla/seed5'\]"):
+        load_runs([*files, run_file("lm", "vanilla", 5, "metrics.json", tmp_path)], SPEC, "metrics.json")
+    Path(files[0]).unlink()
+    with pytest.raises(FileNotFoundError, match="seed2/metrics.json: missing"):
+        load_runs(files, SPEC, "metrics.json")
+
+
+def test_runs_named_picks_one_benchmarks_results():
+    files = [run_file("lm", "vanilla", 0, registry.zeroshot_name(b)) for b in ("cbt", "lambada", "ptb")]
+    assert runs_named(files, registry.zeroshot_name("lambada")) == [files[1]]
+
+
 def test_figure_inputs_are_summaries_histories_or_theory_only():
     exps = {"lm": {"arms": {"a": {}, "b": {}}, "seeds": 2}}
     curves = figure_inputs({"kind": "curves", "experiment": "lm", "arms": ["a", "b"]}, exps)
@@ -46,3 +100,32 @@ def test_paper_config_runs_every_experiment_of_both_papers():
     p1 = paper["experiments"]["p1_shakespeare_char"]
     assert p1["seeds"] == 100 and p1["model"] == {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256,
                                                   "dropout": 0.2, "bias": False}
+
+
+def _config(name):
+    """The catalogue, then the registry merged into it key by key (as Snakemake merges configfiles)."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config" / "sources.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
+    return config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml"])
+def test_every_shipped_config_passes_the_cross_checks(name):
+    registry.check_config(_config(name))
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda c: c["experiments"]["lm_char"].update(baseline="gpt"), "experiments.lm_char refers to arm 'gpt'"),
+    (lambda c: c["experiments"]["lm_char"].update(dataset="nope"), "experiments.lm_char.dataset names 'nope'"),
+    (lambda c: c["figures"]["p2_lm_curves"].update(arms=["vanilla", "xsa"]),
+     "figures.p2_lm_curves names arm 'xsa'"),
+    (lambda c: c["theory"].pop("snr"), "figures.p2_snr draws theory.snr"),
+    (lambda c: c["experiments"]["lm_char"].update(ensemble=4, resources={"gpu": 2}), "an ensemble trains in one"),
+])
+def test_cross_checks_name_the_key(edit, needle):
+    config = _config("config.yaml")
+    edit(config)
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        registry.check_config(config)

@@ -72,10 +72,7 @@ def test_smoke_runs_every_stage(smoke_run):
     vit = json.loads((results / "vit_mnist" / "summary.json").read_text())
     assert vit["primary"] == "best_val_acc" and vit["higher_is_better"]
 
-    for name in ("p1_lm_violin", "p1_vit_violin", "p2_lm_curves", "grid_mlp_identity", "p2_snr", "p1_mnist_unrolled",
-                 "p2_icl"):
-        for suffix in (".png", ".pdf"):
-            assert (results / "figures" / f"{name}{suffix}").stat().st_size > 10_000, name
+    _check_figures(wf)
     theory = json.loads((results / "theory" / "probdr.json").read_text())
     assert theory["block_max_abs_diff"]["authors"] < 1e-3 * theory["latent_scale"]
     snr = json.loads((results / "theory" / "snr.json").read_text())
@@ -91,6 +88,34 @@ def test_smoke_runs_every_stage(smoke_run):
     assert "in-context linear and sparse linear regression" in table and "*least squares*" in table
     for stage in ("train", "evaluate", "theory", "figures"):
         assert list((results / "benchmarks" / stage).rglob("*.tsv")), stage
+
+
+def _check_figures(wf):
+    """Every configured figure is a real, non-blank image of its figure size, and the curves figure
+    holds the mean of exactly the configured runs' histories."""
+    import matplotlib.image
+    import yaml
+
+    from unrolled.figures import draw, histories
+    from unrolled.registry import figure_inputs, seeds
+
+    config = yaml.safe_load((wf / "config" / "smoke.yaml").read_text())
+    assert set(config["figures"]) == {"p1_lm_violin", "p1_vit_violin", "p2_lm_curves", "grid_mlp_identity",
+                                      "p2_snr", "p1_mnist_unrolled", "p2_icl"}
+    for name, spec in config["figures"].items():
+        png = wf / "results" / "figures" / f"{name}.png"
+        image = matplotlib.image.imread(png)[..., :3]
+        inputs = [wf / p for p in figure_inputs(spec, config["experiments"])]
+        fig = draw(spec, inputs, wf / "redrawn" / f"{name}.png")
+        width, height = fig.get_size_inches() * 150
+        assert image.shape[:2] == (round(height), round(width)), name
+        assert image.std() > 0.05 and (image < 0.5).mean() > 0.001, f"{name} looks blank"
+        assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF"), name
+        if spec["kind"] == "curves":
+            drawn = {line.get_label().split(" (")[0]: line.get_ydata() for line in fig.axes[0].lines}
+            for arm, runs in histories(inputs).items():
+                assert len(runs) == len(seeds(config["experiments"][spec["experiment"]]))
+                np.testing.assert_allclose(drawn[arm], np.mean([r["val_loss"] for r in runs], axis=0))
 
 
 def test_smoke_scores_every_run_zero_shot_and_in_context(smoke_run):
@@ -196,7 +221,7 @@ def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_c
     import torch
     import yaml
 
-    from unrolled import zeroshot
+    from unrolled import checkpoint, zeroshot
     from unrolled.data.batches import load_meta
     from unrolled.data.benchmarks import load_examples
     from unrolled.data.prepare import prepare
@@ -214,7 +239,7 @@ def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_c
                      "eval_interval": 300, "eval_iters": 5}}
     train(run, seed=0, out=tmp_path / "run", progress=False)
     encode = encoder_for(load_meta(data))
-    trained = zeroshot.load_model(tmp_path / "run")
+    trained = checkpoint.load_model(tmp_path / "run")
     torch.manual_seed(0)
     untrained = Transformer(trained.cfg).eval()
     ours = zeroshot.evaluate(trained, encode, "cloze", examples)

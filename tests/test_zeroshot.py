@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from unrolled import zeroshot
+from unrolled import checkpoint, zeroshot
 from unrolled.data.tokenizers import CharTokenizer
 from unrolled.models import ModelConfig, Transformer
 
@@ -152,7 +152,7 @@ def test_evaluate_runs_a_real_transformer_on_every_task():
 
 def test_load_model_names_a_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics.json"):
-        zeroshot.load_model(tmp_path)
+        checkpoint.load_model(tmp_path)
     (tmp_path / "metrics.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match=r"ckpt.pt.*retrain"):
-        zeroshot.load_model(tmp_path)
+        checkpoint.load_model(tmp_path)

@@ -4,10 +4,12 @@ They hold the model, the optimizer, the step, the history so far, the data sampl
 state (torch, numpy, python, and the run's own GPU), in types `torch.load(weights_only=True)` accepts.
 Only the RNG of the device the run used is saved, and it is restored onto the device the resumed run
 uses, so a checkpoint made on a node with 8 GPUs resumes on one with 1 (and on the CPU).
+`load_model` gives an evaluation the final weights of a finished run.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import numpy as np
 import torch
 
 from unrolled.atomic import atomic_path
+from unrolled.models import ModelConfig, Transformer
+from unrolled.registry import CHECKPOINT, METRICS
 
 
 def rng_state(device: str = "cpu") -> dict:
@@ -46,3 +50,18 @@ def save(path: str | Path, state: dict) -> None:
 
 def load(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_model(run_dir: str | Path, device: str = "cpu") -> Transformer:
+    """The final weights of a finished run, in eval mode (its metrics.json names the config, ckpt.pt
+    holds them)."""
+    run_dir = Path(run_dir)
+    metrics_path, ckpt_path = run_dir / METRICS, run_dir / CHECKPOINT
+    if not metrics_path.exists():
+        raise FileNotFoundError(f"{metrics_path}: missing; train this run first")
+    if not ckpt_path.exists():
+        raise FileNotFoundError(f"{ckpt_path}: missing (checkpoints are not shared through DVC); "
+                                f"retrain the run, e.g. snakemake --forcerun train {metrics_path}")
+    model = Transformer(ModelConfig(**json.loads(metrics_path.read_text())["config"]["model"]))
+    model.load_state_dict(load(ckpt_path)["model"])
+    return model.to(device).eval()

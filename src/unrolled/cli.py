@@ -75,8 +75,7 @@ def cmd_train(args) -> None:
 def cmd_summarize(args) -> None:
     from unrolled.experiments import summarize, write_summary
 
-    summary = summarize(args.experiment, args.spec, args.runs)
-    write_summary(summary, args.out_json, args.out_csv)
+    write_summary(summarize(args.experiment, args.spec, args.runs), args.out_json, args.out_csv)
     logging.info("summarized %s into %s", args.experiment, args.out_json)
 
 
@@ -87,81 +86,41 @@ def cmd_metrics(args) -> None:
     write_json(args.out, flat_metrics(args.summaries))
 
 
-def _load_run_model(run: str, device: str = "auto"):
-    from unrolled import distributed
-    from unrolled.zeroshot import load_model
-
-    return load_model(run, distributed.setup(device).device)  # a GPU no other job holds, if any
-
-
-def _evaluation_provenance(run: str, device: str) -> dict:
-    """What an evaluation of a trained run records: the run's config hash, the code and the machine."""
-    from pathlib import Path
-
-    from unrolled.provenance import environment, git_sha
-
-    trained = json.loads((Path(run) / "metrics.json").read_text())
-    return {"run": run, "run_config_hash": trained["config_hash"], "git_sha": git_sha(),
-            "environment": environment(device)}
-
-
 def cmd_zeroshot(args) -> None:
     from unrolled import zeroshot
     from unrolled.atomic import write_json
-    from unrolled.data.batches import load_meta
-    from unrolled.data.benchmarks import load_examples
-    from unrolled.data.tokenizers import encoder_for
 
-    model = _load_run_model(args.run)
-    bench_meta = load_meta(args.benchmark)
-    if bench_meta.get("kind") != "zeroshot":
-        raise ValueError(f"{args.benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
-    device = str(next(model.parameters()).device)
-    result = zeroshot.evaluate(model, encoder_for(load_meta(args.data), args.bpe), bench_meta["task"],
-                               load_examples(args.benchmark), args.stride, device)
-    write_json(args.out, {"benchmark": bench_meta["name"], "task": bench_meta["task"], "metrics": result,
-                          "benchmark_sources": bench_meta.get("sources")} | _evaluation_provenance(args.run, device))
-    logging.info("%s on %s: %s", args.run, bench_meta["name"],
-                 {k: v for k, v in result.items() if k in ("loss", "accuracy")})
+    result = zeroshot.evaluate_run(args.run, args.benchmark, args.data, args.bpe, args.stride)
+    write_json(args.out, result)
+    logging.info("%s on %s: %s", args.run, result["benchmark"],
+                 {k: v for k, v in result["metrics"].items() if k in ("loss", "accuracy")})
 
 
 def cmd_summarize_zeroshot(args) -> None:
+    from unrolled import zeroshot
     from unrolled.atomic import write_json
-    from unrolled.experiments import summarize_zeroshot
 
-    write_json(args.out, summarize_zeroshot(args.experiment, args.spec, args.runs))
+    write_json(args.out, zeroshot.summarize(args.experiment, args.spec, args.runs))
 
 
 def cmd_icl_eval(args) -> None:
     from unrolled import icl
     from unrolled.atomic import write_json
-    from unrolled.data.batches import load_meta
 
-    model = _load_run_model(args.run, "cpu")  # small models; the baselines run on the CPU anyway
-    write_json(args.out, icl.evaluate_run(model, args.data, load_meta(args.data))
-               | _evaluation_provenance(args.run, "cpu"))
+    write_json(args.out, icl.evaluate_run(args.run, args.data))
 
 
 def cmd_summarize_icl(args) -> None:
     from unrolled import icl
     from unrolled.atomic import write_json
-    from unrolled.data.batches import load_meta
 
-    write_json(args.out, icl.summarize(args.experiment, args.spec, args.runs, args.data, load_meta(args.data)))
+    write_json(args.out, icl.summarize(args.experiment, args.spec, args.runs, args.data))
 
 
 def cmd_probdr(args) -> None:
-    import numpy as np
-
-    from unrolled.atomic import atomic_path, write_json
     from unrolled.theory import probdr
 
-    spec = dict(args.spec)
-    x, y = probdr.load_points(spec.pop("data"), spec.pop("n", None), spec["seed"])
-    results, latents = probdr.run(x, y, **spec)
-    with atomic_path(args.out_latents) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **latents)
-    write_json(args.out_json, results)
+    probdr.experiment(args.spec, args.data, args.out_json, args.out_latents)
 
 
 def cmd_snr(args) -> None:
@@ -174,7 +133,7 @@ def cmd_snr(args) -> None:
 def cmd_figure(args) -> None:
     from unrolled.figures import draw
 
-    draw(args.spec, args.results, args.out)
+    draw(args.spec, args.inputs, args.out)
 
 
 def cmd_table(args) -> None:
@@ -183,12 +142,12 @@ def cmd_table(args) -> None:
     write(args.spec, args.results, args.out, args.config_name)
 
 
-def _experiment_parser(sub, name: str, help: str) -> argparse.ArgumentParser:
-    """A summary command: one experiment's config entry and the runs folder it reads."""
+def _experiment_parser(sub, name: str, help: str, runs: str) -> argparse.ArgumentParser:
+    """A summary command: one experiment's config entry and the files of its runs it reads."""
     p = sub.add_parser(name, help=help)
     p.add_argument("--experiment", required=True)
     p.add_argument("--spec", required=True, type=_json_arg, help="the experiment's config entry as JSON")
-    p.add_argument("--runs", required=True, help="results/runs")
+    p.add_argument("runs", nargs="+", help=f"every run's {runs} (as the workflow passes them)")
     return p
 
 
@@ -224,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.set_defaults(func=cmd_train)
 
-    p = _experiment_parser(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv")
+    p = _experiment_parser(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv",
+                           "metrics.json")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-csv", required=True)
     p.set_defaults(func=cmd_summarize)
@@ -243,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_zeroshot)
 
-    p = _experiment_parser(sub, "summarize-zeroshot", "statistics over seeds of an experiment's zero-shot scores")
+    p = _experiment_parser(sub, "summarize-zeroshot", "statistics over seeds of an experiment's zero-shot scores",
+                           "zeroshot/{benchmark}.json, for each benchmark")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_summarize_zeroshot)
 
@@ -253,13 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_icl_eval)
 
-    p = _experiment_parser(sub, "summarize-icl", "ICL curves over seeds with least squares, optimal and Lasso")
+    p = _experiment_parser(sub, "summarize-icl", "ICL curves over seeds with least squares, optimal and Lasso",
+                           "icl.json")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_summarize_icl)
 
     p = sub.add_parser("theory-probdr", help="paper 1's unrolled Laplacian Eigenmaps on MNIST")
-    p.add_argument("--spec", required=True, type=_json_arg)
+    p.add_argument("--spec", required=True, type=_json_arg, help="the config's theory.probdr entry as JSON")
+    p.add_argument("--data", required=True, help="its prepared image data set")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-latents", required=True)
     p.set_defaults(func=cmd_probdr)
@@ -271,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("figure", help="draw one figure (PNG + PDF) from summaries and histories")
     p.add_argument("--spec", required=True, type=_json_arg, help="the figure's config entry as JSON")
-    p.add_argument("--results", default="results")
     p.add_argument("--out", required=True, help="the .png path; the .pdf goes beside it")
+    p.add_argument("inputs", nargs="+", help="the files it draws (registry.figure_inputs: the workflow passes them)")
     p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser("table", help="results/tables/paper_vs_reproduced.md")

@@ -1,4 +1,5 @@
-"""Per-experiment summaries over seeds (the registry's look-ups are in registry.py).
+"""Per-experiment summaries of training over seeds (the registry's look-ups are in registry.py; each
+evaluation kind, zero-shot and ICL, summarizes its own results in its module).
 
 An experiment names its data set, a base model and training recipe, its arms (each a setting of the
 model switches), its seeds, its baseline arm and the metric; `summarize` gathers every run's
@@ -11,9 +12,9 @@ import csv
 import json
 from pathlib import Path
 
-from unrolled import stats
+from unrolled import registry, stats
 from unrolled.atomic import atomic_path, write_json
-from unrolled.registry import run_dir, seeds
+from unrolled.registry import load_runs, seeds
 
 # metric name -> (keys in metrics.json, higher is better)
 METRICS = {
@@ -22,24 +23,11 @@ METRICS = {
 }
 
 
-def collect(spec: dict, experiment: str, runs_root: str | Path) -> dict[str, dict[str, dict[int, float]]]:
-    """values[metric_key][arm][seed] from every run's metrics.json."""
-    keys, _ = METRICS[spec["metric"]]
-    values = {key: {arm: {} for arm in spec["arms"]} for key in keys}
-    for arm in spec["arms"]:
-        for seed in seeds(spec):
-            path = run_dir(runs_root, experiment, arm, seed) / "metrics.json"
-            if not path.exists():
-                raise FileNotFoundError(f"{path}: missing; train this run first")
-            metrics = json.loads(path.read_text())
-            for key in keys:
-                values[key][arm][seed] = metrics[key]
-    return values
-
-
-def summarize(experiment: str, spec: dict, runs_root: str | Path) -> dict:
+def summarize(experiment: str, spec: dict, files: list[str | Path]) -> dict:
+    """Statistics over seeds from `files`, the metrics.json of every run of the experiment."""
     keys, higher = METRICS[spec["metric"]]
-    values = collect(spec, experiment, runs_root)
+    runs = load_runs(files, spec, registry.METRICS)
+    values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
     return {
         "experiment": experiment, "dataset": spec["dataset"], "metric": spec["metric"], "primary": keys[0],
         "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
@@ -47,34 +35,6 @@ def summarize(experiment: str, spec: dict, runs_root: str | Path) -> dict:
         "metrics": {key: stats.summarize_experiment(values[key], spec["baseline"], higher,
                                                     spec.get("pairs", [])) for key in keys},
     }
-
-
-ZEROSHOT_METRICS = {"loss": False, "accuracy": True}  # metric -> higher is better
-
-
-def summarize_zeroshot(experiment: str, spec: dict, runs_root: str | Path) -> dict:
-    """Per benchmark: each arm's zero-shot loss / accuracy over seeds and paired differences to the
-    baseline (the same statistics as the training metrics), plus every run's own result."""
-    out = {"experiment": experiment, "baseline": spec["baseline"], "seeds": seeds(spec), "benchmarks": {}}
-    for bench in spec.get("zeroshot", []):
-        runs = {arm: {} for arm in spec["arms"]}
-        for arm in spec["arms"]:
-            for seed in seeds(spec):
-                path = run_dir(runs_root, experiment, arm, seed) / "zeroshot" / f"{bench}.json"
-                if not path.exists():
-                    raise FileNotFoundError(f"{path}: missing; run the zero-shot evaluation first")
-                runs[arm][seed] = json.loads(path.read_text())
-        task = next(iter(runs[spec["baseline"]].values()))["task"]
-        metrics = {}
-        for metric, higher in ZEROSHOT_METRICS.items():
-            values = {arm: {s: r["metrics"][metric] for s, r in by_seed.items() if metric in r["metrics"]}
-                      for arm, by_seed in runs.items()}
-            if all(values.values()):
-                metrics[metric] = stats.summarize_experiment(values, spec["baseline"], higher, spec.get("pairs", []))
-        out["benchmarks"][bench] = {"task": task, "metrics": metrics,
-                                    "runs": {arm: {str(s): r["metrics"] for s, r in by_seed.items()}
-                                             for arm, by_seed in runs.items()}}
-    return out
 
 
 CSV_FIELDS = ["metric", "kind", "arm", "reference", "n", "mean", "median", "std", "ci95_low", "ci95_high",

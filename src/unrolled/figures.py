@@ -1,5 +1,6 @@
 """Figures, drawn only from summaries, histories and theory results (never checkpoints), so they
-regenerate in seconds after `dvc pull`. Each is written as PNG and PDF.
+regenerate in seconds after `dvc pull`. Each is written as PNG and PDF. A figure reads exactly the
+files it is given (`registry.figure_inputs`, which the workflow passes), never a folder's listing.
 
 Kinds (the `figures:` section of the config names which to draw, from which experiment):
     arms    per-seed distribution of each arm (violins) and the paired difference to the baseline
@@ -23,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from unrolled.paper import reported  # noqa: E402
+from unrolled.registry import HISTORY, run_of  # noqa: E402
 
 LABELS = {"best_val_loss": "best val loss (nats per token)", "final_val_loss": "final val loss",
           "best_val_acc": "best val accuracy", "final_val_acc": "final val accuracy"}
@@ -33,12 +35,13 @@ def _load(path):
     return json.loads(Path(path).read_text())
 
 
-def _save(fig, out: Path) -> None:
+def _save(fig, out: Path):
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     for suffix in (".png", ".pdf"):
         fig.savefig(out.with_suffix(suffix), dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
     plt.close(fig)
+    return fig
 
 
 def _paper_arm_value(claim: dict, arm: str):
@@ -46,8 +49,8 @@ def _paper_arm_value(claim: dict, arm: str):
     return entry.get("median", entry.get("value"))
 
 
-def arms(spec: dict, results: Path, out: Path) -> None:
-    summary = _load(results / spec["experiment"] / "summary.json")
+def arms(spec: dict, inputs: list[Path], out: Path):
+    summary = _load(inputs[0])
     key = spec.get("metric", summary["primary"])
     block = summary["metrics"][key]
     names = spec["arms"]
@@ -85,21 +88,26 @@ def arms(spec: dict, results: Path, out: Path) -> None:
     right.set_title(f"per-seed difference ({better} is better)")
     if right.get_legend_handles_labels()[0]:
         right.legend(fontsize=8)
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def _histories(results: Path, experiment: str, arm: str) -> list[dict]:
-    runs = sorted((results / "runs" / experiment / arm).glob("seed*/history.csv"))
-    return [{k: [float(r[k]) for r in rows] for k in ("step", "val_loss")}
-            for rows in (list(csv.DictReader(open(p))) for p in runs)]
+def histories(inputs: list[Path]) -> dict[str, list[dict]]:
+    """{arm: [{"step": [...], "val_loss": [...]} per seed, in the order given]} from history.csv files."""
+    out = {}
+    for path in inputs:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        out.setdefault(run_of(path, HISTORY)[1], []).append({k: [float(r[k]) for r in rows] for k in ("step", "val_loss")})
+    return out
 
 
-def curves(spec: dict, results: Path, out: Path) -> None:
+def curves(spec: dict, inputs: list[Path], out: Path):
     claim = reported().get(spec.get("claim"), {})
     paper_arms = spec.get("paper_arms", {})
+    by_arm = histories(inputs)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for colour, arm in zip(COLOURS, spec["arms"]):
-        hist = _histories(results, spec["experiment"], arm)
+        hist = by_arm[arm]
         steps = hist[0]["step"]
         vals = np.array([h["val_loss"] for h in hist])
         paper_value = _paper_arm_value(claim, paper_arms.get(arm, arm))
@@ -110,11 +118,11 @@ def curves(spec: dict, results: Path, out: Path) -> None:
     ax.set_ylabel("val loss (mean; band: min–max over seeds)")
     ax.set_title(f"{spec['experiment']}: validation loss during training")
     ax.legend(fontsize=8)
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def grid(spec: dict, results: Path, out: Path) -> None:
-    summary = _load(results / spec["experiment"] / "summary.json")
+def grid(spec: dict, inputs: list[Path], out: Path):
+    summary = _load(inputs[0])
     block = summary["metrics"][summary["primary"]]
     rows, cols = list(spec["cells"]), ["A", "A_minus_I"]
     means = np.array([[block["arms"][spec["cells"][r][c]]["mean"] for c in cols] for r in rows])
@@ -131,11 +139,11 @@ def grid(spec: dict, results: Path, out: Path) -> None:
     ax.set_yticks(range(len(rows)), [f"MLP: {r}" for r in rows])
     fig.colorbar(im, ax=ax, label=f"mean {summary['primary']} over {len(summary['seeds'])} seeds")
     ax.set_title("2 × 2: MLP on/off × A vs A − I (neither paper ran this)")
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def snr(spec: dict, results: Path, out: Path) -> None:
-    r = _load(results / "theory" / "snr.json")
+def snr(spec: dict, inputs: list[Path], out: Path):
+    r = _load(inputs[0])
     claim = reported()["p2_snr"]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     for colour, (delta, d) in zip(COLOURS, r["deltas"].items()):
@@ -162,12 +170,12 @@ def snr(spec: dict, results: Path, out: Path) -> None:
     b.set_ylabel("SNR (log scale)")
     b.set_title(f"many layers, δ = {next(iter(r['deltas']))}: where the linear rate ends")
     b.legend(fontsize=8)
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def mnist(spec: dict, results: Path, out: Path) -> None:
-    r = _load(results / "theory" / "probdr.json")
-    lat = np.load(results / "theory" / "probdr_latents.npz")
+def mnist(spec: dict, inputs: list[Path], out: Path):
+    r = _load(inputs[0])
+    lat = np.load(inputs[1])
     depth = r["block_depth"]
     fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     for ax, key, title in ((axes[0], "depth0", "before: random projection + LN"),
@@ -187,15 +195,15 @@ def mnist(spec: dict, results: Path, out: Path) -> None:
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
     axes[2].set_title(f"n = {r['n']}, q = {r['q']}, κ = {r['kappa']}, η = {r['eta']}")
-    _save(fig, out)
+    return _save(fig, out)
 
 
 BASELINE_STYLE = {"least_squares": ("least squares", "k--"), "optimal": ("optimal", "k:"),
                   "lasso": ("Lasso (best alpha)", "k-.")}
 
 
-def icl(spec: dict, results: Path, out: Path) -> None:
-    panels = [_load(results / name / "icl.json") for name in spec["experiments"]]
+def icl(spec: dict, inputs: list[Path], out: Path):
+    panels = [_load(path) for path in inputs]  # one per experiment, in the spec's order
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), squeeze=False)
     for ax, r, name in zip(axes[0], panels, spec["experiments"]):
         k = np.array(r["n_examples"])
@@ -211,14 +219,19 @@ def icl(spec: dict, results: Path, out: Path) -> None:
         ax.set(title=f"{name}: d = {r['n_dims']}{sparse}", xlabel="in-context examples k",
                ylabel="query squared error / E[(w·x)²]", ylim=(0, 1.6))
         ax.legend(fontsize=7, ncol=2)
-    _save(fig, out)
+    return _save(fig, out)
 
 
 KINDS = {"icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
 
 
-def draw(spec: dict, results: str | Path, out: str | Path) -> None:
+def draw(spec: dict, inputs: list[str | Path], out: str | Path):
+    """Draw the figure `spec` from exactly `inputs` (registry.figure_inputs) into `out` (.png; the .pdf
+    beside it); returns the (closed) matplotlib figure."""
     kind = spec["kind"]
     if kind not in KINDS:
         raise ValueError(f"figure kind {kind!r} is not one of {sorted(KINDS)}")
-    KINDS[kind](spec, Path(results), Path(out))
+    for path in inputs:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: missing; the figure {kind!r} reads it")
+    return KINDS[kind](spec, [Path(p) for p in inputs], Path(out))

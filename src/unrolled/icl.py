@@ -15,15 +15,16 @@ the query after k examples:
 
 from __future__ import annotations
 
-import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from unrolled import stats
+from unrolled import checkpoint, provenance, stats
+from unrolled.data.batches import load_meta
 from unrolled.data.regression import load_prompts, signal_variance
-from unrolled.registry import run_dir, seeds
+from unrolled.registry import ICL, load_runs
 
 LASSO_ALPHAS = (0.001, 0.01, 0.1, 1.0)
 
@@ -92,23 +93,23 @@ def baseline_errors(prompts: dict, meta: dict, lasso_alphas=LASSO_ALPHAS) -> dic
     return out
 
 
-def evaluate_run(model, data_folder, meta: dict) -> dict:
-    errors = model_errors(model, load_prompts(data_folder, "test")) / signal_variance(meta)
-    return {"n_examples": list(range(errors.shape[1])), "error": errors.mean(0).tolist(),
-            "sem": (errors.std(0, ddof=1) / np.sqrt(len(errors))).tolist(), "prompts": len(errors)}
+def evaluate_run(run: str | Path, data_folder: str | Path) -> dict:
+    """One finished run's error curve on the data set's test prompts (on the CPU: the models are small,
+    and the baselines run there anyway)."""
+    model = checkpoint.load_model(run, "cpu")
+    errors = model_errors(model, load_prompts(data_folder, "test")) / signal_variance(load_meta(data_folder))
+    return ({"n_examples": list(range(errors.shape[1])), "error": errors.mean(0).tolist(),
+             "sem": (errors.std(0, ddof=1) / np.sqrt(len(errors))).tolist(), "prompts": len(errors)}
+            | provenance.evaluation(run, "cpu"))
 
 
-def summarize(experiment: str, spec: dict, runs_root, data_folder, meta: dict) -> dict:
-    """Per arm and k: mean error over seeds with a bootstrap CI; the baselines on the same prompts."""
+def summarize(experiment: str, spec: dict, files: list[str | Path], data_folder: str | Path) -> dict:
+    """Per arm and k: mean error over seeds with a bootstrap CI (`files`: every run's icl.json); the
+    baselines on the same prompts."""
+    meta = load_meta(data_folder)
     n_points = meta["n_points"]
     arms = {}
-    for arm in spec["arms"]:
-        by_seed = {}
-        for seed in seeds(spec):
-            path = run_dir(runs_root, experiment, arm, seed) / "icl.json"
-            if not path.exists():
-                raise FileNotFoundError(f"{path}: missing; run the ICL evaluation first")
-            by_seed[seed] = json.loads(path.read_text())
+    for arm, by_seed in load_runs(files, spec, ICL).items():
         curves = np.array([r["error"] for r in by_seed.values()])
         described = [stats.describe(curves[:, k]) for k in range(n_points)]
         arms[arm] = {"mean": [d["mean"] for d in described], "ci95": [d["ci95"] for d in described],

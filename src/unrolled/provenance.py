@@ -41,3 +41,12 @@ def environment(device: str) -> dict:
     if device.startswith("cuda"):
         info["cuda"] = torch.version.cuda
     return info
+
+
+def evaluation(run: str | Path, device: str) -> dict:
+    """What an evaluation of a trained run records: the run, its config hash, the code and the machine."""
+    from unrolled.registry import METRICS
+
+    trained = json.loads((Path(run) / METRICS).read_text())
+    return {"run": str(run), "run_config_hash": trained["config_hash"], "git_sha": git_sha(),
+            "environment": environment(device)}

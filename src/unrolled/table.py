@@ -12,6 +12,7 @@ from pathlib import Path
 
 from unrolled.atomic import atomic_path
 from unrolled.paper import reported
+from unrolled.registry import ICL, experiment_file, theory_files
 
 
 def _fmt(x, digits=4):
@@ -45,8 +46,7 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
     if not users:
         return lines + ["Not run in this configuration; `config/paper.yaml` runs it at paper scale.", ""]
     for name, spec in users.items():
-        path = results / name / "summary.json"
-        summary = json.loads(path.read_text())
+        summary = json.loads(Path(experiment_file(name, "summary.json", results)).read_text())
         key = claim.get("metric", summary["primary"])
         block = summary["metrics"].get(key) or summary["metrics"][summary["primary"]]
         mapping = spec["claims"][claim_id]  # our arm -> the paper's arm
@@ -76,16 +76,17 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
     return lines
 
 
-def _theory_section(claim, path: Path) -> tuple[list[str], dict | None]:
+def _theory_section(claim, name: str, results: Path) -> tuple[list[str], dict | None]:
     """The section's heading and the paper's setup, and the theory result if this config ran it."""
     lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
+    path = Path(theory_files(name, results)[0])
     if not path.exists():
         return lines + ["Not run in this configuration.", ""], None
     return lines, json.loads(path.read_text())
 
 
 def _snr_section(claim, results: Path) -> list[str]:
-    lines, r = _theory_section(claim, results / "theory" / "snr.json")
+    lines, r = _theory_section(claim, "snr", results)
     if r is None:
         return lines
     lines += [f"*Reproduced:* N = {r['n_tokens']} tokens, K = {r['groups']} groups, p = {r['p']}, d = {r['d']}, "
@@ -106,7 +107,7 @@ def _snr_section(claim, results: Path) -> list[str]:
 
 
 def _mnist_section(claim, results: Path) -> list[str]:
-    lines, r = _theory_section(claim, results / "theory" / "probdr.json")
+    lines, r = _theory_section(claim, "probdr", results)
     if r is None:
         return lines
     d = r["block_depth"]
@@ -135,7 +136,7 @@ def _zeroshot_claim_section(claim, experiments, results: Path) -> list[str]:
         return lines + ["Not run in this configuration; `config/paper.yaml` runs it at paper scale.", ""]
     columns = claim["columns"]
     for name, spec in users.items():
-        summary = json.loads((results / name / "zeroshot.json").read_text())
+        summary = json.loads(Path(experiment_file(name, "zeroshot.json", results)).read_text())
         lines += [f"*Reproduced:* experiment `{name}`, {len(summary['seeds'])} seed(s) per arm, final weights. "
                   f"{spec.get('scale', '')} Each cell: paper / reproduced mean [95% CI].", "",
                   "| arm (paper's name) | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
@@ -160,7 +161,7 @@ def _zeroshot_runs_section(experiments, results: Path) -> list[str]:
              "against the shortest-candidate rule, the floor a summed log-probability gives for free "
              "(exact McNemar test); losses are nats per token of the model's own tokenizer.", ""]
     for name, spec in users.items():
-        summary = json.loads((results / name / "zeroshot.json").read_text())
+        summary = json.loads(Path(experiment_file(name, "zeroshot.json", results)).read_text())
         for bench, b in summary["benchmarks"].items():
             lines += [f"**`{bench}`** ({b['task']}), experiment `{name}`:", ""]
             cloze = b["task"] == "cloze"
@@ -183,11 +184,11 @@ def _zeroshot_runs_section(experiments, results: Path) -> list[str]:
 
 def _icl_section(claim, experiments, results: Path) -> list[str]:
     lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
-    users = [n for n in experiments if (results / n / "icl.json").exists()]
+    users = [n for n in experiments if Path(experiment_file(n, ICL, results)).exists()]
     if not users:
         return lines + ["Not run in this configuration.", ""]
     for name in users:
-        r = json.loads((results / name / "icl.json").read_text())
+        r = json.loads(Path(experiment_file(name, ICL, results)).read_text())
         kind = f"sparse w ({r['sparsity']} of {r['n_dims']} non-zero)" if r["sparsity"] else "dense w"
         ks = r["table_k"]
         lines += [f"*Reproduced:* experiment `{name}`: d = {r['n_dims']}, {kind}, noise σ = {r['noise_std']}, "

@@ -33,9 +33,9 @@ from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import Ensemble, ModelConfig, Transformer
 from unrolled.provenance import config_hash, environment, git_sha
+from unrolled.registry import CHECKPOINT, HISTORY, METRICS, ensemble_dir, member_dir
 
 log = logging.getLogger(__name__)
-CHECKPOINT, METRICS, HISTORY = "ckpt.pt", "metrics.json", "history.csv"
 VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nanoGPT's 50257 -> 50304)
 H100_BF16_FLOPS = 989e12
 
@@ -437,13 +437,12 @@ def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
 
 def ensemble_checkpoint(arm_dir: str | Path, seeds: list[int]) -> Path:
     """Where an ensemble job keeps its resumable state while it trains."""
-    return Path(arm_dir) / f"ensemble-seed{seeds[0]}-{seeds[-1]}" / CHECKPOINT
+    return Path(ensemble_dir(arm_dir, seeds)) / CHECKPOINT
 
 
 def train_ensemble(run: dict, seeds: list[int], arm_dir: str | Path, progress: bool = True) -> list[dict]:
     """Train the runs `arm_dir/seed{n}` for every n in `seeds` in one process, as a seed ensemble."""
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"ensemble seeds must be distinct, got {seeds}")
-    arm_dir = Path(arm_dir)
-    return _run_job(run, list(seeds), [arm_dir / f"seed{s}" for s in seeds], ensemble_checkpoint(arm_dir, seeds),
-                    progress)
+    return _run_job(run, list(seeds), [Path(member_dir(arm_dir, s)) for s in seeds],
+                    ensemble_checkpoint(arm_dir, seeds), progress)

@@ -23,7 +23,6 @@ the first window, with at least block_size - stride tokens of context (the usual
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -32,10 +31,13 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from unrolled import checkpoint
-from unrolled.data.benchmarks import BLANK
+from unrolled import checkpoint, distributed, provenance
+from unrolled import stats as seed_stats
+from unrolled.data.batches import load_meta
+from unrolled.data.benchmarks import BLANK, load_examples
+from unrolled.data.tokenizers import encoder_for
 from unrolled.errors import UnrolledError
-from unrolled.models import ModelConfig, Transformer
+from unrolled.registry import load_runs, runs_named, seeds, zeroshot_name
 
 
 @torch.no_grad()
@@ -144,21 +146,6 @@ def evaluate_cloze(model, encode, examples, block_size, stride, device="cpu") ->
 TASKS = {"lambada": evaluate_lambada, "perplexity": evaluate_perplexity, "cloze": evaluate_cloze}
 
 
-def load_model(run_dir: str | Path, device: str = "cpu") -> Transformer:
-    """The final weights of a finished run (its metrics.json names the config, ckpt.pt holds them)."""
-    run_dir = Path(run_dir)
-    metrics_path, ckpt_path = run_dir / "metrics.json", run_dir / "ckpt.pt"
-    if not metrics_path.exists():
-        raise FileNotFoundError(f"{metrics_path}: missing; train this run first")
-    if not ckpt_path.exists():
-        raise FileNotFoundError(f"{ckpt_path}: missing (checkpoints are not shared through DVC); "
-                                f"retrain the run, e.g. snakemake --forcerun train {metrics_path}")
-    cfg = ModelConfig(**json.loads(metrics_path.read_text())["config"]["model"])
-    model = Transformer(cfg)
-    model.load_state_dict(checkpoint.load(ckpt_path)["model"])
-    return model.to(device).eval()
-
-
 def evaluate(model, encode, task: str, examples: list[dict], stride: int | None = None, device="cpu") -> dict:
     if task not in TASKS:
         raise UnrolledError(f"unknown zero-shot task {task!r}; expected one of {sorted(TASKS)}")
@@ -166,3 +153,43 @@ def evaluate(model, encode, task: str, examples: list[dict], stride: int | None 
     stride = min(stride or block_size // 2, block_size)
     return TASKS[task](model, encode, examples, block_size, stride, device) | {"block_size": block_size,
                                                                               "stride": stride}
+
+
+def evaluate_run(run: str | Path, benchmark: str | Path, data: str | Path, bpe: str | Path | None = None,
+                 stride: int | None = None, device: str = "auto") -> dict:
+    """One finished run scored on one prepared benchmark, with the run's tokenizer (from its training
+    data, and the fetched BPE folder for BPE models), on a GPU no other job holds if there is one."""
+    bench_meta = load_meta(benchmark)
+    if bench_meta.get("kind") != "zeroshot":
+        raise ValueError(f"{benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
+    device = distributed.setup(device).device
+    model = checkpoint.load_model(run, device)
+    result = evaluate(model, encoder_for(load_meta(data), bpe), bench_meta["task"], load_examples(benchmark),
+                      stride, device)
+    return ({"benchmark": bench_meta["name"], "task": bench_meta["task"], "metrics": result,
+             "benchmark_sources": bench_meta.get("sources")} | provenance.evaluation(run, device))
+
+
+METRICS = {"loss": False, "accuracy": True}  # metric -> higher is better
+
+
+def summarize(experiment: str, spec: dict, files: list[str | Path]) -> dict:
+    """Per benchmark: each arm's zero-shot loss / accuracy over seeds and paired differences to the
+    baseline (the same statistics as the training metrics), plus every run's own result. `files`: every
+    run's result on every benchmark the experiment lists."""
+    out = {"experiment": experiment, "baseline": spec["baseline"], "seeds": seeds(spec), "benchmarks": {}}
+    for bench in spec.get("zeroshot", []):
+        name = zeroshot_name(bench)
+        runs = load_runs(runs_named(files, name), spec, name)
+        task = next(iter(runs[spec["baseline"]].values()))["task"]
+        metrics = {}
+        for metric, higher in METRICS.items():
+            values = {arm: {s: r["metrics"][metric] for s, r in by_seed.items() if metric in r["metrics"]}
+                      for arm, by_seed in runs.items()}
+            if all(values.values()):
+                metrics[metric] = seed_stats.summarize_experiment(values, spec["baseline"], higher,
+                                                                  spec.get("pairs", []))
+        out["benchmarks"][bench] = {"task": task, "metrics": metrics,
+                                    "runs": {arm: {str(s): r["metrics"] for s, r in by_seed.items()}
+                                             for arm, by_seed in runs.items()}}
+    return out

@@ -1,8 +1,9 @@
-# Shared helpers: config look-ups that fail with the offending key named, before any job runs.
+# Look-ups and input functions over the config. Where files live, and the cross-checks between config
+# entries, are the package's (unrolled.registry): rules call its layout functions with "{wildcard}"s.
 import json
-import os
 
-from unrolled.registry import figure_inputs, run_config, seed_groups, seeds
+from unrolled import registry
+from unrolled.registry import HISTORY, ICL, METRICS, experiment_file, run_config, run_file, run_files
 
 
 wildcard_constraints:
@@ -36,7 +37,17 @@ def experiment_spec(name):
 
 def dataset_inputs(wildcards):
     """The fetched source folders a data set is built from, by role."""
-    return {role: f"data/raw/{src}" for role, src in dataset_spec(wildcards.dataset)["sources"].items()}
+    return {role: registry.raw_dir(src) for role, src in dataset_spec(wildcards.dataset)["sources"].items()}
+
+
+def experiment_data(wildcards):
+    """The prepared data set an experiment trains on."""
+    return registry.prepared_dir(experiment_spec(wildcards.experiment)["dataset"])
+
+
+def experiment_runs(name):
+    """Input function: the file `name` of every run of the experiment."""
+    return lambda wildcards: run_files(wildcards.experiment, experiment_spec(wildcards.experiment), name)
 
 
 def experiment_resource(key, default):
@@ -49,9 +60,15 @@ def launcher(spec):
     return f"torchrun --standalone --nproc_per_node {gpus}" if gpus > 1 else "python"
 
 
-def run_paths(experiment, filename):
-    spec = experiment_spec(experiment)
-    return [f"results/runs/{experiment}/{arm}/seed{s}/{filename}" for arm in spec["arms"] for s in seeds(spec)]
+def tokenizer_inputs(wildcards):
+    """The fetched BPE folder a BPE-tokenized experiment's models need to read text; none for chars."""
+    bpe = dataset_spec(experiment_spec(wildcards.experiment)["dataset"])["sources"].get("bpe")
+    return [registry.raw_dir(bpe)] if bpe else []
+
+
+def zeroshot_runs(wildcards):
+    spec = experiment_spec(wildcards.experiment)
+    return [f for bench in spec.get("zeroshot", []) for f in run_files(wildcards.experiment, spec, registry.zeroshot_name(bench))]
 
 
 def _exact(names):
@@ -59,74 +76,13 @@ def _exact(names):
     return "|".join(names) or "(?!)"
 
 
+registry.check_config(config)
+
 # Experiments with `ensemble: E > 1` train E seeds per job (rules made in train.smk, one per seed group);
 # the others one seed per job (rule train).
-ENSEMBLES = {name: seed_groups(spec) for name, spec in config["experiments"].items() if spec.get("ensemble", 1) > 1}
+ENSEMBLES = {
+    name: registry.seed_groups(spec) for name, spec in config["experiments"].items() if spec.get("ensemble", 1) > 1
+}
 SINGLE_RUN_EXPERIMENTS = _exact(name for name in config["experiments"] if name not in ENSEMBLES)
-
-
-BENCHMARK_BUILDERS = ("lambada", "text_document", "cbt", "text_cloze")
-
-
-def tokenizer_inputs(experiment):
-    """The fetched BPE folder a BPE-tokenized experiment's models need to read text; none for chars."""
-    bpe = dataset_spec(experiment_spec(experiment)["dataset"])["sources"].get("bpe")
-    return [f"data/raw/{bpe}"] if bpe else []
-
-
-def zeroshot_paths(experiment):
-    spec = experiment_spec(experiment)
-    return [f"results/runs/{experiment}/{arm}/seed{s}/zeroshot/{bench}.json"
-            for bench in spec.get("zeroshot", []) for arm in spec["arms"] for s in seeds(spec)]
-
-
-def is_icl(spec):
-    return dataset_spec(spec["dataset"])["builder"] == "linear_regression"
-
-
-ZEROSHOT_SUMMARIES = [f"results/{name}/zeroshot.json" for name, spec in config["experiments"].items()
-                      if spec.get("zeroshot")]
-ICL_SUMMARIES = [f"results/{name}/icl.json" for name, spec in config["experiments"].items() if is_icl(spec)]
-
-
-def _check_config():
-    for name, spec in config["datasets"].items():
-        for role, src in spec["sources"].items():
-            if src not in config["sources"]:
-                raise ValueError(f"config: datasets.{name}.sources.{role} names unknown source {src!r}")
-    for name in config["data_targets"]:
-        dataset_spec(name)
-    for name, spec in config["experiments"].items():
-        dataset_spec(spec["dataset"])
-        arms = set(spec["arms"])
-        for arm in [spec["baseline"], *(a for pair in spec.get("pairs", []) for a in pair)]:
-            if arm not in arms:
-                raise ValueError(f"config: experiments.{name} refers to arm {arm!r}; its arms: {sorted(arms)}")
-        if spec.get("ensemble", 1) > 1 and spec.get("resources", {}).get("gpu", 0) > 1:
-            raise ValueError(f"config: experiments.{name}: an ensemble trains in one process on one device; "
-                             f"set resources.gpu to 1 or ensemble to 1")
-        for bench in spec.get("zeroshot", []):
-            if dataset_spec(bench)["builder"] not in BENCHMARK_BUILDERS:
-                raise ValueError(f"config: experiments.{name}.zeroshot: {bench!r} is not a zero-shot benchmark "
-                                 f"data set (builders {sorted(BENCHMARK_BUILDERS)})")
-        for claim, mapping in spec.get("claims", {}).items():
-            for arm in mapping:
-                if arm not in arms:
-                    raise ValueError(f"config: experiments.{name}.claims.{claim} maps unknown arm {arm!r}")
-    for name, fig in config["figures"].items():
-        if "experiment" in fig:
-            exp = experiment_spec(fig["experiment"])
-            named = fig.get("arms", []) + [a for row in fig.get("cells", {}).values() for a in row.values()]
-            for arm in named:
-                if arm not in exp["arms"]:
-                    raise ValueError(f"config: figures.{name} names arm {arm!r}, not in experiments.{fig['experiment']}")
-        for exp in fig.get("experiments", []):
-            if not is_icl(experiment_spec(exp)):
-                raise ValueError(f"config: figures.{name} draws ICL curves, but experiments.{exp} is not ICL")
-        if fig["kind"] in ("snr", "mnist") and {"snr": "snr", "mnist": "probdr"}[fig["kind"]] not in config["theory"]:
-            raise ValueError(f"config: figures.{name} needs the theory experiment it draws")
-    if "probdr" in config["theory"]:
-        dataset_spec(config["theory"]["probdr"]["dataset"])
-
-
-_check_config()
+ZEROSHOT_SUMMARIES = [experiment_file(name, "zeroshot.json") for name, spec in config["experiments"].items() if spec.get("zeroshot")]
+ICL_SUMMARIES = [experiment_file(name, ICL) for name, spec in config["experiments"].items() if registry.is_icl(spec, config)]

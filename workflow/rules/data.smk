@@ -9,7 +9,7 @@ localrules:
 
 rule fetch_source:
     output:
-        raw=directory("data/raw/{source}"),
+        raw=directory(registry.raw_dir("{source}")),
     params:
         spec=lambda wildcards: json.dumps(source_spec(wildcards.source)),
     log:
@@ -27,7 +27,7 @@ rule prepare_dataset:
     input:
         unpack(dataset_inputs),
     output:
-        data=directory("data/prepared/{dataset}"),
+        data=directory(registry.prepared_dir("{dataset}")),
     params:
         spec=lambda wildcards: json.dumps(dataset_spec(wildcards.dataset)),
         sources=lambda wildcards, input: " ".join(f"--source {role}={path}" for role, path in input.items()),
@@ -44,4 +44,4 @@ rule prepare_dataset:
 
 rule data:
     input:
-        expand("data/prepared/{dataset}", dataset=config["data_targets"]),
+        [registry.prepared_dir(name) for name in config["data_targets"]],

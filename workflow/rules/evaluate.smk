@@ -3,10 +3,10 @@
 
 rule summarize:
     input:
-        metrics=lambda wildcards: run_paths(wildcards.experiment, "metrics.json"),
+        metrics=experiment_runs(METRICS),
     output:
-        json="results/{experiment}/summary.json",
-        csv="results/{experiment}/summary.csv",
+        json=experiment_file("{experiment}", "summary.json"),
+        csv=experiment_file("{experiment}", "summary.csv"),
     params:
         spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     log:
@@ -17,19 +17,19 @@ rule summarize:
         "../envs/unrolled.yml"
     shell:
         "python -m unrolled summarize --experiment {wildcards.experiment} --spec {params.spec:q}"
-        " --runs results/runs --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"
+        " --out-json {output.json} --out-csv {output.csv} {input.metrics} > {log} 2>&1"
 
 
 rule summaries:
     input:
-        expand("results/{experiment}/summary.json", experiment=config["experiments"]),
+        [experiment_file(name, "summary.json") for name in config["experiments"]],
 
 
 rule metrics:
     input:
         summaries=rules.summaries.input,
     output:
-        json="results/metrics.json",
+        json=f"{registry.RESULTS}/metrics.json",
     log:
         "logs/evaluate/metrics.log",
     conda:

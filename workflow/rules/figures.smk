@@ -3,7 +3,7 @@
 
 rule figure:
     input:
-        lambda wildcards: figure_inputs(_lookup("figures", wildcards.figure), config["experiments"]),
+        lambda wildcards: registry.figure_inputs(_lookup("figures", wildcards.figure), config["experiments"]),
     output:
         png=report(
             "results/figures/{figure}.png",
@@ -21,7 +21,7 @@ rule figure:
     conda:
         "../envs/unrolled.yml"
     shell:
-        "python -m unrolled figure --spec {params.spec:q} --out {output.png} > {log} 2>&1"
+        "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input} > {log} 2>&1"
 
 
 rule figures:

@@ -4,10 +4,10 @@
 
 rule icl_eval:
     input:
-        run="results/runs/{experiment}/{arm}/seed{seed}/metrics.json",
-        data=lambda wildcards: f"data/prepared/{experiment_spec(wildcards.experiment)['dataset']}",
+        run=rules.train.output.metrics,
+        data=experiment_data,
     output:
-        json="results/runs/{experiment}/{arm}/seed{seed}/icl.json",
+        json=run_file("{experiment}", "{arm}", "{seed}", ICL),
     params:
         run=lambda wildcards, input: os.path.dirname(input.run),
     log:
@@ -24,10 +24,10 @@ rule icl_eval:
 
 rule summarize_icl:
     input:
-        runs=lambda wildcards: run_paths(wildcards.experiment, "icl.json"),
-        data=lambda wildcards: f"data/prepared/{experiment_spec(wildcards.experiment)['dataset']}",
+        runs=experiment_runs(ICL),
+        data=experiment_data,
     output:
-        json="results/{experiment}/icl.json",
+        json=experiment_file("{experiment}", ICL),
     params:
         spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     log:
@@ -38,4 +38,4 @@ rule summarize_icl:
         "../envs/unrolled.yml"
     shell:
         "python -m unrolled summarize-icl --experiment {wildcards.experiment} --spec {params.spec:q}"
-        " --runs results/runs --data {input.data} --out {output.json} > {log} 2>&1"
+        " --data {input.data} --out {output.json} {input.runs} > {log} 2>&1"

@@ -3,14 +3,12 @@
 
 rule theory_probdr:
     input:
-        data=lambda wildcards: f"data/prepared/{config['theory']['probdr']['dataset']}",
+        data=lambda wildcards: registry.prepared_dir(config["theory"]["probdr"]["dataset"]),
     output:
-        json="results/theory/probdr.json",
-        latents="results/theory/probdr_latents.npz",
+        json=registry.theory_files("probdr")[0],
+        latents=registry.theory_files("probdr")[1],
     params:
-        spec=lambda wildcards, input: json.dumps(
-            {k: v for k, v in config["theory"]["probdr"].items() if k != "dataset"} | {"data": input.data}
-        ),
+        spec=lambda wildcards: json.dumps(config["theory"]["probdr"]),
     log:
         "logs/theory/probdr.log",
     benchmark:
@@ -18,13 +16,13 @@ rule theory_probdr:
     conda:
         "../envs/unrolled.yml"
     shell:
-        "python -m unrolled theory-probdr --spec {params.spec:q} --out-json {output.json}"
+        "python -m unrolled theory-probdr --spec {params.spec:q} --data {input.data} --out-json {output.json}"
         " --out-latents {output.latents} > {log} 2>&1"
 
 
 rule theory_snr:
     output:
-        json="results/theory/snr.json",
+        json=registry.theory_files("snr")[0],
     params:
         spec=lambda wildcards: json.dumps(config["theory"]["snr"]),
     log:
@@ -39,5 +37,4 @@ rule theory_snr:
 
 rule theory:
     input:
-        ["results/theory/probdr.json"] if "probdr" in config["theory"] else [],
-        ["results/theory/snr.json"] if "snr" in config["theory"] else [],
+        [registry.theory_files(name)[0] for name in config["theory"]],

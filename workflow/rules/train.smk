@@ -7,10 +7,10 @@
 
 rule train:
     input:
-        data=lambda wildcards: f"data/prepared/{experiment_spec(wildcards.experiment)['dataset']}",
+        data=experiment_data,
     output:
-        metrics="results/runs/{experiment}/{arm}/seed{seed}/metrics.json",
-        history="results/runs/{experiment}/{arm}/seed{seed}/history.csv",
+        metrics=run_file("{experiment}", "{arm}", "{seed}", METRICS),
+        history=run_file("{experiment}", "{arm}", "{seed}", HISTORY),
     wildcard_constraints:
         experiment=SINGLE_RUN_EXPERIMENTS,
     params:
@@ -43,14 +43,14 @@ for _experiment, _groups in ENSEMBLES.items():
             input:
                 data=rules.train.input.data,
             output:
-                metrics=[f"results/runs/{{experiment}}/{{arm}}/seed{s}/metrics.json" for s in _group],
-                history=[f"results/runs/{{experiment}}/{{arm}}/seed{s}/history.csv" for s in _group],
+                metrics=[run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
+                history=[run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
             wildcard_constraints:
                 experiment=_exact([_experiment]),
             params:
                 config=rules.train.params.config,
                 seeds=" ".join(map(str, _group)),
-                out=lambda wildcards: f"results/runs/{wildcards.experiment}/{wildcards.arm}",
+                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm),
             log:
                 f"logs/train/{{experiment}}/{{arm}}/seed{_seeds}.log",
             benchmark:

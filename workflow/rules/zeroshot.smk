@@ -4,12 +4,12 @@
 
 rule zeroshot:
     input:
-        run="results/runs/{experiment}/{arm}/seed{seed}/metrics.json",
-        benchmark="data/prepared/{benchmark}",
-        data=lambda wildcards: f"data/prepared/{experiment_spec(wildcards.experiment)['dataset']}",
-        tokenizer=lambda wildcards: tokenizer_inputs(wildcards.experiment),
+        run=rules.train.output.metrics,
+        benchmark=registry.prepared_dir("{benchmark}"),
+        data=experiment_data,
+        tokenizer=tokenizer_inputs,
     output:
-        json="results/runs/{experiment}/{arm}/seed{seed}/zeroshot/{benchmark}.json",
+        json=run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")),
     params:
         run=lambda wildcards, input: os.path.dirname(input.run),
         bpe=lambda wildcards, input: f"--bpe {input.tokenizer}" if input.tokenizer else "",
@@ -29,9 +29,9 @@ rule zeroshot:
 
 rule summarize_zeroshot:
     input:
-        runs=lambda wildcards: zeroshot_paths(wildcards.experiment),
+        runs=zeroshot_runs,
     output:
-        json="results/{experiment}/zeroshot.json",
+        json=experiment_file("{experiment}", "zeroshot.json"),
     params:
         spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     log:
@@ -40,4 +40,4 @@ rule summarize_zeroshot:
         "../envs/unrolled.yml"
     shell:
         "python -m unrolled summarize-zeroshot --experiment {wildcards.experiment} --spec {params.spec:q}"
-        " --runs results/runs --out {output.json} > {log} 2>&1"
+        " --out {output.json} {input.runs} > {log} 2>&1"

@@ -100,11 +100,14 @@ BUILDERS = {
     "cifar10": _cifar10,
     "imagenet16": _imagenet16,
     "linear_regression": _linear_regression,
+}
+BENCHMARK_BUILDERS = {  # zero-shot benchmarks: examples.jsonl that each model tokenizes its own way
     "lambada": _benchmark(benchmarks.build_lambada, ["*.jsonl"]),
     "text_document": _benchmark(benchmarks.build_document),
     "cbt": _benchmark(benchmarks.build_cbt),
     "text_cloze": _text_cloze,
 }
+BUILDERS |= BENCHMARK_BUILDERS
 
 
 def prepare(name: str, spec: dict, source_dirs: dict[str, str | Path], out: str | Path) -> dict:

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from unrolled.atomic import atomic_path, write_json
+
 LN_EPS = 1e-10
 
 
@@ -135,3 +137,14 @@ def run(pixels: np.ndarray, labels: np.ndarray, q: int, kappa: float, eta: float
             X = step(X, kappa, eta, subtract)
         results["updates"][name] = per_depth
     return results, latents
+
+
+def experiment(spec: dict, data: str, out_json: str, out_latents: str) -> dict:
+    """The config's `theory.probdr` entry on `data` (its prepared `dataset`): probdr.json and the
+    latents the figure scatters (.npz), each written whole or not at all."""
+    pixels, labels = load_points(data, spec.get("n"), spec["seed"])
+    results, latents = run(pixels, labels, **{k: v for k, v in spec.items() if k not in ("dataset", "n")})
+    with atomic_path(out_latents) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **latents)
+    write_json(out_json, results)
+    return results

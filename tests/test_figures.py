@@ -1,0 +1,78 @@
+"""Figures draw exactly the data they are given: checked on the drawn artists, not on file sizes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from unrolled.figures import draw
+from unrolled.registry import HISTORY, figure_inputs, run_file
+
+EXPERIMENTS = {"lm": {"arms": {"vanilla": {}, "a_minus_i": {}}, "seeds": 2, "baseline": "vanilla"}}
+STEPS = [0, 10, 20]
+
+
+def _write_history(path, values):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "train_loss", "val_loss", "lr"])
+        writer.writeheader()
+        for step, v in zip(STEPS, values):
+            writer.writerow({"step": step, "train_loss": v + 0.1, "val_loss": v, "lr": 1e-3})
+
+
+@pytest.fixture
+def histories(tmp_path, monkeypatch):
+    """Histories of the configured seeds 0 and 1, and a stale seed 7 left over from an earlier config."""
+    monkeypatch.chdir(tmp_path)
+    values = {}
+    for a, arm in enumerate(("vanilla", "a_minus_i")):
+        for seed in (0, 1, 7):
+            v = np.array([3.0, 2.5, 2.0]) - 0.1 * a + 0.01 * seed + (100.0 if seed == 7 else 0.0)
+            _write_history(tmp_path / run_file("lm", arm, seed, HISTORY), v)
+            values[arm, seed] = v
+    return values
+
+
+def test_curves_draw_exactly_the_configured_seeds_and_ignore_a_stale_one(histories, tmp_path):
+    spec = {"kind": "curves", "experiment": "lm", "arms": ["vanilla", "a_minus_i"]}
+    fig = draw(spec, figure_inputs(spec, EXPERIMENTS), tmp_path / "fig" / "curves.png")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2
+    for line, arm in zip(ax.lines, spec["arms"]):
+        configured = np.array([histories[arm, s] for s in (0, 1)])
+        assert list(line.get_xdata()) == STEPS
+        np.testing.assert_allclose(line.get_ydata(), configured.mean(0))  # the stale seed 7 would add ~50
+        assert line.get_label().startswith(f"{arm} (2 seeds)")
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # the min-max band of the first arm
+    configured = np.array([histories["vanilla", s] for s in (0, 1)])
+    assert band.max() == pytest.approx(configured.max()) and band.min() == pytest.approx(configured.min())
+    assert (tmp_path / "fig" / "curves.png").exists() and (tmp_path / "fig" / "curves.pdf").exists()
+
+
+def test_a_figure_without_its_input_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = {"kind": "curves", "experiment": "lm", "arms": ["vanilla"]}
+    with pytest.raises(FileNotFoundError, match=r"runs/lm/vanilla/seed0/history.csv"):
+        draw(spec, figure_inputs(spec, EXPERIMENTS), tmp_path / "curves.png")
+    assert not (tmp_path / "curves.png").exists()
+
+
+def test_violins_show_every_seed_and_every_paired_difference(tmp_path):
+    from unrolled import stats
+
+    values = {"vanilla": {0: 2.0, 1: 2.1, 2: 2.2}, "a_minus_i": {0: 1.9, 1: 2.05, 2: 2.25}}
+    summary = {"experiment": "lm", "primary": "best_val_loss", "baseline": "vanilla", "seeds": [0, 1, 2],
+               "higher_is_better": False,
+               "metrics": {"best_val_loss": stats.summarize_experiment(values, "vanilla", False)}}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    fig = draw({"kind": "arms", "experiment": "lm", "arms": ["vanilla", "a_minus_i"]}, [path], tmp_path / "v.png")
+    left, right = fig.axes
+    points = [c.get_offsets()[:, 1] for c in left.collections if len(c.get_offsets()) == 3]
+    assert [sorted(p) for p in points] == [sorted(values[a].values()) for a in ("vanilla", "a_minus_i")]
+    diffs = right.collections[0].get_offsets()[:, 1]
+    assert sorted(diffs) == pytest.approx(sorted(values["a_minus_i"][s] - values["vanilla"][s] for s in range(3)))
