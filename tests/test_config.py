@@ -18,6 +18,7 @@ def _fails_naming(proc, *needles):
     for needle in needles:
         assert needle in text, f"{needle!r} not in:\n{text[-2000:]}"
     assert "Job stats" not in text  # nothing was scheduled
+    assert len(text.splitlines()) < 20, f"a long error ({len(text.splitlines())} lines):\n{text[:3000]}"
 
 
 def test_default_config_plans_the_data_jobs(workflow_copy):
@@ -39,17 +40,19 @@ def test_wrong_type(workflow_copy):
 
 def test_unknown_dataset_target(workflow_copy):
     _fails_naming(_dry_run(workflow_copy, "--config", "data_targets=[shakespear_char]"),
-                  "datasets.shakespear_char is not defined")
+                  "config: data_targets names 'shakespear_char', not defined in datasets")
 
 
 @pytest.mark.parametrize("entry, needle", [
-    ({"sources": {"shakespeare": {"sha265": "0" * 64}}}, "'sha265' was unexpected"),
+    ({"sources": {"shakespeare": {"sha265": "0" * 64}}}, "config: sources.shakespeare.sha265: unknown key 'sha265'"),
+    ({"experiments": {"lm_char": {"model": {"n_layr": 3}}}},
+     "config: experiments.lm_char.model.n_layr: unknown key 'n_layr'; expected one of ['attention',"),
     ({"sources": {"shakespeare": {"sha256": "not-a-hash"}}}, "'not-a-hash' does not match"),
     ({"sources": {"extra": {"kind": "ftp", "url": "x"}}}, "'ftp' is not one of"),
     ({"datasets": {"mnist5k": {"val_fraction": 1.5}}}, "1.5 is greater than or equal to the maximum"),
-    ({"datasets": {"mnist5k": {"sources": {"images": "nowhere"}}}}, "datasets.mnist5k.sources.images names unknown source 'nowhere'"),
+    ({"datasets": {"mnist5k": {"sources": {"images": "nowhere"}}}}, "datasets.mnist5k.sources.images names 'nowhere', not defined in sources"),
     ({"experiments": {"lm_char": {"zeroshot": ["mnist5k"]}}}, "experiments.lm_char.zeroshot: 'mnist5k' is not a zero-shot"),
-    ({"experiments": {"lm_char": {"zeroshot": ["lambda"]}}}, "datasets.lambda is not defined"),
+    ({"experiments": {"lm_char": {"zeroshot": ["lambda"]}}}, "config: experiments.lm_char.zeroshot names 'lambda', not defined in datasets"),
     ({"figures": {"p2_icl": {"experiments": ["lm_char"]}}}, "figures.p2_icl draws ICL curves, but experiments.lm_char"),
     ({"datasets": {"icl_dense": {"noise_std": -1}}}, "-1 is less than the minimum of 0"),
     ({"datasets": {"icl_sparse": {"n_points": None}}}, "None is not of type 'integer'"),

@@ -129,3 +129,15 @@ def test_cross_checks_name_the_key(edit, needle):
     edit(config)
     with pytest.raises(ValueError, match=re.escape(needle)):
         registry.check_config(config)
+
+
+def test_schema_errors_are_one_short_line_naming_the_key():
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    config = _config("config.yaml")
+    registry.check_schema(config, schema)
+    config["experiments"]["lm_char"]["train"]["max_itres"] = 5
+    with pytest.raises(ValueError) as info:
+        registry.check_schema(config, schema)
+    first, *rest = str(info.value).splitlines()
+    assert first.startswith("config: experiments.lm_char.train.max_itres: unknown key 'max_itres'; expected one of [")
+    assert "'max_iters'" in first and len(rest) == 1

@@ -19,6 +19,7 @@ A run is `{experiment}/{arm}/seed{n}`: everything about it follows from the conf
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -206,3 +207,26 @@ def check_config(config: dict) -> None:
             raise ValueError(f"config: figures.{name} draws theory.{theory}, which this config does not define")
     if "probdr" in config["theory"]:
         _known(config, "datasets", config["theory"]["probdr"]["dataset"], "theory.probdr.dataset")
+
+
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    """Raise a short ValueError for the first schema violation: the key's path in the config, what is
+    wrong, and for an unknown key the keys allowed there (not the whole config and schema)."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
+    if error is None:
+        return
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        where = where + unknown[:1]
+        message = f"unknown key {unknown[0]!r}" + (f"; expected one of {sorted(allowed)}" if allowed else "")
+    else:
+        message = error.message if len(error.message) <= 300 else error.message[:300] + " ..."
+    path = ".".join(map(str, where)) or "(top level)"
+    raise ValueError(f"config: {path}: {message}\n  (checked against {os.path.relpath(schema_path)}; the config is "
+                     f"config/sources.yaml plus config/config.yaml or your --configfile)")

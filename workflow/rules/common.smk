@@ -68,7 +68,11 @@ def tokenizer_inputs(wildcards):
 
 def zeroshot_runs(wildcards):
     spec = experiment_spec(wildcards.experiment)
-    return [f for bench in spec.get("zeroshot", []) for f in run_files(wildcards.experiment, spec, registry.zeroshot_name(bench))]
+    return [
+        f
+        for bench in spec.get("zeroshot", [])
+        for f in run_files(wildcards.experiment, spec, registry.zeroshot_name(bench))
+    ]
 
 
 def _exact(names):
@@ -84,5 +88,9 @@ ENSEMBLES = {
     name: registry.seed_groups(spec) for name, spec in config["experiments"].items() if spec.get("ensemble", 1) > 1
 }
 SINGLE_RUN_EXPERIMENTS = _exact(name for name in config["experiments"] if name not in ENSEMBLES)
-ZEROSHOT_SUMMARIES = [experiment_file(name, "zeroshot.json") for name, spec in config["experiments"].items() if spec.get("zeroshot")]
-ICL_SUMMARIES = [experiment_file(name, ICL) for name, spec in config["experiments"].items() if registry.is_icl(spec, config)]
+ZEROSHOT_SUMMARIES = [
+    experiment_file(name, "zeroshot.json") for name, spec in config["experiments"].items() if spec.get("zeroshot")
+]
+ICL_SUMMARIES = [
+    experiment_file(name, ICL) for name, spec in config["experiments"].items() if registry.is_icl(spec, config)
+]

@@ -10,17 +10,16 @@ localrules:
 rule fetch_source:
     output:
         raw=directory(registry.raw_dir("{source}")),
-    params:
-        spec=lambda wildcards: json.dumps(source_spec(wildcards.source)),
     log:
         "logs/data/fetch_{source}.log",
     benchmark:
         "results/benchmarks/data/fetch_{source}.tsv"
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(source_spec(wildcards.source)),
     shell:
-        "python -m unrolled fetch --name {wildcards.source} --spec {params.spec:q}"
-        " --out {output.raw} > {log} 2>&1"
+        "python -m unrolled fetch --name {wildcards.source} --spec {params.spec:q}" " --out {output.raw} > {log} 2>&1"
 
 
 rule prepare_dataset:
@@ -28,15 +27,15 @@ rule prepare_dataset:
         unpack(dataset_inputs),
     output:
         data=directory(registry.prepared_dir("{dataset}")),
-    params:
-        spec=lambda wildcards: json.dumps(dataset_spec(wildcards.dataset)),
-        sources=lambda wildcards, input: " ".join(f"--source {role}={path}" for role, path in input.items()),
     log:
         "logs/data/prepare_{dataset}.log",
     benchmark:
         "results/benchmarks/data/prepare_{dataset}.tsv"
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(dataset_spec(wildcards.dataset)),
+        sources=lambda wildcards, input: " ".join(f"--source {role}={path}" for role, path in input.items()),
     shell:
         "python -m unrolled prepare --name {wildcards.dataset} --spec {params.spec:q}"
         " {params.sources} --out {output.data} > {log} 2>&1"

@@ -7,14 +7,14 @@ rule summarize:
     output:
         json=experiment_file("{experiment}", "summary.json"),
         csv=experiment_file("{experiment}", "summary.csv"),
-    params:
-        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     log:
         "logs/evaluate/{experiment}.log",
     benchmark:
         "results/benchmarks/evaluate/{experiment}.tsv"
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     shell:
         "python -m unrolled summarize --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --out-json {output.json} --out-csv {output.csv} {input.metrics} > {log} 2>&1"

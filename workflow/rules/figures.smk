@@ -12,14 +12,14 @@ rule figure:
             labels=lambda wildcards: {"figure": wildcards.figure},
         ),
         pdf="results/figures/{figure}.pdf",
-    params:
-        spec=lambda wildcards: json.dumps(_lookup("figures", wildcards.figure)),
     log:
         "logs/figures/{figure}.log",
     benchmark:
         "results/benchmarks/figures/{figure}.tsv"
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(_lookup("figures", wildcards.figure)),
     shell:
         "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input} > {log} 2>&1"
 
@@ -37,13 +37,13 @@ rule table:
         theory=rules.theory.input,
     output:
         md=report("results/tables/paper_vs_reproduced.md", caption="../report/table.rst", category="Tables"),
-    params:
-        spec=json.dumps(config["experiments"]),
-        config_name=lambda wildcards: " ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml",
     log:
         "logs/figures/table.log",
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=json.dumps(config["experiments"]),
+        config_name=lambda wildcards: " ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml",
     shell:
         "python -m unrolled table --spec {params.spec:q} --config-name {params.config_name:q}"
         " --out {output.md} > {log} 2>&1"

@@ -8,15 +8,15 @@ rule icl_eval:
         data=experiment_data,
     output:
         json=run_file("{experiment}", "{arm}", "{seed}", ICL),
-    params:
-        run=lambda wildcards, input: os.path.dirname(input.run),
     log:
         "logs/icl/{experiment}/{arm}/seed{seed}.log",
     benchmark:
         "results/benchmarks/icl/{experiment}/{arm}/seed{seed}.tsv"
-    threads: config["train_threads"]
     conda:
         "../envs/unrolled.yml"
+    threads: config["train_threads"]
+    params:
+        run=lambda wildcards, input: os.path.dirname(input.run),
     shell:
         "OMP_NUM_THREADS={threads} python -m unrolled icl-eval --run {params.run} --data {input.data}"
         " --out {output.json} > {log} 2>&1"
@@ -28,14 +28,14 @@ rule summarize_icl:
         data=experiment_data,
     output:
         json=experiment_file("{experiment}", ICL),
-    params:
-        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     log:
         "logs/icl/{experiment}.log",
     benchmark:
         "results/benchmarks/icl/{experiment}.tsv"
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     shell:
         "python -m unrolled summarize-icl --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --data {input.data} --out {output.json} {input.runs} > {log} 2>&1"

@@ -7,14 +7,14 @@ rule theory_probdr:
     output:
         json=registry.theory_files("probdr")[0],
         latents=registry.theory_files("probdr")[1],
-    params:
-        spec=lambda wildcards: json.dumps(config["theory"]["probdr"]),
     log:
         "logs/theory/probdr.log",
     benchmark:
         "results/benchmarks/theory/probdr.tsv"
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(config["theory"]["probdr"]),
     shell:
         "python -m unrolled theory-probdr --spec {params.spec:q} --data {input.data} --out-json {output.json}"
         " --out-latents {output.latents} > {log} 2>&1"
@@ -23,14 +23,14 @@ rule theory_probdr:
 rule theory_snr:
     output:
         json=registry.theory_files("snr")[0],
-    params:
-        spec=lambda wildcards: json.dumps(config["theory"]["snr"]),
     log:
         "logs/theory/snr.log",
     benchmark:
         "results/benchmarks/theory/snr.tsv"
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(config["theory"]["snr"]),
     shell:
         "python -m unrolled theory-snr --spec {params.spec:q} --out {output.json} > {log} 2>&1"
 

@@ -11,23 +11,23 @@ rule train:
     output:
         metrics=run_file("{experiment}", "{arm}", "{seed}", METRICS),
         history=run_file("{experiment}", "{arm}", "{seed}", HISTORY),
-    wildcard_constraints:
-        experiment=SINGLE_RUN_EXPERIMENTS,
-    params:
-        config=lambda wildcards: json.dumps(run_config(experiment_spec(wildcards.experiment), wildcards.arm)),
-        out=lambda wildcards, output: os.path.dirname(output.metrics),
-        launcher=lambda wildcards: launcher(experiment_spec(wildcards.experiment)),
     log:
         "logs/train/{experiment}/{arm}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{experiment}/{arm}/seed{seed}.tsv"
+    wildcard_constraints:
+        experiment=SINGLE_RUN_EXPERIMENTS,
+    conda:
+        "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
         gpu=experiment_resource("gpu", config["train_gpus"]),
         mem_mb=experiment_resource("mem_mb", 4000),
         runtime=experiment_resource("runtime", 60),
-    conda:
-        "../envs/unrolled.yml"
+    params:
+        config=lambda wildcards: json.dumps(run_config(experiment_spec(wildcards.experiment), wildcards.arm)),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+        launcher=lambda wildcards: launcher(experiment_spec(wildcards.experiment)),
     shell:
         "{params.launcher} -m unrolled train --config {params.config:q} --seed {wildcards.seed} --out {params.out}"
         " --threads {threads} > {log} 2>&1"
@@ -45,23 +45,23 @@ for _experiment, _groups in ENSEMBLES.items():
             output:
                 metrics=[run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
                 history=[run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
-            wildcard_constraints:
-                experiment=_exact([_experiment]),
-            params:
-                config=rules.train.params.config,
-                seeds=" ".join(map(str, _group)),
-                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm),
             log:
                 f"logs/train/{{experiment}}/{{arm}}/seed{_seeds}.log",
             benchmark:
                 f"results/benchmarks/train/{{experiment}}/{{arm}}/seed{_seeds}.tsv"
+            wildcard_constraints:
+                experiment=_exact([_experiment]),
+            conda:
+                "../envs/unrolled.yml"
             threads: config["train_threads"]
             resources:
                 gpu=experiment_resource("gpu", config["train_gpus"]),
                 mem_mb=experiment_resource("mem_mb", 4000),
                 runtime=experiment_resource("runtime", 60),
-            conda:
-                "../envs/unrolled.yml"
+            params:
+                config=rules.train.params.config,
+                seeds=" ".join(map(str, _group)),
+                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm),
             shell:
                 "python -m unrolled train --config {params.config:q} --seeds {params.seeds} --out {params.out}"
                 " --threads {threads} > {log} 2>&1"

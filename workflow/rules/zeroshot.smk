@@ -10,18 +10,18 @@ rule zeroshot:
         tokenizer=tokenizer_inputs,
     output:
         json=run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")),
-    params:
-        run=lambda wildcards, input: os.path.dirname(input.run),
-        bpe=lambda wildcards, input: f"--bpe {input.tokenizer}" if input.tokenizer else "",
     log:
         "logs/zeroshot/{experiment}/{arm}/seed{seed}/{benchmark}.log",
     benchmark:
         "results/benchmarks/zeroshot/{experiment}/{arm}/seed{seed}/{benchmark}.tsv"
+    conda:
+        "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
         gpu=lambda wildcards: min(1, experiment_spec(wildcards.experiment).get("resources", {}).get("gpu", 0)),
-    conda:
-        "../envs/unrolled.yml"
+    params:
+        run=lambda wildcards, input: os.path.dirname(input.run),
+        bpe=lambda wildcards, input: f"--bpe {input.tokenizer}" if input.tokenizer else "",
     shell:
         "OMP_NUM_THREADS={threads} python -m unrolled zeroshot --run {params.run} --benchmark {input.benchmark}"
         " --data {input.data} {params.bpe} --out {output.json} > {log} 2>&1"
@@ -32,12 +32,12 @@ rule summarize_zeroshot:
         runs=zeroshot_runs,
     output:
         json=experiment_file("{experiment}", "zeroshot.json"),
-    params:
-        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     log:
         "logs/zeroshot/{experiment}.log",
     conda:
         "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     shell:
         "python -m unrolled summarize-zeroshot --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --out {output.json} {input.runs} > {log} 2>&1"
