@@ -54,8 +54,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+## Snakemake's linter and the formatter's check (CI runs this before the tests).
 lint: $(STAMP)
 	$(SNAKEMAKE) --lint
+	$(BIN)/snakefmt --check Snakefile workflow
 
 ## Version data/prepared and results/ with DVC, push them to the default remote; then commit the
 ## two .dvc files so a colleague's `make pull` gets exactly these.

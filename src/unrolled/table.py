@@ -207,6 +207,30 @@ def _icl_section(claim, experiments, results: Path) -> list[str]:
     return lines
 
 
+def _every_arm_section(experiments, results: Path) -> list[str]:
+    """Every arm of every experiment against its baseline (and the experiment's extra pairs), whether
+    or not it maps to a paper claim: the claim sections above show only the arms a paper ran."""
+    lines = ["## Every arm against its baseline", "",
+             "All experiments of this configuration, on their primary metric (best over training); a difference "
+             "is arm − reference per seed, and \"better / worse\" counts seeds in the metric's direction.", ""]
+    for name, spec in experiments.items():
+        summary = json.loads(Path(experiment_file(name, "summary.json", results)).read_text())
+        key = summary["primary"]
+        block = summary["metrics"][key]
+        better = "higher" if summary["higher_is_better"] else "lower"
+        lines += [f"**`{name}`** on `{spec['dataset']}`: `{key}` ({better} is better), "
+                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.", "",
+                  "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | Wilcoxon p | "
+                  "better / worse seeds |", "|---|---|---|---|---|"]
+        for c in block["comparisons"]:
+            lines.append(f"| {c['arm']} − {c['reference']} | {_ci(block['arms'][c['arm']])} | "
+                         f"{_fmt(c.get('mean'))} [{_fmt(c.get('ci95', [None])[0])}, "
+                         f"{_fmt(c.get('ci95', [None, None])[1])}] | {_fmt(c.get('wilcoxon_p'), 3)} | "
+                         f"{c.get('wins', '–')} / {c.get('losses', '–')} |")
+        lines.append("")
+    return lines
+
+
 def write(experiments: dict, results: str | Path, out: str | Path, config_name: str) -> None:
     results = Path(results)
     lines = ["# Paper vs reproduced", "",
@@ -225,5 +249,6 @@ def write(experiments: dict, results: str | Path, out: str | Path, config_name: 
             lines += _icl_section(claim, experiments, results)
         else:
             lines += _claim_section(claim_id, claim, experiments, results)
+    lines += _every_arm_section(experiments, results)
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
