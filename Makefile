@@ -15,7 +15,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: reproduce data figures report test test-fast lint share pull clean-venv
+.PHONY: reproduce data figures report status test test-fast lint share pull clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ figures: $(STAMP)
 ## An HTML report with every figure and its caption: results/report.html (always rebuilt).
 report: $(STAMP)
 	$(SNAKEMAKE) --report results/report.html $(SNAKEMAKE_ARGS)
+
+## Every run of the config: done, running (step/total, last val loss, ETA), stopped or not started.
+## Reads the run folders only, so it works beside a running `make reproduce` or on a cluster's submit host.
+## Another registry or one experiment: make status STATUS_ARGS="--configfile config/paper.yaml p1_shakespeare_char"
+status: $(STAMP)
+	$(BIN)/python -m unrolled status $(STATUS_ARGS)
 
 ## The whole test suite, including real Snakemake and DVC runs.
 test: $(STAMP)

@@ -136,6 +136,13 @@ def cmd_figure(args) -> None:
     draw(args.spec, args.inputs, args.out)
 
 
+def cmd_status(args) -> None:
+    from unrolled.registry import load_config
+    from unrolled.status import report
+
+    print("\n".join(report(load_config(args.configfile)["experiments"], args.experiments, args.runs)))
+
+
 def cmd_table(args) -> None:
     from unrolled.table import write
 
@@ -237,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .png path; the .pdf goes beside it")
     p.add_argument("inputs", nargs="+", help="the files it draws (registry.figure_inputs: the workflow passes them)")
     p.set_defaults(func=cmd_figure)
+
+    p = sub.add_parser("status", help="every run of the config: done, running (step, val loss, ETA), stopped "
+                                      "or not started, from the run folders alone")
+    p.add_argument("experiments", nargs="*", help="only these experiments (default: all of the config)")
+    p.add_argument("--configfile", nargs="+", help="the registry, as given to snakemake (default: config/config.yaml)")
+    p.add_argument("--runs", default="results/runs", help="the runs folder")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("table", help="results/tables/paper_vs_reproduced.md")
     p.add_argument("--spec", required=True, type=_json_arg, help="the experiments section as JSON")

@@ -6,8 +6,9 @@ rule passes "{wildcard}" strings for the parts it matches):
 
     data/raw/{source}/                          a fetched, pinned source
     data/prepared/{dataset}/                    a built data set
-    results/runs/{experiment}/{arm}/seed{n}/    a run: metrics.json, history.csv, ckpt.pt, and its
-                                                evaluations icl.json and zeroshot/{benchmark}.json
+    results/runs/{experiment}/{arm}/seed{n}/    a run: metrics.json, history.csv, ckpt.pt (progress.json
+                                                while it trains), and its evaluations icl.json and
+                                                zeroshot/{benchmark}.json
     results/runs/{experiment}/{arm}/ensemble-seed{a}-{b}/   a seed-ensemble job's resumable state
     results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
     results/theory/{name}                       the theory experiments' results
@@ -27,6 +28,7 @@ from pathlib import Path
 RAW, PREPARED, RESULTS = "data/raw", "data/prepared", "results"
 RUNS = f"{RESULTS}/runs"
 METRICS, HISTORY, CHECKPOINT, ICL = "metrics.json", "history.csv", "ckpt.pt", "icl.json"
+PROGRESS = "progress.json"  # a training run's live state, removed when it finishes
 THEORY = {"probdr": ["probdr.json", "probdr_latents.npz"], "snr": ["snr.json"]}
 FIGURE_THEORY = {"snr": "snr", "mnist": "probdr"}  # figure kind -> the theory experiment it draws
 _SEED = re.compile(r"seed(\d+)")
@@ -150,6 +152,24 @@ def figure_inputs(spec: dict, experiments: dict) -> list[str]:
     if kind == "icl":
         return [experiment_file(name, ICL) for name in spec["experiments"]]
     return theory_files(FIGURE_THEORY[kind])
+
+
+# -- the config ----------------------------------------------------------------------------------------
+def load_config(configfiles: list[str | Path] | None = None, catalogue: str | Path = "config/sources.yaml") -> dict:
+    """The config as the workflow sees it: the catalogue, then `configfiles` (default config/config.yaml)
+    merged over it key by key (as Snakemake merges --configfile)."""
+    import yaml
+
+    def merge(base: dict, update: dict) -> dict:
+        for key, value in update.items():
+            base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) and isinstance(
+                base.get(key), dict) else value
+        return base
+
+    config = yaml.safe_load(Path(catalogue).read_text())
+    for path in configfiles or ["config/config.yaml"]:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return config
 
 
 # -- the config's cross-checks (the schema checks each entry; these check that entries agree) ----------

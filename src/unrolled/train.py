@@ -3,7 +3,8 @@
 A run config has three parts: `data` (a prepared data set folder), `model` (ModelConfig fields; the
 vocabulary or image shape comes from the data set) and `train` (TrainConfig). Seeds come from the
 caller, i.e. from the run's wildcards. Each run folder ends with metrics.json (written last: its
-presence means the run finished), history.csv (rewritten at every evaluation) and ckpt.pt.
+presence means the run finished), history.csv (rewritten at every evaluation) and ckpt.pt; while it
+trains, progress.json says how far it is (step, losses, throughput, ETA; removed at the end).
 
 `train(run, seed, out)` trains one run. `train_ensemble(run, seeds, arm_dir)` trains E runs that
 differ only in their seed as one stacked model (models/ensemble.py): member k starts from seed k's
@@ -33,7 +34,7 @@ from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import Ensemble, ModelConfig, Transformer
 from unrolled.provenance import config_hash, environment, git_sha
-from unrolled.registry import CHECKPOINT, HISTORY, METRICS, ensemble_dir, member_dir
+from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, ensemble_dir, member_dir
 
 log = logging.getLogger(__name__)
 VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nanoGPT's 50257 -> 50304)
@@ -348,12 +349,20 @@ class Trainer:
         return self.finish(start_step, seconds, tokens_per_step)
 
     def _log_progress(self, train_loss, start_step, started, tokens_per_step) -> None:
+        """One log line, and each run's progress.json (read by `python -m unrolled status`)."""
         elapsed = time.perf_counter() - started
         done = self.step - start_step
         eta = elapsed / done * (self.tcfg.max_iters - self.step)
+        tokens_per_s = done * tokens_per_step * len(self.seeds) / elapsed
         loss = f"{train_loss[0]:.4f}" if len(train_loss) == 1 else f"{np.mean(train_loss):.4f} (mean of {len(train_loss)})"
         log.info("step %d/%d: train %s, %s tok/s, elapsed %.0fs, eta %.0fs", self.step, self.tcfg.max_iters,
-                 loss, f"{done * tokens_per_step * len(self.seeds) / elapsed:,.0f}", elapsed, eta)
+                 loss, f"{tokens_per_s:,.0f}", elapsed, eta)
+        for k, run_dir in enumerate(self.run_dirs):
+            last_val = self.history[k][-1]["val_loss"] if self.history[k] else None
+            write_json(run_dir / PROGRESS, {
+                "step": self.step, "max_iters": self.tcfg.max_iters, "train_loss": train_loss[k],
+                "last_val_loss": last_val, "tokens_per_second": tokens_per_s, "elapsed_seconds": elapsed,
+                "eta_seconds": eta, "updated": time.time()})
 
     def _record(self, lr: float, train_loss: list[float], evals: list[dict]) -> None:
         for k, ev in enumerate(evals):
@@ -413,6 +422,7 @@ class Trainer:
                                                            "model": self.model.member_state_dict(k)})
                 _write_history(run_dir / HISTORY, self.history[k])
                 write_json(run_dir / METRICS, metrics)  # last: its presence means the run finished
+                (run_dir / PROGRESS).unlink(missing_ok=True)
             if self.ensemble:
                 self.ckpt_path.unlink()  # every member's weights are in its own folder now
         return out
