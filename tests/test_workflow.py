@@ -193,6 +193,23 @@ def test_dvc_round_trip_pulls_data_and_results_without_retraining(smoke_run, tmp
 
     shown = run([VENV_BIN / "dvc", "metrics", "show", "--json"], cwd=clone).stdout
     assert "lm_char" in shown and "a_minus_i" in shown
+    _check_dvc_plots(clone)
+
+
+def _check_dvc_plots(wf):
+    """`dvc plots show` draws every run's validation curve from the pulled files, coloured by arm."""
+    import csv
+
+    plots = json.loads(run([VENV_BIN / "dvc", "plots", "show", "--json"], cwd=wf).stdout)
+    assert not plots.get("errors"), plots["errors"]
+    (lm,) = plots["data"]["results/curves/lm_char.csv"]
+    assert lm["content"]["encoding"]["color"]["field"] == "arm"
+    values = lm["content"]["data"]["values"]
+    runs = {(v["arm"], v["seed"]) for v in values}
+    assert len(runs) == 10  # 5 arms x 2 seeds
+    with open(wf / "results" / "runs" / "lm_char" / "a_minus_i" / "seed1" / "history.csv", newline="") as handle:
+        history = [row["val_loss"] for row in csv.DictReader(handle)]
+    assert [v["val_loss"] for v in values if (v["arm"], v["seed"]) == ("a_minus_i", "1")] == history
 
 
 def test_every_variant_trains_through_the_cli_on_packaged_data(smoke_run, tmp_path):

@@ -73,8 +73,9 @@ def cmd_train(args) -> None:
 
 
 def cmd_summarize(args) -> None:
-    from unrolled.experiments import summarize, write_summary
+    from unrolled.experiments import summarize, write_curves, write_summary
 
+    write_curves(args.histories, args.spec, args.out_curves)
     write_summary(summarize(args.experiment, args.spec, args.runs), args.out_json, args.out_csv)
     logging.info("summarized %s into %s", args.experiment, args.out_json)
 
@@ -192,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _experiment_parser(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv",
                            "metrics.json")
+    p.add_argument("--histories", nargs="+", required=True, help="every run's history.csv")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-curves", required=True, help="every run's validation curve in one table (dvc plots)")
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("metrics", help="results/metrics.json (for `dvc metrics show`) from the summaries")

@@ -37,6 +37,29 @@ def summarize(experiment: str, spec: dict, files: list[str | Path]) -> dict:
     }
 
 
+CURVE_FIELDS = ["step", "arm", "seed", "val_loss", "val_acc"]
+
+
+def write_curves(files: list[str | Path], spec: dict, path: str | Path) -> None:
+    """Every run's history.csv (`files`) as one long table: a row per run and evaluation step."""
+    by_run = {}
+    for f in files:
+        _, arm, seed = registry.run_of(f, registry.HISTORY)
+        with open(f, newline="") as handle:
+            by_run[arm, seed] = list(csv.DictReader(handle))
+    missing = [f"{arm}/seed{s}" for arm in spec["arms"] for s in seeds(spec) if (arm, s) not in by_run]
+    if missing:
+        raise ValueError(f"history.csv not given for runs {missing}")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
+        writer.writeheader()
+        for arm in spec["arms"]:
+            for s in seeds(spec):
+                for row in by_run[arm, s]:
+                    writer.writerow({"step": row["step"], "arm": arm, "seed": s, "val_loss": row["val_loss"],
+                                     "val_acc": row.get("val_acc", "")})
+
+
 CSV_FIELDS = ["metric", "kind", "arm", "reference", "n", "mean", "median", "std", "ci95_low", "ci95_high",
               "wilcoxon_p", "wins", "losses"]
 

@@ -11,6 +11,7 @@ rule passes "{wildcard}" strings for the parts it matches):
                                                 zeroshot/{benchmark}.json
     results/runs/{experiment}/{arm}/ensemble-seed{a}-{b}/   a seed-ensemble job's resumable state
     results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
+    results/curves/{experiment}.csv             every run's validation curve, for `dvc plots show`
     results/theory/{name}                       the theory experiments' results
     results/figures/{figure}.png (and .pdf), results/tables/paper_vs_reproduced.md
 
@@ -134,6 +135,11 @@ def run_config(spec: dict, arm: str, data_root: str = PREPARED) -> dict:
 def experiment_file(experiment: str, name: str, root: str | Path = RESULTS) -> str:
     """A per-experiment result over seeds: summary.json, summary.csv, zeroshot.json, icl.json."""
     return f"{root}/{experiment}/{name}"
+
+
+def curves_file(experiment: str, root: str | Path = RESULTS) -> str:
+    """Every run's validation curve in one long table, for `dvc plots show` (dvc.yaml plots this folder)."""
+    return f"{root}/curves/{experiment}.csv"
 
 
 def theory_files(name: str, root: str | Path = RESULTS) -> list[str]:

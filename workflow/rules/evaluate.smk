@@ -1,12 +1,15 @@
-# Statistics over seeds: per-arm summaries and paired comparisons, one summary per experiment.
+# Statistics over seeds: per-arm summaries and paired comparisons, one summary per experiment, and
+# every run's validation curve in one table for `dvc plots show`.
 
 
 rule summarize:
     input:
         metrics=experiment_runs(METRICS),
+        histories=experiment_runs(HISTORY),
     output:
         json=experiment_file("{experiment}", "summary.json"),
         csv=experiment_file("{experiment}", "summary.csv"),
+        curves=registry.curves_file("{experiment}"),
     log:
         "logs/evaluate/{experiment}.log",
     benchmark:
@@ -17,7 +20,8 @@ rule summarize:
         spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
     shell:
         "python -m unrolled summarize --experiment {wildcards.experiment} --spec {params.spec:q}"
-        " --out-json {output.json} --out-csv {output.csv} {input.metrics} > {log} 2>&1"
+        " --histories {input.histories} --out-json {output.json} --out-csv {output.csv}"
+        " --out-curves {output.curves} {input.metrics} > {log} 2>&1"
 
 
 rule summaries:
