@@ -1,6 +1,7 @@
 # Look-ups and input functions over the config. Where files live, and the cross-checks between config
 # entries, are the package's (unrolled.registry): rules call its layout functions with "{wildcard}"s.
 import json
+import os
 
 from unrolled import registry
 from unrolled.registry import HISTORY, ICL, METRICS, experiment_file, run_config, run_file, run_files

@@ -43,7 +43,9 @@ rule table:
         "../envs/unrolled.yml"
     params:
         spec=json.dumps(config["experiments"]),
-        config_name=lambda wildcards: " ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml",
+        # relative: the table reads the same in every clone (Snakemake gives absolute paths)
+        config_name=lambda wildcards: " ".join(os.path.relpath(f) for f in workflow.overwrite_configfiles)
+        or "config/config.yaml",
     shell:
         "python -m unrolled table --spec {params.spec:q} --config-name {params.config_name:q}"
         " --out {output.md} > {log} 2>&1"
