@@ -42,20 +42,13 @@ CURVE_FIELDS = ["step", "arm", "seed", "val_loss", "val_acc"]
 
 def write_curves(files: list[str | Path], spec: dict, path: str | Path) -> None:
     """Every run's history.csv (`files`) as one long table: a row per run and evaluation step."""
-    by_run = {}
-    for f in files:
-        _, arm, seed = registry.run_of(f, registry.HISTORY)
-        with open(f, newline="") as handle:
-            by_run[arm, seed] = list(csv.DictReader(handle))
-    missing = [f"{arm}/seed{s}" for arm in spec["arms"] for s in seeds(spec) if (arm, s) not in by_run]
-    if missing:
-        raise ValueError(f"history.csv not given for runs {missing}")
+    runs = load_runs(files, spec, registry.HISTORY, read=registry.read_history)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
         writer.writeheader()
-        for arm in spec["arms"]:
-            for s in seeds(spec):
-                for row in by_run[arm, s]:
+        for arm, by_seed in runs.items():
+            for s, rows in by_seed.items():
+                for row in rows:
                     writer.writerow({"step": row["step"], "arm": arm, "seed": s, "val_loss": row["val_loss"],
                                      "val_acc": row.get("val_acc", "")})
 

@@ -13,7 +13,6 @@ Kinds (the `figures:` section of the config names which to draw, from which expe
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from unrolled.paper import reported  # noqa: E402
-from unrolled.registry import HISTORY, run_of  # noqa: E402
+from unrolled.registry import HISTORY, read_history, run_of  # noqa: E402
 
 LABELS = {"best_val_loss": "best val loss (nats per token)", "final_val_loss": "final val loss",
           "best_val_acc": "best val accuracy", "final_val_acc": "final val accuracy"}
@@ -95,8 +94,7 @@ def histories(inputs: list[Path]) -> dict[str, list[dict]]:
     """{arm: [{"step": [...], "val_loss": [...]} per seed, in the order given]} from history.csv files."""
     out = {}
     for path in inputs:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_history(path)
         out.setdefault(run_of(path, HISTORY)[1], []).append({k: [float(r[k]) for r in rows] for k in ("step", "val_loss")})
     return out
 

@@ -20,6 +20,7 @@ A run is `{experiment}/{arm}/seed{n}`: everything about it follows from the conf
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -105,15 +106,26 @@ def runs_named(files: Iterable[str | Path], name: str) -> list[str | Path]:
     return [f for f in files if Path(*Path(f).parts[-depth:]) == Path(name)]
 
 
-def load_runs(files: Iterable[str | Path], spec: dict, name: str) -> dict[str, dict[int, dict]]:
-    """{arm: {seed: data}} from the JSON `name` of every run of the experiment `spec`, given as `files`
-    (exactly those the workflow passes). A missing file or a run of the spec without a file is an error."""
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def read_history(path: str | Path) -> list[dict[str, str]]:
+    """A run's history.csv: one dict of strings per evaluation."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_runs(files: Iterable[str | Path], spec: dict, name: str, read=read_json) -> dict[str, dict[int, object]]:
+    """{arm: {seed: read(file)}} from the file `name` of every run of the experiment `spec`, given as
+    `files` (exactly those the workflow passes). A missing file or a run of the spec without a file is
+    an error."""
     runs = {arm: {} for arm in spec["arms"]}
     for path in files:
         _, arm, seed = run_of(path, name)
         if not Path(path).exists():
             raise FileNotFoundError(f"{path}: missing; run the step that writes it first")
-        runs.setdefault(arm, {})[seed] = json.loads(Path(path).read_text())
+        runs.setdefault(arm, {})[seed] = read(path)
     missing = [f"{arm}/seed{s}" for arm in spec["arms"] for s in seeds(spec) if s not in runs[arm]]
     extra = [f"{arm}/seed{s}" for arm, by_seed in runs.items() for s in by_seed
              if arm not in spec["arms"] or s not in seeds(spec)]

@@ -7,12 +7,11 @@ checkpoint, history or stale progress, but no metrics: a rerun resumes it) or no
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from pathlib import Path
 
-from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, RUNS, run_dir, seeds
+from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, RUNS, read_history, run_dir, seeds
 
 STALE_SECONDS = 15 * 60  # no progress for this long: the job is not running (killed, or queued again)
 
@@ -23,10 +22,7 @@ def _duration(seconds: float) -> str:
 
 
 def _last_step(folder: Path) -> int | None:
-    if not (folder / HISTORY).exists():
-        return None
-    with open(folder / HISTORY, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_history(folder / HISTORY) if (folder / HISTORY).exists() else []
     return int(rows[-1]["step"]) if rows else None
 
 

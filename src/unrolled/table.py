@@ -32,6 +32,12 @@ def verdict(paper_diff: float | None, ci: list) -> str:
     return "**same direction** as the paper (CI excludes 0)" if same else "**opposite direction** to the paper (CI excludes 0)"
 
 
+def _difference(c: dict) -> str:
+    """A paired comparison's mean difference and its CI (dashes where too few seeds gave none)."""
+    low, high = c.get("ci95") or [None, None]
+    return f"{_fmt(c.get('mean'))} [{_fmt(low)}, {_fmt(high)}]"
+
+
 def _arm_row(paper_entry: dict) -> str:
     if "median" in paper_entry:
         extra = f"; IQR {paper_entry['iqr'][0]}–{paper_entry['iqr'][1]}" if "iqr" in paper_entry else ""
@@ -68,8 +74,7 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
             p_val = lambda e: e.get("median", e.get("value"))  # noqa: E731
             paper_diff = (p_val(p_arm) - p_val(p_ref)) if p_val(p_arm) is not None and p_val(p_ref) is not None \
                 else claim.get("difference", {}).get(mapping[c["arm"]]) if c["reference"] == base else None
-            lines.append(f"| {c['arm']} − {c['reference']} | {_fmt(paper_diff)} | {_fmt(c.get('mean'))} "
-                         f"[{_fmt(c.get('ci95', [None])[0])}, {_fmt(c.get('ci95', [None, None])[1])}] | "
+            lines.append(f"| {c['arm']} − {c['reference']} | {_fmt(paper_diff)} | {_difference(c)} | "
                          f"{_fmt(c.get('wilcoxon_p'), 3)} ({_fmt(c.get('min_attainable_p'), 3)}) | "
                          f"{c.get('wins', '–')} / {c.get('losses', '–')} | {verdict(paper_diff, c.get('ci95'))} |")
         lines.append("")
@@ -224,8 +229,7 @@ def _every_arm_section(experiments, results: Path) -> list[str]:
                   "better / worse seeds |", "|---|---|---|---|---|"]
         for c in block["comparisons"]:
             lines.append(f"| {c['arm']} − {c['reference']} | {_ci(block['arms'][c['arm']])} | "
-                         f"{_fmt(c.get('mean'))} [{_fmt(c.get('ci95', [None])[0])}, "
-                         f"{_fmt(c.get('ci95', [None, None])[1])}] | {_fmt(c.get('wilcoxon_p'), 3)} | "
+                         f"{_difference(c)} | {_fmt(c.get('wilcoxon_p'), 3)} | "
                          f"{c.get('wins', '–')} / {c.get('losses', '–')} |")
         lines.append("")
     return lines

@@ -170,7 +170,7 @@ def evaluate_run(run: str | Path, benchmark: str | Path, data: str | Path, bpe: 
              "benchmark_sources": bench_meta.get("sources")} | provenance.evaluation(run, device))
 
 
-METRICS = {"loss": False, "accuracy": True}  # metric -> higher is better
+SUMMARY_METRICS = {"loss": False, "accuracy": True}  # metric -> higher is better
 
 
 def summarize(experiment: str, spec: dict, files: list[str | Path]) -> dict:
@@ -183,7 +183,7 @@ def summarize(experiment: str, spec: dict, files: list[str | Path]) -> dict:
         runs = load_runs(runs_named(files, name), spec, name)
         task = next(iter(runs[spec["baseline"]].values()))["task"]
         metrics = {}
-        for metric, higher in METRICS.items():
+        for metric, higher in SUMMARY_METRICS.items():
             values = {arm: {s: r["metrics"][metric] for s, r in by_seed.items() if metric in r["metrics"]}
                       for arm, by_seed in runs.items()}
             if all(values.values()):
