@@ -26,6 +26,7 @@ VARIANTS = {
     "baseline": dict(),
     "a_minus_i": dict(identity="subtract"),
     "learned_a": dict(identity="learned"),
+    "xsa": dict(identity="exclusive"),
     "aot_mhsa": dict(mlp="none"),
     "aot_mssa": dict(attention="mssa", mlp="none"),
     "aot_mssa_tied": dict(attention="mssa", mssa_output="tied", mlp="none"),

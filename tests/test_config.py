@@ -82,8 +82,8 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
     paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
     expected = {name: len(spec["arms"]) * spec["seeds"] for name, spec in paper.items()}
     assert planned == expected  # every run of every experiment, once
-    assert expected["p1_shakespeare_char"] == 200  # 100 seeds x 2 arms, as the paper
-    assert ensemble_jobs["p1_shakespeare_char"] == 2 * 5  # as ensembles of 20: 5 jobs per arm
+    assert expected["p1_shakespeare_char"] == 300  # 100 seeds x 2 arms, as the paper, and the XSA arm
+    assert ensemble_jobs["p1_shakespeare_char"] == 3 * 5  # as ensembles of 20: 5 jobs per arm
     zeroshot = re.findall(r"rule zeroshot:\n(?:    .*\n)*?    wildcards: experiment=p2_lm_owt, arm=\w+, seed=\d+, "
                           r"benchmark=(\w+)", proc.stdout)
     assert Counter(zeroshot) == {b: 4 for b in ("lambada", "ptb", "wikitext", "cbt_cn", "cbt_ne", "shakespeare_cloze")}
@@ -100,7 +100,7 @@ def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
     jobs = re.findall(r"rule ([\w-]+):\n(?:    .*\n)*?    resources: ([^\n]*)", proc.stdout)
     is_training = lambda rule: rule == "train" or rule.startswith("train_ensemble_")  # noqa: E731
     train = [res for rule, res in jobs if is_training(rule)]
-    assert len(train) == 14 + 2 and all("gpu=1" in res for res in train)  # 14 single runs, 2 ensemble jobs
+    assert len(train) == 16 + 2 and all("gpu=1" in res for res in train)  # 16 single runs, 2 ensemble jobs
     zeroshot = [res for rule, res in jobs if rule == "zeroshot"]
-    assert len(zeroshot) == 10 and all("gpu=1" in res for res in zeroshot)
+    assert len(zeroshot) == 12 and all("gpu=1" in res for res in zeroshot)
     assert all("gpu=1" not in res for rule, res in jobs if not is_training(rule) and rule != "zeroshot")

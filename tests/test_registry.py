@@ -119,8 +119,8 @@ def test_every_shipped_config_passes_the_cross_checks(name):
 @pytest.mark.parametrize("edit, needle", [
     (lambda c: c["experiments"]["lm_char"].update(baseline="gpt"), "experiments.lm_char refers to arm 'gpt'"),
     (lambda c: c["experiments"]["lm_char"].update(dataset="nope"), "experiments.lm_char.dataset names 'nope'"),
-    (lambda c: c["figures"]["p2_lm_curves"].update(arms=["vanilla", "xsa"]),
-     "figures.p2_lm_curves names arm 'xsa'"),
+    (lambda c: c["figures"]["p2_lm_curves"].update(arms=["vanilla", "xsb"]),
+     "figures.p2_lm_curves names arm 'xsb'"),
     (lambda c: c["theory"].pop("snr"), "figures.p2_snr draws theory.snr"),
     (lambda c: c["experiments"]["lm_char"].update(ensemble=4, resources={"gpu": 2}), "an ensemble trains in one"),
 ])

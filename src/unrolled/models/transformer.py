@@ -4,7 +4,9 @@
                "mssa": one projection per head used as q = k = v (Wang et al.'s MSSA, as in CRATE)
     mssa_output  "learned" output projection, or "tied" to the head bases [U_1 ... U_K]
     identity   "none": y = A v;  "subtract": y = A v - v (Ravuri & Lawrence's Laplacian step);
-               "learned": y = A v - a v with one a = sigmoid(theta) in (0, 1) for the whole model
+               "learned": y = A v - a v with one a = sigmoid(theta) in (0, 1) for the whole model;
+               "exclusive": y = A v - (<A v, v> / <v, v>) v per head and token (Zhai et al.'s XSA):
+               only the part of A v along the token's own value is removed, so y is orthogonal to v
     mlp        "gelu": 4x GELU MLP; "none": attention-only (AoT)
     task       "lm": causal, token + learned positions, tied head;
                "vit": conv patches + LayerNorm, CLS token, learned positions, no mask;
@@ -12,8 +14,8 @@
                is read in as 2k vectors (y as [y, 0, ..., 0]), causal, learned positions, and a
                linear head predicts y_i at x_i's position from the i - 1 pairs before it
 
-Every variant goes through F.scaled_dot_product_attention; A - I is the fused output minus v, so the
-T x T matrix is never built. With SDPA's dropout this is the authors' order: dropout on A, then - v.
+Every variant goes through F.scaled_dot_product_attention; A - I and XSA act on the fused output and v,
+so the T x T matrix is never built. With SDPA's dropout this is the authors' order: dropout on A, then - v.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ CHOICES = {
     "task": ("lm", "vit", "regression"),
     "attention": ("mhsa", "mssa"),
     "mssa_output": ("learned", "tied"),
-    "identity": ("none", "subtract", "learned"),
+    "identity": ("none", "subtract", "learned", "exclusive"),
     "mlp": ("gelu", "none"),
 }
 
@@ -105,6 +107,9 @@ class Attention(nn.Module):
             y = y - v
         elif self.identity == "learned":
             y = y - identity_scale * v
+        elif self.identity == "exclusive":  # XSA: project A v off the unit direction of v
+            v_hat = F.normalize(v, dim=-1)
+            y = y - (y * v_hat).sum(-1, keepdim=True) * v_hat
         y = y.transpose(1, 2).reshape(B, T, C)
         # Tied MSSA output: sum_k U_k y_k, the transpose of the shared projection.
         y = F.linear(y, self.proj.weight.t()) if self.tied_output else self.out(y)
