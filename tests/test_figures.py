@@ -76,3 +76,29 @@ def test_violins_show_every_seed_and_every_paired_difference(tmp_path):
     assert [sorted(p) for p in points] == [sorted(values[a].values()) for a in ("vanilla", "a_minus_i")]
     diffs = right.collections[0].get_offsets()[:, 1]
     assert sorted(diffs) == pytest.approx(sorted(values["a_minus_i"][s] - values["vanilla"][s] for s in range(3)))
+
+
+def test_across_training_draws_each_comparison_its_best_step_and_the_paper(tmp_path):
+    from unrolled import stats
+
+    curves = {"vanilla": {s: {10: 2.0 + s, 20: 1.5 + s, 30: 1.8 + s} for s in range(3)},
+              "a_minus_i": {s: {10: 2.3 + s, 20: 1.6 + s, 30: 1.55 + s} for s in range(3)},
+              "xsa": {s: {10: 2.1 + s, 20: 1.45 + s, 30: 1.7 + s} for s in range(3)}}
+    summary = {"experiment": "lm", "baseline": "vanilla", "higher_is_better": False,
+               "across_training": {"metric": "val_loss",
+                                   **stats.across_training(curves, "vanilla", False, [("xsa", "a_minus_i")])}}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    claims = {"p1_char_lm": {"vanilla": "vanilla", "a_minus_i": "a_minus_i"}}
+    fig = draw({"kind": "across", "experiment": "lm", "claims": claims}, [path], tmp_path / "a.png")
+    against, pairs = fig.axes
+    drawn = {line.get_label(): line for line in against.lines + pairs.lines}
+    for arm, ref, expected in (("a_minus_i", "vanilla", [0.3, 0.1, -0.25]), ("xsa", "vanilla", [0.1, -0.05, -0.1]),
+                               ("xsa", "a_minus_i", [-0.2, -0.15, 0.15])):
+        line = drawn[f"{arm} − {ref} (3 seeds)"]
+        assert list(line.get_xdata()) == [10, 20, 30]
+        np.testing.assert_allclose(line.get_ydata(), expected, atol=1e-12)
+    paper = [line for label, line in drawn.items() if label.startswith("Ravuri & Lawrence 2025")]
+    assert len(paper) == 1 and paper[0].get_ydata()[0] == pytest.approx(1.455 - 1.4685)  # medians in paper_numbers
+    verticals = {ax: [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] for ax in fig.axes}
+    assert verticals[against] == [20] and verticals[pairs] == [30]  # vanilla's and a_minus_i's best steps

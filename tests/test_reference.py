@@ -3,30 +3,39 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
-
-import yaml
-
-from unrolled.experiments import summarize, write_summary
-from unrolled.registry import METRICS, run_files
 
 REPO = Path(__file__).resolve().parents[1]
 P1_GPU = REPO / "reference" / "p1_gpu"
 EXPERIMENT = "p1_shakespeare_char_offline"
 
 
-def test_p1_gpu_summary_is_recomputed_from_its_runs(tmp_path):
-    spec = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["experiments"][EXPERIMENT]
-    runs = sorted((P1_GPU / "runs" / EXPERIMENT / "vanilla").glob("seed*"))
-    spec["seeds"] = len(runs)  # the seeds measured so far, 0..13
-    files = run_files(EXPERIMENT, spec, METRICS, P1_GPU / "runs")
-    write_summary(summarize(EXPERIMENT, spec, files), tmp_path / "s.json", tmp_path / "s.csv")
-    for name in ("summary.json", "summary.csv"):
-        assert (tmp_path / f"s{Path(name).suffix}").read_text() == (P1_GPU / EXPERIMENT / name).read_text()
+def test_p1_gpu_summary_and_figures_are_recomputed_from_its_runs(tmp_path):
+    """redraw.sh, run on a copy, rewrites every summary and figure byte for byte from the per-seed files."""
+    copy = tmp_path / "p1_gpu"
+    shutil.copytree(P1_GPU, copy)
+    made = [p for p in copy.rglob("*") if p.is_file() and "runs" not in p.relative_to(copy).parts
+            and p.suffix != ".sh" and p.name != "README.md"]
+    assert len(made) == 9  # summary .json/.csv, curves.csv, three figures as PNG and PDF
+    for path in made:
+        path.unlink()
+    env = os.environ | {"REF": str(copy), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run(["bash", str(P1_GPU / "redraw.sh")], cwd=REPO, env=env, check=True, capture_output=True)
+    for path in made:
+        assert path.read_bytes() == (P1_GPU / path.relative_to(copy)).read_bytes(), path
     summary = json.loads((P1_GPU / EXPERIMENT / "summary.json").read_text())
     (comparison,) = summary["metrics"]["best_val_loss"]["comparisons"]
     assert comparison["n"] == 14 and comparison["wins"] == 14  # the README's numbers
     assert round(comparison["mean"], 4) == -0.0176
+    across = summary["across_training"]
+    (steps,) = [c["steps"] for c in across["comparisons"]]
+    assert [round(s["mean"], 3) for s in (steps[0], steps[-1])] == [0.245, -0.181]  # A - I behind early, ahead late
+    assert [s["step"] for s in steps if s["mean"] < 0][0] == 2250  # the sign flips just after vanilla's best
+    assert across["arms"]["vanilla"]["best_step_median"] == 2000 and across["arms"]["a_minus_i"]["best_step_median"] == 3000
     for arm in ("vanilla", "a_minus_i"):
         for seed in range(14):
             m = json.loads((P1_GPU / "runs" / EXPERIMENT / arm / f"seed{seed}" / "metrics.json").read_text())

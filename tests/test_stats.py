@@ -57,3 +57,32 @@ def test_summarize_direction_for_accuracy():
     assert s["arms"]["vanilla"]["values"] == {"0": 0.50, "1": 0.52}
     with pytest.raises(ValueError, match="baseline arm 'gpt'"):
         stats.summarize_experiment(values, "gpt", higher_is_better=True)
+
+
+def _curves(rng, arms=("base", "arm", "other"), seeds=(0, 1, 2, 3), steps=(10, 20, 30, 40)):
+    return {a: {s: {t: float(rng.normal(2.0 - 0.01 * t * i, 0.05)) for t in steps} for s in seeds}
+            for i, a in enumerate(arms)}
+
+
+@pytest.mark.parametrize("higher", [False, True])
+def test_across_training_is_the_per_step_paired_difference(higher):
+    rng = np.random.default_rng(0)
+    curves = _curves(rng)
+    del curves["arm"][3][40]  # one seed missed the last evaluation: that step is not comparable
+    out = stats.across_training(curves, "base", higher, [("other", "arm")])
+    assert [(c["arm"], c["reference"]) for c in out["comparisons"]] == [("arm", "base"), ("other", "base"),
+                                                                       ("other", "arm")]
+    comp = out["comparisons"][0]
+    assert [r["step"] for r in comp["steps"]] == [10, 20, 30]
+    for row in comp["steps"]:
+        diff = np.array([curves["arm"][s][row["step"]] - curves["base"][s][row["step"]] for s in range(4)])
+        assert row["mean"] == pytest.approx(diff.mean())
+        assert row["ci95"][0] <= row["mean"] <= row["ci95"][1] and row["ci95"][0] >= diff.min()
+    assert comp["end"] == comp["steps"][-1]
+    pick = np.argmax if higher else np.argmin
+    assert comp["most_favourable"] == comp["steps"][int(pick([r["mean"] for r in comp["steps"]]))]
+    assert [r["step"] for r in out["comparisons"][1]["steps"]] == [10, 20, 30, 40]
+    for arm, by_seed in curves.items():
+        best = {s: (max if higher else min)(c, key=c.get) for s, c in by_seed.items()}
+        assert out["arms"][arm]["best_step"] == {str(s): t for s, t in best.items()}
+        assert out["arms"][arm]["best_step_median"] == np.median(list(best.values()))

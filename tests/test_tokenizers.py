@@ -47,16 +47,18 @@ def test_gpt2_ranks_hash_is_checked(gpt2_ranks, tmp_path):
 
 
 def test_a_bpe_model_is_scored_with_the_ranks_it_was_trained_with(gpt2_ranks, tmp_path):
-    from unrolled.data.tokenizers import encoder_for
+    from unrolled.data.tokenizers import tokenizer_for
 
     ranks, digest = gpt2_ranks
     meta = {"name": "owt", "tokenizer": "gpt2", "sources": {"bpe": {"files": {"gpt2.tiktoken": digest}}}}
-    assert encoder_for(meta, ranks.parent)("Hello world") == [15496, 995]
+    bpe = tokenizer_for(meta, ranks.parent)
+    assert bpe.encode("Hello world") == [15496, 995] and bpe.decode([15496, 995]) == "Hello world"
+    assert bpe.eot == 50256
     other = {**meta, "sources": {"bpe": {"files": {"gpt2.tiktoken": "0" * 64}}}}
     with pytest.raises(ValueError, match="[Hh]ash"):
-        encoder_for(other, ranks.parent)
+        tokenizer_for(other, ranks.parent)
     with pytest.raises(ValueError, match="ranks file"):
-        encoder_for(meta)
+        tokenizer_for(meta)
 
 
 def test_char_dataset_files(tmp_path):

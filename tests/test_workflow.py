@@ -10,6 +10,7 @@ import pytest
 
 from conftest import VENV_BIN, run
 from unrolled.atomic import sha256_file
+from unrolled.registry import read_history
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +61,7 @@ def test_smoke_runs_every_stage(smoke_run):
     results = wf / "results"
     summary = json.loads((results / "lm_char" / "summary.json").read_text())
     block = summary["metrics"]["best_val_loss"]
-    assert set(block["arms"]) == {"vanilla", "a_minus_i", "aot_mhsa", "aot_mhsa_a_minus_i", "aot_mssa"}
+    assert set(block["arms"]) == {"vanilla", "a_minus_i", "aot_mhsa", "aot_mhsa_a_minus_i", "aot_mssa", "xsa"}
     assert all(a["n"] == 2 for a in block["arms"].values())
     refs = {(c["arm"], c["reference"]) for c in block["comparisons"]}
     assert ("a_minus_i", "vanilla") in refs and ("aot_mhsa_a_minus_i", "aot_mhsa") in refs
@@ -69,6 +70,15 @@ def test_smoke_runs_every_stage(smoke_run):
             metrics = json.loads((results / "runs" / "lm_char" / arm / f"seed{seed}" / "metrics.json").read_text())
             assert metrics["best_val_loss"] == value and metrics["seed"] == int(seed)
     assert "paired_difference" in (results / "lm_char" / "summary.csv").read_text()
+    # across training: the paired difference at every evaluation step, from the runs' history.csv
+    across = {(c["arm"], c["reference"]): c for c in summary["across_training"]["comparisons"]}
+    assert set(across) == refs
+    xsa = across["xsa", "a_minus_i"]
+    assert [r["step"] for r in xsa["steps"]] == [4, 8] and xsa["end"]["step"] == 8
+    history = {arm: {s: {int(float(r["step"])): float(r["val_loss"]) for r in read_history(
+        results / "runs" / "lm_char" / arm / f"seed{s}" / "history.csv")} for s in (0, 1)} for arm in ("xsa", "a_minus_i")}
+    assert xsa["steps"][0]["mean"] == pytest.approx(np.mean([history["xsa"][s][4] - history["a_minus_i"][s][4]
+                                                             for s in (0, 1)]))
     vit = json.loads((results / "vit_mnist" / "summary.json").read_text())
     assert vit["primary"] == "best_val_acc" and vit["higher_is_better"]
 
@@ -83,6 +93,8 @@ def test_smoke_runs_every_stage(smoke_run):
     every_arm = table.split("## Every arm against its baseline")[1]
     assert "| aot_mhsa_a_minus_i − vanilla |" in every_arm  # an arm no paper claim names
     assert "| aot_mhsa_a_minus_i − aot_mhsa |" in every_arm  # an extra pair
+    assert "| xsa − vanilla |" in every_arm and "| xsa − a_minus_i |" in every_arm
+    assert "| at the end (step) | most favourable step |" in every_arm
     for heading in ("Paper 1, char-level Shakespeare LM", "Paper 1, ViT", "Paper 2, GPT-2-style LM",
                     "Paper 2, SNR", "Paper 1, unrolled Laplacian Eigenmaps", "GPT-2 on OpenWebText"):
         assert heading in table, heading
@@ -95,19 +107,23 @@ def test_smoke_runs_every_stage(smoke_run):
 
 
 def _check_figures(wf):
-    """Every configured figure is a real, non-blank image of its figure size, and the curves figure
-    holds the mean of exactly the configured runs' histories."""
+    """Every configured figure, and every experiment's across-training figure, is a real, non-blank image of
+    its figure size; the curves figure holds the mean of exactly the configured runs' histories, and the
+    across-training figure the summary's per-step differences."""
     import matplotlib.image
     import yaml
 
     from unrolled.figures import draw, histories
-    from unrolled.registry import figure_inputs, seeds
+    from unrolled.registry import across_figure, figure_file, figure_inputs, seeds
 
     config = yaml.safe_load((wf / "config" / "smoke.yaml").read_text())
     assert set(config["figures"]) == {"p1_lm_violin", "p1_vit_violin", "p2_lm_curves", "grid_mlp_identity",
                                       "p2_snr", "p1_mnist_unrolled", "p2_icl"}
-    for name, spec in config["figures"].items():
-        png = wf / "results" / "figures" / f"{name}.png"
+    figures = config["figures"] | {across_figure(name): {"kind": "across", "experiment": name,
+                                                          "claims": spec.get("claims", {})}
+                                   for name, spec in config["experiments"].items()}
+    for name, spec in figures.items():
+        png = wf / figure_file(name)
         image = matplotlib.image.imread(png)[..., :3]
         inputs = [wf / p for p in figure_inputs(spec, config["experiments"])]
         fig = draw(spec, inputs, wf / "redrawn" / f"{name}.png")
@@ -120,6 +136,12 @@ def _check_figures(wf):
             for arm, runs in histories(inputs).items():
                 assert len(runs) == len(seeds(config["experiments"][spec["experiment"]]))
                 np.testing.assert_allclose(drawn[arm], np.mean([r["val_loss"] for r in runs], axis=0))
+        if spec["kind"] == "across":
+            summary = json.loads(inputs[0].read_text())["across_training"]
+            drawn = {line.get_label(): line.get_ydata() for ax in fig.axes for line in ax.lines}
+            for c in summary["comparisons"]:
+                np.testing.assert_allclose(drawn[f"{c['arm']} − {c['reference']} ({c['n']} seeds)"],
+                                           [r["mean"] for r in c["steps"]])
 
 
 def test_smoke_scores_every_run_zero_shot_and_in_context(smoke_run):
@@ -128,7 +150,7 @@ def test_smoke_scores_every_run_zero_shot_and_in_context(smoke_run):
     zs = json.loads((results / "lm_char" / "zeroshot.json").read_text())
     cloze = zs["benchmarks"]["shakespeare_cloze"]
     assert cloze["task"] == "cloze" and set(cloze["runs"]) == {"vanilla", "a_minus_i", "aot_mhsa",
-                                                               "aot_mhsa_a_minus_i", "aot_mssa"}
+                                                               "aot_mhsa_a_minus_i", "aot_mssa", "xsa"}
     for arm, by_seed in cloze["runs"].items():
         for seed, result in by_seed.items():
             own = json.loads((results / "runs" / "lm_char" / arm / f"seed{seed}" / "zeroshot"
@@ -151,7 +173,7 @@ def test_report_builds_with_every_figure(smoke_run):
     wf, _ = smoke_run
     run(["snakemake", "--configfile", "config/smoke.yaml", "--report", "results/report.html"], cwd=wf)
     html = (wf / "results" / "report.html").read_text(errors="replace")
-    for name in ("p1_lm_violin", "p2_snr", "p1_mnist_unrolled", "p2_icl", "paper_vs_reproduced"):
+    for name in ("p1_lm_violin", "p2_snr", "p1_mnist_unrolled", "p2_icl", "paper_vs_reproduced", "Across training"):
         assert name in html, name
 
 
@@ -169,7 +191,7 @@ def test_dvc_round_trip_pulls_data_and_results_without_retraining(smoke_run, tmp
     data_before = _tree_hashes(wf / "data" / "prepared")
     results_before = _tree_hashes(wf / "results")
     figures_before = {k: v for k, v in results_before.items() if k.startswith("figures/")}
-    assert len(figures_before) == 14  # 7 figures, PNG and PDF
+    assert len(figures_before) == 20  # 7 configured figures and 3 across-training ones, PNG and PDF
 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(wf), str(clone)], cwd=tmp_path)
@@ -210,7 +232,7 @@ def _check_dvc_plots(wf):
     assert lm["content"]["encoding"]["color"]["field"] == "arm"
     values = lm["content"]["data"]["values"]
     runs = {(v["arm"], v["seed"]) for v in values}
-    assert len(runs) == 10  # 5 arms x 2 seeds
+    assert len(runs) == 12  # 6 arms x 2 seeds
     with open(wf / "results" / "runs" / "lm_char" / "a_minus_i" / "seed1" / "history.csv", newline="") as handle:
         history = [row["val_loss"] for row in csv.DictReader(handle)]
     assert [v["val_loss"] for v in values if (v["arm"], v["seed"]) == ("a_minus_i", "1")] == history
@@ -246,7 +268,7 @@ def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_c
     from unrolled.data.batches import load_meta
     from unrolled.data.benchmarks import load_examples
     from unrolled.data.prepare import prepare
-    from unrolled.data.tokenizers import encoder_for
+    from unrolled.data.tokenizers import tokenizer_for
     from unrolled.models import Transformer
     from unrolled.train import train
 
@@ -259,15 +281,35 @@ def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_c
            "train": {"batch_size": 32, "max_iters": 300, "lr": 3e-3, "min_lr": 3e-4, "warmup_iters": 30,
                      "eval_interval": 300, "eval_iters": 5}}
     train(run, seed=0, out=tmp_path / "run", progress=False)
-    encode = encoder_for(load_meta(data))
+    tokenizer = tokenizer_for(load_meta(data))
     trained = checkpoint.load_model(tmp_path / "run")
     torch.manual_seed(0)
     untrained = Transformer(trained.cfg).eval()
-    ours = zeroshot.evaluate(trained, encode, "cloze", examples)
-    floor = zeroshot.evaluate(untrained, encode, "cloze", examples)
+    ours = zeroshot.evaluate(trained, tokenizer, "cloze", examples)
+    floor = zeroshot.evaluate(untrained, tokenizer, "cloze", examples)
     assert ours["chance"] == pytest.approx(0.1)
     assert ours["p_above_chance"] < 0.05, ours
     assert ours["accuracy"] > floor["accuracy"], (ours, floor)
+
+
+def test_a_benchmark_spec_chooses_the_zero_shot_protocol(smoke_run, tmp_path):
+    """`protocol:` of a benchmark's spec reaches its meta.json and every result scored on it; the lab's
+    protocol refuses a character model (no end-of-text token) with a clear error."""
+    import yaml
+
+    from unrolled import zeroshot
+    from unrolled.data.prepare import prepare
+
+    wf, _ = smoke_run
+    spec = yaml.safe_load((wf / "config" / "sources.yaml").read_text())["datasets"]["shakespeare_cloze"]
+    sources = {"text": wf / "data/raw/shakespeare"}
+    run, data = wf / "results/runs/lm_char/vanilla/seed0", wf / "data/prepared/shakespeare_char"
+    assert prepare("sliding", spec | {"questions": 5}, sources, tmp_path / "sliding")["protocol"] == "sliding"
+    assert prepare("lab", spec | {"questions": 5, "protocol": "lab"}, sources, tmp_path / "lab")["protocol"] == "lab"
+    result = zeroshot.evaluate_run(run, tmp_path / "sliding", data, device="cpu")
+    assert result["protocol"] == result["metrics"]["protocol"] == "sliding"
+    with pytest.raises(ValueError, match="protocol 'lab' needs a tokenizer with an end-of-text token"):
+        zeroshot.evaluate_run(run, tmp_path / "lab", data, device="cpu")
 
 
 def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, monkeypatch):

@@ -15,6 +15,8 @@ from unrolled.models import ModelConfig, Transformer
 
 ALPHABET = " abc"
 TOKENS = CharTokenizer(ALPHABET)
+# The toy vocabulary has no end-of-text token: the lab-protocol tests let "c" (id 3) play it.
+LAB_TOKENS = SimpleNamespace(encode=TOKENS.encode, decode=TOKENS.decode, eot=TOKENS.stoi["c"])
 # P[previous char] -> distribution of the next char, over " abc" (rows sum to 1).
 BIGRAM = np.array([[0.1, 0.6, 0.2, 0.1],
                    [0.5, 0.1, 0.3, 0.1],
@@ -129,9 +131,9 @@ def test_cloze_scores_choice_chance_and_the_shortest_rule_by_hand():
 
 
 def test_a_char_model_refuses_text_outside_its_alphabet():
-    from unrolled.data.tokenizers import encoder_for
+    from unrolled.data.tokenizers import tokenizer_for
 
-    encode = encoder_for({"name": "toy", "tokenizer": "char", "itos": list(ALPHABET)})
+    encode = tokenizer_for({"name": "toy", "tokenizer": "char", "itos": list(ALPHABET)}).encode
     assert encode("ab c") == TOKENS.encode("ab c")
     with pytest.raises(ValueError, match=r"\['z'\].*toy"):
         encode("abz")
@@ -143,11 +145,16 @@ def test_evaluate_runs_a_real_transformer_on_every_task():
     cloze = [{"context": "ab ca", "query": "b XXXXX c", "answer": "ab", "candidates": ["ab", "cab"]}]
     for task, examples in (("lambada", [{"text": "abc ab cab"}]), ("perplexity", [{"text": "abc ab cab" * 3}]),
                            ("cloze", cloze)):
-        r = zeroshot.evaluate(model, TOKENS.encode, task, examples)
-        assert r["block_size"] == 6 and r["stride"] == 3
+        r = zeroshot.evaluate(model, TOKENS, task, examples)
+        assert r["block_size"] == 6 and r["stride"] == 3 and r["protocol"] == "sliding"
         assert all(np.isfinite(v) for v in r.values() if isinstance(v, float)), r
+        lab = zeroshot.evaluate(model, LAB_TOKENS, task, examples, protocol="lab")
+        assert lab["protocol"] == "lab" and ("loss" in lab) == (task != "cloze") and ("accuracy" in lab) == (task != "perplexity")
+        assert all(np.isfinite(v) for v in lab.values() if isinstance(v, float)), lab
     with pytest.raises(Exception, match="unknown zero-shot task"):
-        zeroshot.evaluate(model, TOKENS.encode, "squad", [])
+        zeroshot.evaluate(model, TOKENS, "squad", [])
+    with pytest.raises(Exception, match="unknown zero-shot protocol 'nanogpt'"):
+        zeroshot.evaluate(model, TOKENS, "cloze", cloze, protocol="nanogpt")
 
 
 def test_load_model_names_a_missing_checkpoint(tmp_path):
@@ -156,3 +163,61 @@ def test_load_model_names_a_missing_checkpoint(tmp_path):
     (tmp_path / "metrics.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match=r"ckpt.pt.*retrain"):
         checkpoint.load_model(tmp_path)
+
+
+# -- the lab's protocol (paper 2's most likely one; ../shared/PAPERS.md) --------------------------------
+
+
+def test_lab_stream_ends_every_line_with_end_of_text():
+    assert zeroshot.lab_stream(LAB_TOKENS, ["ab", "", "b"]) == [1, 2, 3, 3, 2, 3]
+
+
+def test_lab_window_loss_of_a_short_stream_is_its_one_window_by_hand():
+    ids = TOKENS.encode("ab a b")  # 6 tokens: with block_size 8 the only window is all of it
+    r = zeroshot.lab_window_loss(Bigram(), ids, block_size=8, batch=3, iters=2)
+    text = "ab a b"
+    assert r["loss"] == pytest.approx(-np.mean([lp(a, b) for a, b in zip(text, text[1:])]), abs=1e-6)
+    assert (r["window"], r["windows"]) == (5, 6)
+
+
+def test_lab_window_loss_is_the_mean_over_random_windows():
+    """Random windows (nanoGPT's estimate_loss): with many draws the mean approaches the average over
+    every window start; and the same seed draws the same windows."""
+    text = "ab cab bca a cb ba"
+    ids = TOKENS.encode(text)
+    T = 4
+    every = [-np.mean([lp(a, b) for a, b in zip(text[i:i + T + 1], text[i + 1:i + T + 1])])
+             for i in range(len(ids) - T)]
+    r = zeroshot.lab_window_loss(Bigram(), ids, block_size=T, batch=16, iters=400, seed=1)
+    assert r["loss"] == pytest.approx(np.mean(every), abs=0.02)
+    assert min(every) < r["loss"] - 0.05 and max(every) > r["loss"] + 0.05  # windows do differ
+    assert zeroshot.lab_window_loss(Bigram(), ids, T, 16, 400, seed=1) == r
+    assert zeroshot.lab_window_loss(Bigram(), ids, T, 16, 400, seed=2)["loss"] != r["loss"]
+
+
+def test_lab_lambada_accuracy_by_greedy_generation_and_substring():
+    # Greedy from "b": c, " ", a, " ", a, ...; the context is the passage up to its last space.
+    out = zeroshot.lab_generate(Bigram(), TOKENS.encode("ab"), 10, block_size=8)
+    assert TOKENS.decode(out) == "c a a a a "
+    examples = [{"text": "ab a"},   # "a" appears in "c a a a a ": a hit
+                {"text": "ba cc"},  # from "a": " a a a a a": no "cc"
+                {"text": "bb A"}]   # the target is lower-cased before the match: "a" is in the output
+    r = zeroshot.lab_lambada(Bigram(), LAB_TOKENS, examples, block_size=8, tokens=10)
+    assert (r["correct"], r["n"]) == (2, 3) and r["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_lab_cloze_scores_the_whole_passage_wrapped_in_end_of_text():
+    ex = {"context": "ab", "query": "XXXXX b", "answer": "a", "candidates": ["a", "b"]}
+    scores = zeroshot.lab_cloze_scores(Bigram(), LAB_TOKENS, ex, block_size=8)
+    by_hand = [sum(lp(x, y) for x, y in zip(s, s[1:])) for s in ("c" + "ab a b" + "c", "c" + "ab b b" + "c")]
+    assert scores == pytest.approx(by_hand, abs=1e-6)
+    r = zeroshot.lab_cloze(Bigram(), LAB_TOKENS, [ex, {**ex, "answer": "b"}], block_size=8)
+    assert (r["correct"], r["n"], r["chance"]) == (1, 2, 0.5)
+
+
+def test_lab_protocol_needs_an_end_of_text_token():
+    from unrolled.data.tokenizers import tokenizer_for
+
+    char = tokenizer_for({"name": "toy", "tokenizer": "char", "itos": list(ALPHABET)})
+    with pytest.raises(ValueError, match="end-of-text"):
+        zeroshot.evaluate(Bigram(), char, "perplexity", [{"text": "ab"}], protocol="lab")

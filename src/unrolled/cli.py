@@ -76,7 +76,7 @@ def cmd_summarize(args) -> None:
     from unrolled.experiments import summarize, write_curves, write_summary
 
     write_curves(args.histories, args.spec, args.out_curves)
-    write_summary(summarize(args.experiment, args.spec, args.runs), args.out_json, args.out_csv)
+    write_summary(summarize(args.experiment, args.spec, args.runs, args.histories), args.out_json, args.out_csv)
     logging.info("summarized %s into %s", args.experiment, args.out_json)
 
 

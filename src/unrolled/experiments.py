@@ -3,7 +3,8 @@ evaluation kind, zero-shot and ICL, summarizes its own results in its module).
 
 An experiment names its data set, a base model and training recipe, its arms (each a setting of the
 model switches), its seeds, its baseline arm and the metric; `summarize` gathers every run's
-metrics.json and writes summary.json / summary.csv with per-arm statistics and paired comparisons.
+metrics.json and writes summary.json / summary.csv with per-arm statistics and paired comparisons, and
+from every run's history.csv the paired differences at each evaluation step ("across_training").
 """
 
 from __future__ import annotations
@@ -23,17 +24,22 @@ METRICS = {
 }
 
 
-def summarize(experiment: str, spec: dict, files: list[str | Path]) -> dict:
-    """Statistics over seeds from `files`, the metrics.json of every run of the experiment."""
+def summarize(experiment: str, spec: dict, files: list[str | Path], histories: list[str | Path]) -> dict:
+    """Statistics over seeds from `files`, the metrics.json of every run of the experiment, and
+    `histories`, their history.csv."""
     keys, higher = METRICS[spec["metric"]]
     runs = load_runs(files, spec, registry.METRICS)
     values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
+    curves = {arm: {s: {int(row["step"]): float(row[spec["metric"]]) for row in rows} for s, rows in by_seed.items()}
+              for arm, by_seed in load_runs(histories, spec, registry.HISTORY, read=registry.read_history).items()}
     return {
         "experiment": experiment, "dataset": spec["dataset"], "metric": spec["metric"], "primary": keys[0],
         "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
         "arms": {arm: (spec["arms"][arm] or {}) for arm in spec["arms"]},
         "metrics": {key: stats.summarize_experiment(values[key], spec["baseline"], higher,
                                                     spec.get("pairs", [])) for key in keys},
+        "across_training": {"metric": spec["metric"], **stats.across_training(curves, spec["baseline"], higher,
+                                                                              spec.get("pairs", []))},
     }
 
 

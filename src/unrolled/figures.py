@@ -9,6 +9,8 @@ Kinds (the `figures:` section of the config names which to draw, from which expe
     snr     SNR against layer with the fitted rate (paper 2's theory)
     mnist   unrolled Laplacian Eigenmaps: scatter before/after, kNN accuracy and silhouette by depth
     icl     in-context regression error against the number of examples, per model, with baselines
+    across  the paired difference of every comparison at each evaluation step (every experiment has one,
+            drawn from its summary; the workflow makes it without a config entry)
 """
 
 from __future__ import annotations
@@ -220,7 +222,57 @@ def icl(spec: dict, inputs: list[Path], out: Path):
     return _save(fig, out)
 
 
-KINDS = {"icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
+def paper_difference(claims: dict, arm: str, reference: str) -> tuple[float, str] | None:
+    """The paper's arm - reference for a comparison both of whose arms one of the experiment's claims maps
+    (`claims`: claim id -> our arm -> the paper's arm), and the paper's name; None if no claim has both."""
+    for claim_id, mapping in claims.items():
+        claim = reported().get(claim_id, {})
+        if arm in mapping and reference in mapping:
+            p_arm, p_ref = (_paper_arm_value(claim, mapping[x]) for x in (arm, reference))
+            if p_arm is not None and p_ref is not None:
+                return p_arm - p_ref, claim["paper"]
+    return None
+
+
+def across(spec: dict, inputs: list[Path], out: Path):
+    """Left: every arm against the baseline; right: the experiment's extra pairs (if any). A line per
+    comparison with its per-step 95% bootstrap band; dashed verticals where the reference arm's seeds reach
+    their best value (median step); dotted horizontals: the paper's difference, at its own scale."""
+    summary = _load(inputs[0])
+    at = summary["across_training"]
+    groups = [[c for c in at["comparisons"] if c["reference"] == summary["baseline"]],
+              [c for c in at["comparisons"] if c["reference"] != summary["baseline"]]]
+    groups = [g for g in groups if g]
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.4), squeeze=False)
+    better = "higher" if summary["higher_is_better"] else "lower"
+    for ax, comps in zip(axes[0], groups):
+        marked = set()
+        for i, c in enumerate(comps):
+            colour = COLOURS[i % len(COLOURS)]
+            steps = [r["step"] for r in c["steps"]]
+            ax.plot(steps, [r["mean"] for r in c["steps"]], "o-", ms=3, color=colour,
+                    label=f"{c['arm']} − {c['reference']} ({c['n']} seeds)")
+            if all(r["ci95"][0] is not None for r in c["steps"]):
+                ax.fill_between(steps, [r["ci95"][0] for r in c["steps"]], [r["ci95"][1] for r in c["steps"]],
+                                color=colour, alpha=0.15)
+            paper = paper_difference(spec.get("claims", {}), c["arm"], c["reference"])
+            if paper:
+                ax.axhline(paper[0], color=colour, ls=":", lw=1.2, label=f"{paper[1]}: {paper[0]:+.3f} (its scale)")
+            if c["reference"] not in marked:
+                marked.add(c["reference"])
+                best = at["arms"][c["reference"]]["best_step_median"]
+                ax.axvline(best, color="grey", ls="--", lw=0.8)
+                ax.annotate(f"{c['reference']} best\n(median step {best:g})", (best, 1), xycoords=("data", "axes fraction"),
+                            xytext=(3, -3), textcoords="offset points", va="top", fontsize=7, color="grey")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(xlabel="training step", ylabel=f"paired difference in {at['metric']} ({better} is better)")
+        ax.set_title(f"{spec['experiment']}: " + ("against the baseline" if comps[0]["reference"] == summary["baseline"]
+                                                  else "extra pairs"), fontsize=10)
+        ax.legend(fontsize=7)
+    return _save(fig, out)
+
+
+KINDS = {"across": across, "icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
 
 
 def draw(spec: dict, inputs: list[str | Path], out: str | Path):

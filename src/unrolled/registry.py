@@ -13,7 +13,8 @@ rule passes "{wildcard}" strings for the parts it matches):
     results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
     results/curves/{experiment}.csv             every run's validation curve, for `dvc plots show`
     results/theory/{name}                       the theory experiments' results
-    results/figures/{figure}.png (and .pdf), results/tables/paper_vs_reproduced.md
+    results/figures/{figure}.png (and .pdf), results/figures/across_training/{experiment}.png,
+    results/tables/paper_vs_reproduced.md
 
 A run is `{experiment}/{arm}/seed{n}`: everything about it follows from the config and those three.
 """
@@ -72,6 +73,11 @@ def run_file(experiment: str, arm: str, seed: int | str, name: str, root: str | 
 def zeroshot_name(benchmark: str) -> str:
     """A run's zero-shot result on one benchmark, relative to the run folder."""
     return f"zeroshot/{benchmark}.json"
+
+
+def lab_benchmark(benchmark: str) -> str:
+    """The name of a zero-shot benchmark's twin scored by the lab's protocol (config/sources.yaml)."""
+    return f"{benchmark}_lab"
 
 
 def seeds(spec: dict) -> list[int]:
@@ -154,6 +160,16 @@ def curves_file(experiment: str, root: str | Path = RESULTS) -> str:
     return f"{root}/curves/{experiment}.csv"
 
 
+def figure_file(name: str, suffix: str = "png", root: str | Path = RESULTS) -> str:
+    """A figure of the config's `figures:` section by its name, or `across_figure(experiment)`."""
+    return f"{root}/figures/{name}.{suffix}"
+
+
+def across_figure(experiment: str) -> str:
+    """The name of an experiment's across-training figure: one per experiment, not in the config."""
+    return f"across_training/{experiment}"
+
+
 def theory_files(name: str, root: str | Path = RESULTS) -> list[str]:
     return [f"{root}/theory/{f}" for f in THEORY[name]]
 
@@ -162,7 +178,7 @@ def figure_inputs(spec: dict, experiments: dict) -> list[str]:
     """The files a figure reads (and only those: figures.py gets this list): summaries, histories of the
     configured arms and seeds, or theory results."""
     kind = spec["kind"]
-    if kind in ("arms", "grid"):
+    if kind in ("arms", "grid", "across"):
         return [experiment_file(spec["experiment"], "summary.json")]
     if kind == "curves":
         exp = experiments[spec["experiment"]]

@@ -62,19 +62,53 @@ def paired(arm: dict[int, float], baseline: dict[int, float]) -> dict:
     return out
 
 
+def comparisons(arms, baseline: str, pairs: list[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """(arm, reference) pairs: every arm against the baseline, then the experiment's extra `pairs`."""
+    if baseline not in arms:
+        raise ValueError(f"baseline arm {baseline!r} has no runs; arms: {sorted(arms)}")
+    return [(arm, baseline) for arm in arms if arm != baseline] + [tuple(p) for p in pairs]
+
+
 def summarize_experiment(values: dict[str, dict[int, float]], baseline: str, higher_is_better: bool,
                          pairs: list[tuple[str, str]] = ()) -> dict:
     """values[arm][seed] -> per-arm descriptions and paired comparisons against the baseline (and `pairs`)."""
-    if baseline not in values:
-        raise ValueError(f"baseline arm {baseline!r} has no runs; arms: {sorted(values)}")
-    comparisons = [(arm, baseline) for arm in values if arm != baseline] + [tuple(p) for p in pairs]
     result = {"arms": {arm: describe(list(v.values())) | {"values": {str(s): x for s, x in sorted(v.items())}}
                        for arm, v in values.items()},
               "comparisons": []}
-    for arm, ref in comparisons:
+    for arm, ref in comparisons(values, baseline, pairs):
         comp = paired(values[arm], values[ref])
         if "wins" in comp and higher_is_better:  # a win is an improvement in the metric's direction
             comp["wins"], comp["losses"] = comp["losses"], comp["wins"]
         result["comparisons"].append({"arm": arm, "reference": ref, **comp})
     return result
 
+
+
+def across_training(curves: dict[str, dict[int, dict[int, float]]], baseline: str, higher_is_better: bool,
+                    pairs: list[tuple[str, str]] = ()) -> dict:
+    """curves[arm][seed][step] -> the paired difference arm - reference at every evaluation step.
+
+    Per comparison and step: the mean over seeds of the per-seed difference with its bootstrap CI, at the
+    steps every seed of both arms evaluated; the value at the last such step ("end") and at the step whose
+    mean difference is best for the arm ("most_favourable": chosen after looking, so its CI is optimistic).
+    Per arm: the step of each seed's best value and their median, where its own best checkpoint lies.
+    """
+    best = max if higher_is_better else min
+    arms = {}
+    for arm, by_seed in curves.items():
+        steps = {s: best(curve, key=curve.get) for s, curve in by_seed.items()}
+        arms[arm] = {"best_step": {str(s): step for s, step in sorted(steps.items())},
+                     "best_step_median": float(np.median(list(steps.values())))}
+    out = {"arms": arms, "comparisons": []}
+    for arm, ref in comparisons(curves, baseline, pairs):
+        seeds = sorted(set(curves[arm]) & set(curves[ref]))
+        steps = sorted(set.intersection(*(set(curves[a][s]) for a in (arm, ref) for s in seeds)))
+        rows = []
+        for step in steps:
+            diff = [curves[arm][s][step] - curves[ref][s][step] for s in seeds]
+            rows.append({"step": step, "mean": float(np.mean(diff)), "ci95": list(bootstrap_ci(diff))})
+        comp = {"arm": arm, "reference": ref, "n": len(seeds), "steps": rows}
+        if rows:
+            comp |= {"end": rows[-1], "most_favourable": (max if higher_is_better else min)(rows, key=lambda r: r["mean"])}
+        out["comparisons"].append(comp)
+    return out

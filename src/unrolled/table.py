@@ -12,7 +12,7 @@ from pathlib import Path
 
 from unrolled.atomic import atomic_path
 from unrolled.paper import reported
-from unrolled.registry import ICL, experiment_file, theory_files
+from unrolled.registry import ICL, experiment_file, lab_benchmark, theory_files
 
 
 def _fmt(x, digits=4):
@@ -143,14 +143,18 @@ def _zeroshot_claim_section(claim, experiments, results: Path) -> list[str]:
     for name, spec in users.items():
         summary = json.loads(Path(experiment_file(name, "zeroshot.json", results)).read_text())
         lines += [f"*Reproduced:* experiment `{name}`, {len(summary['seeds'])} seed(s) per arm, final weights. "
-                  f"{spec.get('scale', '')} Each cell: paper / reproduced mean [95% CI].", "",
+                  f"{spec.get('scale', '')} Each cell: paper / reproduced mean [95% CI] with our sliding-window "
+                  "protocol / with the lab's protocol (`{benchmark}_lab`; zeroshot.py), the paper's most likely "
+                  "one.", "",
                   "| arm (paper's name) | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+
+        def reproduced(bench, metric, arm):
+            block = summary["benchmarks"].get(bench, {}).get("metrics", {}).get(metric)
+            return _ci(block["arms"][arm], 3) if block else "not run"
+
         for ours, theirs in spec["claims"]["p2_zeroshot"].items():
-            cells = []
-            for column, (bench, metric) in columns.items():
-                block = summary["benchmarks"].get(bench, {}).get("metrics", {}).get(metric)
-                paper = claim["arms"].get(theirs, {}).get(column)
-                cells.append(f"{_fmt(paper, 2)} / {_ci(block['arms'][ours], 3) if block else 'not run'}")
+            cells = [f"{_fmt(claim['arms'].get(theirs, {}).get(column), 2)} / {reproduced(bench, metric, ours)} / "
+                     f"{reproduced(lab_benchmark(bench), metric, ours)}" for column, (bench, metric) in columns.items()]
             lines.append(f"| {ours} ({theirs}) | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
@@ -168,8 +172,9 @@ def _zeroshot_runs_section(experiments, results: Path) -> list[str]:
     for name, spec in users.items():
         summary = json.loads(Path(experiment_file(name, "zeroshot.json", results)).read_text())
         for bench, b in summary["benchmarks"].items():
-            lines += [f"**`{bench}`** ({b['task']}), experiment `{name}`:", ""]
-            cloze = b["task"] == "cloze"
+            protocol = b.get("protocol", "sliding")
+            lines += [f"**`{bench}`** ({b['task']}, {protocol} protocol), experiment `{name}`:", ""]
+            cloze = b["task"] == "cloze" and protocol == "sliding"  # the lab's rule has no length floor
             lines += ["| arm | loss: mean [95% CI] | accuracy: mean [95% CI] | " +
                       ("chance | runs above chance (p < 0.05) | shortest-candidate rule | runs above it "
                        "(p < 0.05) |" if cloze else ""),
@@ -214,23 +219,32 @@ def _icl_section(claim, experiments, results: Path) -> list[str]:
 
 def _every_arm_section(experiments, results: Path) -> list[str]:
     """Every arm of every experiment against its baseline (and the experiment's extra pairs), whether
-    or not it maps to a paper claim: the claim sections above show only the arms a paper ran."""
+    or not it maps to a paper claim: the claim sections above show only the arms a paper ran. Beside the
+    best-over-training difference, the difference across training: at the last evaluation and at the
+    evaluation most favourable to the arm."""
     lines = ["## Every arm against its baseline", "",
              "All experiments of this configuration, on their primary metric (best over training); a difference "
-             "is arm − reference per seed, and \"better / worse\" counts seeds in the metric's direction.", ""]
+             "is arm − reference per seed, and \"better / worse\" counts seeds in the metric's direction. "
+             "*At the end* and *most favourable step* compare the validation metric at one evaluation step "
+             "(the last, and the step whose mean difference is best for the arm: picked after looking, so its "
+             "CI is optimistic); `results/figures/across_training/` draws every step.", ""]
     for name, spec in experiments.items():
         summary = json.loads(Path(experiment_file(name, "summary.json", results)).read_text())
         key = summary["primary"]
         block = summary["metrics"][key]
+        across = {(c["arm"], c["reference"]): c for c in summary["across_training"]["comparisons"]}
         better = "higher" if summary["higher_is_better"] else "lower"
         lines += [f"**`{name}`** on `{spec['dataset']}`: `{key}` ({better} is better), "
                   f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.", "",
                   "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | Wilcoxon p | "
-                  "better / worse seeds |", "|---|---|---|---|---|"]
+                  "better / worse seeds | at the end (step) | most favourable step |", "|---|---|---|---|---|---|---|"]
         for c in block["comparisons"]:
+            a = across[c["arm"], c["reference"]]
+            at = lambda r: f"{_difference(r)} ({r['step']})" if r else "–"  # noqa: E731
             lines.append(f"| {c['arm']} − {c['reference']} | {_ci(block['arms'][c['arm']])} | "
                          f"{_difference(c)} | {_fmt(c.get('wilcoxon_p'), 3)} | "
-                         f"{c.get('wins', '–')} / {c.get('losses', '–')} |")
+                         f"{c.get('wins', '–')} / {c.get('losses', '–')} | {at(a.get('end'))} | "
+                         f"{at(a.get('most_favourable'))} |")
         lines.append("")
     return lines
 

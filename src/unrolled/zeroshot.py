@@ -19,6 +19,9 @@ the first window, with at least block_size - stride tokens of context (the usual
                 ties go to the earliest candidate. Chance accuracy is 1 / number of candidates; a
                 summed score also favours short candidates, so the rule "pick the candidate with
                 the fewest tokens" is reported beside it as a second floor.
+
+A benchmark's spec may choose `protocol: lab` instead (paper 2's lab's nanoGPT-based protocol, below), which
+needs an end-of-text token (GPT-2 BPE). The protocol is recorded in the prepared benchmark and every result.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from unrolled import checkpoint, distributed, provenance
 from unrolled import stats as seed_stats
 from unrolled.data.batches import load_meta
 from unrolled.data.benchmarks import BLANK, load_examples
-from unrolled.data.tokenizers import encoder_for
+from unrolled.data.tokenizers import tokenizer_for
 from unrolled.errors import UnrolledError
 from unrolled.registry import load_runs, runs_named, seeds, zeroshot_name
 
@@ -143,31 +146,141 @@ def evaluate_cloze(model, encode, examples, block_size, stride, device="cpu") ->
                                                        "p_above_shortest": p_shortest}
 
 
+# -- the lab's protocol ---------------------------------------------------------------------------------
+# Paper 2's zero-shot numbers were most likely made with its lab's nanoGPT-based code (the ToST repository's
+# language branch: its GPT-2 numbers equal paper 2's GPT-2 row). That is an inference, not a fact. Its rules:
+#   loss (LAMBADA, PTB, WikiText)  every line (PTB, WikiText: the file's lines, blank ones included) or
+#       passage (LAMBADA), each followed by end-of-text, joined into one stream; nanoGPT's estimate_loss over
+#       it: `iters` batches of `batch` random windows of block_size + 1 tokens, the mean of the batch losses.
+#   LAMBADA accuracy  the context is the passage up to its last space; the model generates `tokens` tokens
+#       greedily; a hit when the lower-cased last word is a substring of the generated text (as stated: the
+#       generated text itself is not lower-cased).
+#   cloze (CBT)  each candidate fills the blank; the whole passage (context + " " + query) wrapped in
+#       end-of-text is scored by its summed log-probability over all its tokens; the argmax wins.
+LAB_BATCH, LAB_ITERS, LAB_TOKENS, LAB_SEED = 16, 1000, 10, 0
+
+
+def lab_stream(tokenizer, texts: list[str]) -> list[int]:
+    """The texts as one token stream, each followed by the end-of-text token."""
+    ids = []
+    for text in texts:
+        ids += tokenizer.encode(text) + [tokenizer.eot]
+    return ids
+
+
+@torch.no_grad()
+def lab_window_loss(model, ids: list[int], block_size: int, batch: int = LAB_BATCH, iters: int = LAB_ITERS,
+                    seed: int = LAB_SEED, device: str = "cpu") -> dict:
+    """nanoGPT's estimate_loss on a token stream: random windows from a seeded generator (a stream shorter
+    than the context gives windows of its own length - 1)."""
+    data = torch.tensor(ids, dtype=torch.long)
+    window = min(block_size, len(ids) - 1)
+    if window < 1:
+        raise ValueError(f"a stream of {len(ids)} token(s) has no window to score")
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(iters):
+        starts = torch.randint(len(data) - window, (batch,), generator=generator).tolist()
+        x = torch.stack([data[i:i + window] for i in starts]).to(device)
+        y = torch.stack([data[i + 1:i + 1 + window] for i in starts]).to(device)
+        logits, _ = model(x)
+        losses.append(F.cross_entropy(logits.float().flatten(0, 1), y.flatten()).item())
+    return {"loss": float(np.mean(losses)), "window": window, "windows": batch * iters}
+
+
+@torch.no_grad()
+def lab_generate(model, ids: list[int], tokens: int, block_size: int, device: str = "cpu") -> list[int]:
+    """Greedy decoding of `tokens` tokens after `ids`, each step seeing the last block_size tokens."""
+    seq = list(ids)
+    for _ in range(tokens):
+        logits, _ = model(torch.tensor(seq[-block_size:], dtype=torch.long, device=device)[None])
+        seq.append(int(logits[0, -1].argmax()))
+    return seq[len(ids):]
+
+
+def lab_lambada(model, tokenizer, examples, block_size, tokens: int = LAB_TOKENS, device="cpu") -> dict:
+    hits = 0
+    for example in examples:
+        context, word = split_last_word(example["text"])
+        generated = tokenizer.decode(lab_generate(model, tokenizer.encode(context), tokens, block_size, device))
+        hits += word.strip().lower() in generated
+    return _proportion(hits, len(examples)) | {"generated_tokens": tokens}
+
+
+def lab_cloze_scores(model, tokenizer, example, block_size, device="cpu") -> list[float]:
+    """Each candidate's passage, end-of-text + passage + end-of-text, by its summed log-probability."""
+    scores = []
+    for candidate in example["candidates"]:
+        passage = (example["context"] + " " + example["query"].replace(BLANK, candidate)).strip()
+        ids = lab_stream(tokenizer, [passage])
+        logp, _ = token_logprobs(model, [tokenizer.eot] + ids, 1, block_size, block_size, device)
+        scores.append(float(logp.sum()))
+    return scores
+
+
+def lab_cloze(model, tokenizer, examples, block_size, device="cpu") -> dict:
+    hits = sum(example["candidates"][int(np.argmax(lab_cloze_scores(model, tokenizer, example, block_size,
+                                                                     device)))] == example["answer"]
+               for example in examples)
+    chance = float(np.mean([1 / len(e["candidates"]) for e in examples]))
+    return _proportion(int(hits), len(examples), chance)
+
+
+def lab_texts(task: str, examples: list[dict]) -> list[str]:
+    """The lines the lab's loss runs over: LAMBADA's passages, or a document's lines."""
+    if task == "lambada":
+        return [e["text"] for e in examples]
+    return [line for e in examples for line in e["text"].split("\n")]
+
+
+def evaluate_lab(model, tokenizer, task: str, examples: list[dict], device="cpu", batch: int = LAB_BATCH,
+                 iters: int = LAB_ITERS) -> dict:
+    if tokenizer.eot is None:
+        raise ValueError("protocol 'lab' needs a tokenizer with an end-of-text token (GPT-2 BPE's "
+                         "<|endoftext|>); a character vocabulary has none: use protocol 'sliding'")
+    block_size = model.cfg.block_size
+    if task == "cloze":
+        return lab_cloze(model, tokenizer, examples, block_size, device)
+    out = lab_window_loss(model, lab_stream(tokenizer, lab_texts(task, examples)), block_size, batch, iters,
+                          device=device)
+    if task == "lambada":
+        out |= lab_lambada(model, tokenizer, examples, block_size, device=device)
+    return out
+
+
 TASKS = {"lambada": evaluate_lambada, "perplexity": evaluate_perplexity, "cloze": evaluate_cloze}
+PROTOCOLS = ("sliding", "lab")
 
 
-def evaluate(model, encode, task: str, examples: list[dict], stride: int | None = None, device="cpu") -> dict:
+def evaluate(model, tokenizer, task: str, examples: list[dict], stride: int | None = None, device="cpu",
+             protocol: str = "sliding") -> dict:
+    """Score `model` on a benchmark's examples; `tokenizer` has encode, decode and eot (tokenizer_for)."""
     if task not in TASKS:
         raise UnrolledError(f"unknown zero-shot task {task!r}; expected one of {sorted(TASKS)}")
+    if protocol not in PROTOCOLS:
+        raise UnrolledError(f"unknown zero-shot protocol {protocol!r}; expected one of {PROTOCOLS}")
     block_size = model.cfg.block_size
+    if protocol == "lab":
+        return evaluate_lab(model, tokenizer, task, examples, device) | {"protocol": protocol, "block_size": block_size}
     stride = min(stride or block_size // 2, block_size)
-    return TASKS[task](model, encode, examples, block_size, stride, device) | {"block_size": block_size,
-                                                                              "stride": stride}
+    return TASKS[task](model, tokenizer.encode, examples, block_size, stride, device) | {
+        "protocol": protocol, "block_size": block_size, "stride": stride}
 
 
 def evaluate_run(run: str | Path, benchmark: str | Path, data: str | Path, bpe: str | Path | None = None,
                  stride: int | None = None, device: str = "auto") -> dict:
-    """One finished run scored on one prepared benchmark, with the run's tokenizer (from its training
-    data, and the fetched BPE folder for BPE models), on a GPU no other job holds if there is one."""
+    """One finished run scored on one prepared benchmark, by the benchmark's protocol, with the run's
+    tokenizer (from its training data, and the fetched BPE folder for BPE models), on a GPU no other job
+    holds if there is one."""
     bench_meta = load_meta(benchmark)
     if bench_meta.get("kind") != "zeroshot":
         raise ValueError(f"{benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
     device = distributed.setup(device).device
     model = checkpoint.load_model(run, device)
-    result = evaluate(model, encoder_for(load_meta(data), bpe), bench_meta["task"], load_examples(benchmark),
-                      stride, device)
-    return ({"benchmark": bench_meta["name"], "task": bench_meta["task"], "metrics": result,
-             "benchmark_sources": bench_meta.get("sources")} | provenance.evaluation(run, device))
+    result = evaluate(model, tokenizer_for(load_meta(data), bpe), bench_meta["task"], load_examples(benchmark),
+                      stride, device, bench_meta.get("protocol", "sliding"))
+    return ({"benchmark": bench_meta["name"], "task": bench_meta["task"], "protocol": result["protocol"],
+             "metrics": result, "benchmark_sources": bench_meta.get("sources")} | provenance.evaluation(run, device))
 
 
 SUMMARY_METRICS = {"loss": False, "accuracy": True}  # metric -> higher is better
@@ -189,7 +302,8 @@ def summarize(experiment: str, spec: dict, files: list[str | Path]) -> dict:
             if all(values.values()):
                 metrics[metric] = seed_stats.summarize_experiment(values, spec["baseline"], higher,
                                                                   spec.get("pairs", []))
-        out["benchmarks"][bench] = {"task": task, "metrics": metrics,
+        protocol = next(iter(runs[spec["baseline"]].values())).get("protocol", "sliding")
+        out["benchmarks"][bench] = {"task": task, "protocol": protocol, "metrics": metrics,
                                     "runs": {arm: {str(s): r["metrics"] for s, r in by_seed.items()}
                                              for arm, by_seed in runs.items()}}
     return out

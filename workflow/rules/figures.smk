@@ -6,12 +6,12 @@ rule figure:
         lambda wildcards: registry.figure_inputs(_lookup("figures", wildcards.figure), config["experiments"]),
     output:
         png=report(
-            "results/figures/{figure}.png",
+            registry.figure_file("{figure}"),
             caption="../report/figure.rst",
             category="Figures",
             labels=lambda wildcards: {"figure": wildcards.figure},
         ),
-        pdf="results/figures/{figure}.pdf",
+        pdf=registry.figure_file("{figure}", "pdf"),
     log:
         "logs/figures/{figure}.log",
     benchmark:
@@ -24,9 +24,38 @@ rule figure:
         "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input} > {log} 2>&1"
 
 
+# Every experiment's paired differences at each evaluation step, from its summary (no config entry).
+rule across_training_figure:
+    input:
+        summary=rules.summarize.output.json,
+    output:
+        png=report(
+            registry.figure_file(registry.across_figure("{experiment}")),
+            caption="../report/across.rst",
+            category="Across training",
+            labels=lambda wildcards: {"experiment": wildcards.experiment},
+        ),
+        pdf=registry.figure_file(registry.across_figure("{experiment}"), "pdf"),
+    log:
+        "logs/figures/across_training/{experiment}.log",
+    conda:
+        "../envs/unrolled.yml"
+    params:
+        spec=lambda wildcards: json.dumps(
+            {
+                "kind": "across",
+                "experiment": wildcards.experiment,
+                "claims": experiment_spec(wildcards.experiment).get("claims", {}),
+            }
+        ),
+    shell:
+        "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input.summary} > {log} 2>&1"
+
+
 rule figures:
     input:
-        expand("results/figures/{figure}.png", figure=config["figures"]),
+        [registry.figure_file(name) for name in config["figures"]],
+        [registry.figure_file(registry.across_figure(name)) for name in config["experiments"]],
 
 
 rule table:

@@ -122,6 +122,8 @@ def prepare(name: str, spec: dict, source_dirs: dict[str, str | Path], out: str 
         for role, d in dirs.items():
             prov = load_provenance(d)
             sources[role] = {"source": prov["name"], "archive_sha256": prov["archive_sha256"], "files": prov["files"]}
+        if spec["builder"] in BENCHMARK_BUILDERS:  # how models are scored on it (zeroshot.py)
+            fields["protocol"] = spec.get("protocol", "sliding")
         meta = {"name": name, "builder": spec["builder"], **fields, "sources": sources}
         write_json(tmp / "meta.json", meta)
     return meta

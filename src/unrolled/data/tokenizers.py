@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 GPT2_EOT = 50256
 # tiktoken's gpt2 / r50k_base pre-tokenisation pattern.
@@ -11,6 +12,8 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+
 
 class CharTokenizer:
     """Maps each distinct character of a corpus to an id, in sorted order (as nanoGPT does)."""
+
+    eot = None  # a character vocabulary has no end-of-text token
 
     def __init__(self, chars: str | list[str]):
         self.itos = sorted(set(chars))
@@ -45,8 +48,9 @@ def gpt2_encoding(ranks_file: str | Path, expected_sha256: str | None = None):
     )
 
 
-def encoder_for(meta: dict, bpe_folder: str | Path | None = None):
-    """The text -> ids function of the tokenizer a prepared LM data set was built with.
+def tokenizer_for(meta: dict, bpe_folder: str | Path | None = None) -> SimpleNamespace:
+    """The tokenizer a prepared LM data set was built with: encode (text -> ids), decode, and eot (the
+    end-of-text id, None for characters).
 
     For GPT-2 BPE the ranks file must hash to what the data set was built from, so a model is never
     scored with a tokenizer other than the one it was trained on."""
@@ -60,10 +64,11 @@ def encoder_for(meta: dict, bpe_folder: str | Path | None = None):
                                  f"(data set {meta.get('name')}); a char model can only score text in its alphabet")
             return tokenizer.encode(text)
 
-        return encode
+        return SimpleNamespace(encode=encode, decode=tokenizer.decode, eot=None)
     if meta.get("tokenizer") == "gpt2":
         if bpe_folder is None:
             raise ValueError(f"data set {meta.get('name')} uses GPT-2 BPE: pass the folder of its ranks file")
         expected = meta["sources"]["bpe"]["files"]["gpt2.tiktoken"]
-        return gpt2_encoding(Path(bpe_folder) / "gpt2.tiktoken", expected).encode_ordinary
+        encoding = gpt2_encoding(Path(bpe_folder) / "gpt2.tiktoken", expected)
+        return SimpleNamespace(encode=encoding.encode_ordinary, decode=encoding.decode, eot=GPT2_EOT)
     raise ValueError(f"data set {meta.get('name')}: tokenizer {meta.get('tokenizer')!r} is not char or gpt2")
