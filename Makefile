@@ -40,7 +40,7 @@ data: $(STAMP)
 
 ## Redraw every figure and the table from the summaries and histories (after `make pull`: seconds).
 figures: $(STAMP)
-	$(SNAKEMAKE) figures table --cores $(CORES) $(SNAKEMAKE_ARGS) --forcerun figure table
+	$(SNAKEMAKE) figures table --cores $(CORES) $(SNAKEMAKE_ARGS) --forcerun figure across_training_figure table
 
 ## An HTML report with every figure and its caption: results/report.html (always rebuilt).
 report: $(STAMP)
