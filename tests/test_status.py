@@ -92,4 +92,4 @@ def test_the_status_command_reads_the_config_and_the_runs(tmp_path):
     assert proc.stdout.splitlines()[0] == "lm: 1 done, 1 running, 2 stopped, 2 not started (of 6)"
     default = subprocess.run([sys.executable, "-m", "unrolled", "status", "lm_char"], cwd=tmp_path,
                              capture_output=True, text=True, check=True)
-    assert default.stdout.startswith("lm_char: 15 not started (of 15)")
+    assert default.stdout.startswith("lm_char: 18 not started (of 18)")
