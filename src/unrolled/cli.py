@@ -73,10 +73,11 @@ def cmd_train(args) -> None:
 
 
 def cmd_summarize(args) -> None:
-    from unrolled.experiments import summarize, write_curves, write_summary
+    from unrolled.experiments import load_histories, summarize, write_curves, write_summary
 
-    write_curves(args.histories, args.spec, args.out_curves)
-    write_summary(summarize(args.experiment, args.spec, args.runs, args.histories), args.out_json, args.out_csv)
+    histories = load_histories(args.histories, args.spec)
+    write_curves(histories, args.out_curves)
+    write_summary(summarize(args.experiment, args.spec, args.runs, histories), args.out_json, args.out_csv)
     logging.info("summarized %s into %s", args.experiment, args.out_json)
 
 

@@ -24,14 +24,19 @@ METRICS = {
 }
 
 
-def summarize(experiment: str, spec: dict, files: list[str | Path], histories: list[str | Path]) -> dict:
+def load_histories(files: list[str | Path], spec: dict) -> dict:
+    """Every run's history.csv (`files`) as {arm: {seed: rows}}, read once for the summary and the curves."""
+    return load_runs(files, spec, registry.HISTORY, read=registry.read_history)
+
+
+def summarize(experiment: str, spec: dict, files: list[str | Path], histories: dict) -> dict:
     """Statistics over seeds from `files`, the metrics.json of every run of the experiment, and
-    `histories`, their history.csv."""
+    `histories`, their history.csv rows (`load_histories`)."""
     keys, higher = METRICS[spec["metric"]]
     runs = load_runs(files, spec, registry.METRICS)
     values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
     curves = {arm: {s: {int(row["step"]): float(row[spec["metric"]]) for row in rows} for s, rows in by_seed.items()}
-              for arm, by_seed in load_runs(histories, spec, registry.HISTORY, read=registry.read_history).items()}
+              for arm, by_seed in histories.items()}
     return {
         "experiment": experiment, "dataset": spec["dataset"], "metric": spec["metric"], "primary": keys[0],
         "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
@@ -46,13 +51,12 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: l
 CURVE_FIELDS = ["step", "arm", "seed", "val_loss", "val_acc"]
 
 
-def write_curves(files: list[str | Path], spec: dict, path: str | Path) -> None:
-    """Every run's history.csv (`files`) as one long table: a row per run and evaluation step."""
-    runs = load_runs(files, spec, registry.HISTORY, read=registry.read_history)
+def write_curves(histories: dict, path: str | Path) -> None:
+    """Every run's history (`load_histories`) as one long table: a row per run and evaluation step."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
         writer.writeheader()
-        for arm, by_seed in runs.items():
+        for arm, by_seed in histories.items():
             for s, rows in by_seed.items():
                 for row in rows:
                     writer.writerow({"step": row["step"], "arm": arm, "seed": s, "val_loss": row["val_loss"],

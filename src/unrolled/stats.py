@@ -109,6 +109,6 @@ def across_training(curves: dict[str, dict[int, dict[int, float]]], baseline: st
             rows.append({"step": step, "mean": float(np.mean(diff)), "ci95": list(bootstrap_ci(diff))})
         comp = {"arm": arm, "reference": ref, "n": len(seeds), "steps": rows}
         if rows:
-            comp |= {"end": rows[-1], "most_favourable": (max if higher_is_better else min)(rows, key=lambda r: r["mean"])}
+            comp |= {"end": rows[-1], "most_favourable": best(rows, key=lambda r: r["mean"])}
         out["comparisons"].append(comp)
     return out
