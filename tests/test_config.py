@@ -105,3 +105,23 @@ def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
     zeroshot = [res for rule, res in jobs if rule == "zeroshot"]
     assert len(zeroshot) == 12 and all("gpu=1" in res for res in zeroshot)
     assert all("gpu=1" not in res for rule, res in jobs if not is_training(rule) and rule != "zeroshot")
+
+
+def test_gpu_profile_keeps_each_experiments_gpu_count(workflow_copy):
+    """The OpenWebText experiments' 8 GPUs reach Snakemake and the job (8 torchrun ranks), beside 1-GPU jobs."""
+    import re
+
+    proc = _dry_run(workflow_copy, "--profile", "workflow/profiles/gpu", "--resources", "gpu=8",
+                    "--configfile", "config/paper.yaml")
+    assert proc.returncode == 0, proc.stderr
+    jobs = re.findall(r"rule (train[\w-]*):\n(?:    .*\n)*?    wildcards: experiment=(\w+)[^\n]*\n"
+                      r"    resources: ([^\n]*)\nShell command: ([^\n]*)", proc.stdout)
+    paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
+    assert {exp for _, exp, _, _ in jobs} == set(paper)
+    for rule, exp, resources, shell in jobs:
+        gpus = paper[exp]["resources"]["gpu"]
+        assert f"gpu={gpus}," in resources, (exp, resources)
+        if rule == "train":
+            assert f"--processes {gpus} " in shell, (exp, shell)
+        assert "--compile-cache .cache/torch-compile" in shell  # one shared cache the profile names
+    assert {exp for _, exp, _, _ in jobs if paper[exp]["resources"]["gpu"] == 8} == {"p1_gpt2_owt", "p2_lm_owt"}

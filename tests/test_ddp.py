@@ -1,4 +1,5 @@
-"""Data-parallel training under torchrun (gloo, 2 CPU processes) matches one process on the same batch."""
+"""Data-parallel training under torchrun (gloo, 2 CPU processes) matches one process on the same batch; the
+GPU locks that keep jobs on their own devices."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 
+from unrolled.errors import UnrolledError
 from unrolled.train import METRICS, train
 
 
@@ -20,9 +22,9 @@ def test_two_process_ddp_matches_single_process(tiny_text_data, tmp_path):
     single = train(run, 0, tmp_path / "single", progress=False)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "unrolled", "train", "--config", json.dumps(run), "--seed", "0", "--out", str(tmp_path / "ddp"),
-           "--no-progress"]
+    # The workflow's command: the job starts torchrun with 2 ranks itself (on the CPU, gloo).
+    cmd = [sys.executable, "-m", "unrolled", "train", "--config", json.dumps(run), "--seed", "0",
+           "--out", str(tmp_path / "ddp"), "--no-progress", "--processes", "2"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = json.loads((tmp_path / "ddp" / METRICS).read_text())
@@ -47,18 +49,92 @@ def test_batch_must_split_evenly(tiny_text_data):
         shard((x,), Placement("cpu", 0, 4))
 
 
-def test_concurrent_runs_take_different_gpus(monkeypatch, tmp_path):
-    """Each run locks the first free GPU; a third run on a 2-GPU box is refused, not doubled up."""
+def _hold_lock_in_another_process(path):
+    """A separate process that holds an flock on `path` until it is killed (another job's GPU)."""
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.fixture
+def gpus(monkeypatch, tmp_path):
+    """A machine whose CUDA sees the GPUs `see(uuids)` names (mocked); the flocks are real, in tmp_path."""
     import torch
 
     from unrolled import distributed
 
     monkeypatch.setenv("UNROLLED_GPU_LOCKS", str(tmp_path))
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(distributed, "_LOCK_HANDLES", [])
-    assert distributed._free_gpu() == 0
-    assert distributed._free_gpu() == 1
-    with pytest.raises(RuntimeError, match="all 2 GPUs are held"):
-        distributed._free_gpu()
-    distributed._LOCK_HANDLES.pop(0).close()  # the first run ends: its GPU is free again
-    assert distributed._free_gpu() == 0
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+
+    def see(uuids):
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: len(uuids))
+        monkeypatch.setattr(distributed, "device_uuids", lambda: list(uuids))
+    return see
+
+
+def test_gpu_locks_are_keyed_by_uuid_not_index(gpus, tmp_path):
+    """Two jobs that see the same two GPUs in opposite orders (different CUDA_VISIBLE_DEVICES) agree on
+    which physical GPU is taken; a third is refused rather than doubled up."""
+    from unrolled import distributed
+
+    gpus(["a0", "b1"])
+    assert distributed.lock_gpus(1) == [0]  # job 1 takes a0
+    assert (tmp_path / "gpu-a0.lock").exists()
+    gpus(["a0", "b1"][::-1])  # job 2 sees b1 as index 0 and a0 as index 1
+    assert distributed.lock_gpus(1) == [0]  # b1: index 0 here, a0's lock is held
+    gpus(["b1", "a0"])
+    with pytest.raises(UnrolledError, match=r"1 GPU\(s\) needed, but only 0 of the 2 visible are free"):
+        distributed.lock_gpus(1)
+    distributed._LOCK_HANDLES.pop(0).close()  # job 1 ends: a0 is free again
+    assert distributed.lock_gpus(1) == [1]  # a0 at index 1 in this order
+
+
+def test_a_single_gpu_run_sets_its_device_and_records_it(gpus, tmp_path, monkeypatch):
+    """The first free GPU (another process holds the lock of index 0) is the one set, used and recorded."""
+    import torch
+    from types import SimpleNamespace
+
+    from unrolled import distributed
+    from unrolled.provenance import environment
+
+    gpus(["a0", "b1"])
+    holder = _hold_lock_in_another_process(tmp_path / "gpu-a0.lock")
+    try:
+        set_to = []
+        monkeypatch.setattr(torch.cuda, "set_device", set_to.append)
+        place = distributed.setup("auto")
+    finally:
+        holder.kill()
+    assert place.device == "cuda:1" and set_to == ["cuda:1"]
+    names = {"cuda:0": "GPU A", "cuda:1": "GPU B"}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: names[device])
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: SimpleNamespace(uuid={"cuda:0": "a0", "cuda:1": "b1"}[device]))
+    env = environment(place.device)
+    assert (env["device"], env["device_name"], env["device_uuid"]) == ("cuda:1", "GPU B", "b1")
+
+
+def test_a_data_parallel_job_locks_n_gpus_and_hands_them_to_its_ranks(gpus, tmp_path, monkeypatch):
+    """`launch` takes N free GPUs among those visible, narrows CUDA_VISIBLE_DEVICES to them (in the
+    caller's own terms), and starts torchrun with N ranks of the same command."""
+    import torch.distributed.run
+
+    from unrolled import distributed
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,6,7")
+    gpus(["u5", "u6", "u7"])
+    started = []
+    monkeypatch.setattr(torch.distributed.run, "main",
+                        lambda args: started.append((args, os.environ["CUDA_VISIBLE_DEVICES"])))
+    holder = _hold_lock_in_another_process(tmp_path / "gpu-u6.lock")  # another job has GPU 6
+    try:
+        distributed.launch(2, ["train", "--seed", "0"])
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,6,7")  # a second job on the same machine
+        with pytest.raises(UnrolledError, match="2 GPU"):  # only GPU 6 is left, and it is held
+            distributed.launch(2, ["train", "--seed", "1"])
+    finally:
+        holder.kill()
+    assert started == [(["--standalone", "--nproc_per_node", "2", "-m", "unrolled", "train", "--seed", "0"], "5,7")]

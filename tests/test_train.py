@@ -191,3 +191,21 @@ def test_cli_train_and_clear_errors(tiny_text_data, tmp_path, capsys):
     bad = json.dumps({"data": str(tmp_path / "nowhere")})
     assert cli_main(["train", "--config", bad, "--seed", "0", "--out", str(tmp_path / "s")]) == 2
     assert "nowhere/meta.json: not a prepared data set" in capsys.readouterr().err
+
+
+def test_compile_cache_is_set_before_training_starts(tiny_text_data, tmp_path, monkeypatch):
+    """`--compile-cache DIR` points torch.compile's inductor (and its Triton kernels) at DIR for the whole
+    job, ranks included (they inherit the environment). The time it saves: benchmarks/compile_cache.py."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir, triton_cache_dir
+
+    from unrolled import train as train_module
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    seen = []
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: seen.append((cache_dir(), triton_cache_dir(0))) or
+                        {"seed": 0, "best_val_loss": 1.0, "best_step": 1})
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["train", "--config", json.dumps({"data": str(tiny_text_data)}), "--seed", "0",
+                     "--out", "run", "--compile-cache", "shared/cache"]) == 0
+    shared = str(tmp_path / "shared" / "cache")
+    assert seen == [(shared, os.path.join(shared, "triton", "0"))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from unrolled.errors import ChecksumError, UnrolledError
@@ -59,8 +60,14 @@ def _run_config(value: str) -> dict:
 def cmd_train(args) -> None:
     import torch
 
+    from unrolled import distributed
     from unrolled.train import train, train_ensemble
 
+    if args.compile_cache:  # before anything compiles; torchrun's ranks inherit it
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.abspath(args.compile_cache)
+    if args.processes > 1 and "WORLD_SIZE" not in os.environ:
+        distributed.launch(args.processes, args.argv)  # the same command, as each rank (which sees WORLD_SIZE)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.seeds:
@@ -70,6 +77,17 @@ def cmd_train(args) -> None:
     for metrics in runs:
         logging.info("seed %d: best val loss %.4f at step %d", metrics["seed"], metrics["best_val_loss"],
                      metrics["best_step"])
+
+
+def cmd_plan(args) -> None:
+    from unrolled import plan, registry
+
+    config = registry.load_config(args.configfile)
+    if args.experiments:
+        config["experiments"] = {name: config["experiments"][name] for name in args.experiments}
+    mfu = args.mfu or plan.ASSUMED_MFU
+    peak = args.peak_tflops * 1e12 if args.peak_tflops else plan.H100_BF16_FLOPS
+    print(plan.markdown(plan.plan(config, mfu, peak), mfu, peak), end="")
 
 
 def cmd_summarize(args) -> None:
@@ -160,6 +178,12 @@ def _experiment_parser(sub, name: str, help: str, runs: str) -> argparse.Argumen
     return p
 
 
+def _configfile_arg(p: argparse.ArgumentParser) -> None:
+    # One file per flag (repeatable), so a positional argument after it is not taken for a second file.
+    p.add_argument("--configfile", action="append", metavar="FILE",
+                   help="the registry, as given to snakemake; repeat for more (default: config/config.yaml)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unrolled", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
@@ -190,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder (--seed) or arm folder (--seeds)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines in the log")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    # Not --nproc: torchrun re-parses this command line and would take it for its --nproc-per-node.
+    p.add_argument("--processes", type=int, default=1,
+                   help="data-parallel processes, one per GPU it locks (torchrun; on the CPU, gloo)")
+    p.add_argument("--compile-cache", metavar="DIR",
+                   help="torch.compile's cache (TORCHINDUCTOR_CACHE_DIR): on shared storage, a requeued or sibling "
+                        "job reuses the compiled kernels")
     p.set_defaults(func=cmd_train)
 
     p = _experiment_parser(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv",
@@ -252,9 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="every run of the config: done, running (step, val loss, ETA), stopped "
                                       "or not started, from the run folders alone")
     p.add_argument("experiments", nargs="*", help="only these experiments (default: all of the config)")
-    p.add_argument("--configfile", nargs="+", help="the registry, as given to snakemake (default: config/config.yaml)")
+    _configfile_arg(p)
     p.add_argument("--runs", default="results/runs", help="the runs folder")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("plan", help="expected training time of every experiment and arm of a config (FLOPs, "
+                                    "an assumed MFU) and the cluster allocations it takes, as a markdown table")
+    p.add_argument("experiments", nargs="*", help="only these experiments (default: all of the config)")
+    _configfile_arg(p)
+    p.add_argument("--mfu", type=float, help="assumed model FLOPs utilisation (default: unrolled.plan.ASSUMED_MFU)")
+    p.add_argument("--peak-tflops", type=float, help="a GPU's peak TFLOP/s (default: H100 bf16 dense, 989; A100: 312)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("table", help="results/tables/paper_vs_reproduced.md")
     p.add_argument("--spec", required=True, type=_json_arg, help="the experiments section as JSON")
@@ -267,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     try:

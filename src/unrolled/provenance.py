@@ -30,16 +30,17 @@ def environment(device: str) -> dict:
     import numpy
     import torch
 
+    cuda = device.startswith("cuda")
     info = {
         "device": device,
-        "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu",
+        "device_name": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
     }
-    if device.startswith("cuda"):
-        info["cuda"] = torch.version.cuda
+    if cuda:  # the physical GPU: an index means little once CUDA_VISIBLE_DEVICES has renumbered them
+        info |= {"device_uuid": str(torch.cuda.get_device_properties(device).uuid), "cuda": torch.version.cuda}
     return info
 
 

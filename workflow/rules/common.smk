@@ -56,9 +56,14 @@ def experiment_resource(key, default):
     return lambda wildcards: experiment_spec(wildcards.experiment).get("resources", {}).get(key, default)
 
 
-def launcher(spec):
-    gpus = spec.get("resources", {}).get("gpu", 0)
-    return f"torchrun --standalone --nproc_per_node {gpus}" if gpus > 1 else "python"
+# A training job's GPUs: its experiment's resources.gpu, else train_gpus. Snakemake may lower the `gpu`
+# resource it schedules with to the --resources limit; the job still starts this many ranks (and fails
+# with a clear error if that many GPUs are not free), never silently fewer with bigger per-GPU batches.
+train_gpus = experiment_resource("gpu", config["train_gpus"])
+
+
+def compile_cache_arg(wildcards):
+    return f"--compile-cache {config['compile_cache']}" if config["compile_cache"] else ""
 
 
 def tokenizer_inputs(wildcards):

@@ -2,7 +2,8 @@
 # `ensemble: E`, one job per group of E seeds that trains them as a seed ensemble in one process and
 # writes the same per-seed files (one rule per group, made below). Checkpoints are not declared
 # outputs, so Snakemake keeps them when a job fails or is killed, and the rerun resumes from them. An
-# experiment with resources.gpu > 1 trains each run data-parallel under torchrun, one process per GPU.
+# experiment with resources.gpu = N > 1 trains each run data-parallel: the job locks N GPUs and starts
+# torchrun with one rank on each (`--processes`; on the CPU, N gloo processes).
 
 
 rule train:
@@ -21,16 +22,17 @@ rule train:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
-        gpu=experiment_resource("gpu", config["train_gpus"]),
+        gpu=train_gpus,
         mem_mb=experiment_resource("mem_mb", 4000),
         runtime=experiment_resource("runtime", 60),
     params:
         config=lambda wildcards: json.dumps(run_config(experiment_spec(wildcards.experiment), wildcards.arm)),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
-        launcher=lambda wildcards: launcher(experiment_spec(wildcards.experiment)),
+        processes=train_gpus,
+        compile_cache=compile_cache_arg,
     shell:
-        "{params.launcher} -m unrolled train --config {params.config:q} --seed {wildcards.seed} --out {params.out}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m unrolled train --config {params.config:q} --seed {wildcards.seed} --out {params.out}"
+        " --threads {threads} --processes {params.processes} {params.compile_cache} > {log} 2>&1"
 
 
 for _experiment, _groups in ENSEMBLES.items():
@@ -55,13 +57,14 @@ for _experiment, _groups in ENSEMBLES.items():
                 "../envs/unrolled.yml"
             threads: config["train_threads"]
             resources:
-                gpu=experiment_resource("gpu", config["train_gpus"]),
+                gpu=train_gpus,
                 mem_mb=experiment_resource("mem_mb", 4000),
                 runtime=experiment_resource("runtime", 60),
             params:
                 config=rules.train.params.config,
                 seeds=" ".join(map(str, _group)),
                 out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm),
+                compile_cache=rules.train.params.compile_cache,
             shell:
                 "python -m unrolled train --config {params.config:q} --seeds {params.seeds} --out {params.out}"
-                " --threads {threads} > {log} 2>&1"
+                " --threads {threads} {params.compile_cache} > {log} 2>&1"
