@@ -99,6 +99,11 @@ def parse_run_config(run: dict) -> tuple[Path, ModelConfig, TrainConfig, dict]:
         raise ValueError("run config: `data` (a prepared data set folder) is required")
     data = Path(run["data"])
     meta = load_meta(data)
+    return (data, *model_config(run, meta), meta)
+
+
+def model_config(run: dict, meta: dict) -> tuple[ModelConfig, TrainConfig]:
+    """The run's model and training configs, with what the data set fixes (vocabulary, image shape)."""
     model = dict(run.get("model", {}))
     if meta.get("kind") == "images":
         channels, size, _ = meta["shape"]
@@ -110,7 +115,7 @@ def parse_run_config(run: dict) -> tuple[Path, ModelConfig, TrainConfig, dict]:
         if meta.get("tokenizer", "char") != "char":  # logits past the real vocabulary are never targets
             vocab = -(-vocab // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
         model.update(task="lm", vocab_size=vocab)
-    return data, _build(ModelConfig, "model", model), _build(TrainConfig, "train", run.get("train", {})), meta
+    return _build(ModelConfig, "model", model), _build(TrainConfig, "train", run.get("train", {}))
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -386,11 +391,6 @@ class Trainer:
         mcfg, tcfg, E = self.mcfg, self.tcfg, len(self.seeds)
         wall = self.wall_before + seconds
         job_tps = (self.step - start_step) * tokens_per_step * E / seconds if self.step > start_step else None
-        if mcfg.task == "vit":  # throughput counts images: a token's FLOPs times tokens per image
-            seq = (mcfg.image_size // mcfg.patch_size) ** 2 + 1
-            flops = self.model.flops_per_token(seq) * seq
-        else:
-            flops = self.model.flops_per_token(mcfg.block_size)
         scales = self.model.identity_scale
         common = {
             "task": mcfg.task, "world_size": self.place.world_size, "steps": self.step,
@@ -401,7 +401,8 @@ class Trainer:
             "environment": environment(self.device),
         }
         if self.device.startswith("cuda") and job_tps:
-            common["mfu_bf16_h100"] = job_tps * flops / H100_BF16_FLOPS  # the whole job's use of the GPU
+            # the whole job's use of the GPU
+            common["mfu_bf16_h100"] = job_tps * self.model.flops_per_item() / H100_BF16_FLOPS
         if self.ensemble:
             common["ensemble"] = {"seeds": self.seeds, "size": E, "tokens_per_second": job_tps}
         out = []

@@ -62,6 +62,7 @@ class Ensemble(nn.Module):
         return self.model.num_params() // self.size
 
     flops_per_token = Transformer.flops_per_token  # per member: num_params() counts one member
+    flops_per_item = Transformer.flops_per_item
 
     @property
     def identity_scale(self) -> torch.Tensor | None:

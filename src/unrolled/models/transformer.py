@@ -202,6 +202,14 @@ class Transformer(nn.Module):
         """PaLM/nanoGPT estimate of training FLOPs per token: 6N + 12 L d T."""
         return 6 * self.num_params() + 12 * self.cfg.n_layer * self.cfg.n_embd * seq_len
 
+    def flops_per_item(self) -> float:
+        """Training FLOPs per item a sampler counts: a token of an LM; a whole image or regression prompt."""
+        cfg = self.cfg
+        if cfg.task == "lm":
+            return self.flops_per_token(cfg.block_size)
+        seq = (cfg.image_size // cfg.patch_size) ** 2 + 1 if cfg.task == "vit" else cfg.block_size
+        return self.flops_per_token(seq) * seq
+
     def embed(self, x: torch.Tensor, ys: torch.Tensor | None = None) -> torch.Tensor:
         if self.cfg.task == "regression":
             # Interleave x_i and [y_i, 0, ...]: position 2i holds x_i, position 2i + 1 holds y_i.

@@ -1,0 +1,104 @@
+"""What a config's training costs before it runs: FLOPs per job from the model's own count, wall time from
+an assumed MFU, and how many cluster allocations of the experiment's `resources.runtime` that takes.
+
+    hours = max_iters x items per step x FLOPs per item x seeds per job / (GPUs x peak FLOP/s x MFU)
+
+FLOPs per item are the model's `flops_per_item` (nanoGPT's 6N + 12 L d T, per token; per image or prompt
+for the other tasks). Evaluation is left out: at the paper configs it adds well under 1%. A job longer than
+one allocation continues through Snakemake's retries, each resuming from the run's checkpoint, so it needs
+`allocations - 1` retries; an allocation is counted as its runtime less `ALLOCATION_OVERHEAD_MINUTES`
+(start, compile, and the work since the last checkpoint, which is at most `checkpoint_minutes` old).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from unrolled import registry
+from unrolled.train import H100_BF16_FLOPS
+
+# The measured single-H100 MFU of GPT-2 124M is 0.39 and of AoT-MSSA 0.35 (benchmarks/results/
+# step_time_gpt2.json, batch 12, compile, bf16); 0.30 leaves room for 8-GPU all-reduce and evaluation.
+ASSUMED_MFU = 0.30
+ALLOCATION_OVERHEAD_MINUTES = 15
+
+
+def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
+    """The prepared data set's meta.json; where it is not prepared here, what its builder would write that
+    the model's size depends on (second value True: assumed)."""
+    path = Path(registry.prepared_dir(dataset)) / "meta.json"
+    if path.exists():
+        from unrolled.data.batches import load_meta
+
+        return load_meta(path.parent), False
+    spec = config["datasets"][dataset]
+    builder = spec["builder"]
+    if builder == "linear_regression":
+        return {"kind": "regression", "n_dims": spec["n_dims"], "n_points": spec["n_points"]}, True
+    if "bpe" in spec["sources"]:
+        return {"tokenizer": "gpt2", "vocab_size": 50257}, True
+    if builder.startswith("text"):
+        return {"tokenizer": "char", "vocab_size": 65}, True  # tiny-shakespeare's; a few params either way
+    images = {"cifar10": ([3, 32, 32], 10), "imagenet16": ([3, 16, 16], 1000)}
+    shape, classes = images.get(builder, ([1, 28, 28], 10))  # idx and mnist_csv: (Fashion-)MNIST
+    return {"kind": "images", "shape": shape, "num_classes": classes}, True
+
+
+def _flops_per_item(run: dict, meta: dict) -> tuple[int, float, int]:
+    """Parameters, training FLOPs per item, and items per optimizer step, of a run config."""
+    import torch
+
+    from unrolled.models import Transformer
+    from unrolled.train import model_config
+
+    mcfg, tcfg = model_config(run, meta)
+    with torch.device("meta"):  # the count, without allocating the weights
+        model = Transformer(mcfg)
+    per_step = tcfg.batch_size * tcfg.grad_accum * (mcfg.block_size if mcfg.task == "lm" else 1)
+    return model.num_params(), model.flops_per_item(), per_step
+
+
+def plan(config: dict, mfu: float = ASSUMED_MFU, peak_flops: float = H100_BF16_FLOPS) -> list[dict]:
+    """One row per experiment and arm: size, FLOPs and expected wall time of its training jobs."""
+    rows = []
+    for name, spec in config["experiments"].items():
+        meta, assumed = _meta(config, spec["dataset"])
+        resources = spec.get("resources", {})
+        gpus = max(1, resources.get("gpu", 1))
+        runtime = resources.get("runtime", 60)
+        groups = registry.seed_groups(spec)
+        per_job = max(len(g) for g in groups)
+        for arm in spec["arms"]:
+            run = registry.run_config(spec, arm)
+            params, flops_item, items = _flops_per_item(run, meta)
+            steps = run["train"].get("max_iters")
+            flops_job = steps * items * flops_item * per_job
+            hours = flops_job / (gpus * peak_flops * mfu) / 3600
+            usable = max(1, runtime - ALLOCATION_OVERHEAD_MINUTES) / 60
+            rows.append({
+                "experiment": name, "arm": arm, "params": params, "assumed_data": assumed,
+                "tokens_per_run": steps * items, "flops_per_job": flops_job, "jobs": len(groups),
+                "seeds_per_job": per_job, "gpus_per_job": gpus, "runtime_minutes": runtime,
+                "hours_per_job": hours, "allocations": math.ceil(hours / usable),
+                "gpu_hours": hours * gpus * len(groups),
+            })
+    return rows
+
+
+def markdown(rows: list[dict], mfu: float, peak_flops: float) -> str:
+    lines = [f"Expected training time at MFU {mfu:.2f} of {peak_flops / 1e12:.0f} TFLOP/s per GPU "
+             f"(`python -m unrolled plan`; * = data set not prepared here, its size assumed).", "",
+             "| experiment | arm | params | tokens or items per run | PFLOP per job | jobs x GPUs | hours per job "
+             "| allocations (runtime) | GPU-hours |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['experiment']}{'*' if r['assumed_data'] else ''} | {r['arm']} | {r['params'] / 1e6:.1f}M "
+            f"| {r['tokens_per_run']:.3g} | {r['flops_per_job'] / 1e15:,.0f} | {r['jobs']} x {r['gpus_per_job']} "
+            f"| {r['hours_per_job']:.2f} | {r['allocations']} ({r['runtime_minutes'] / 60:g} h) "
+            f"| {r['gpu_hours']:,.1f} |")
+    total = sum(r["gpu_hours"] for r in rows)
+    lines += ["", f"Total: {total:,.0f} GPU-hours; the longest job needs {max(r['allocations'] for r in rows)} "
+                  f"allocation(s), i.e. that many attempts within Snakemake's `retries` + 1."]
+    return "\n".join(lines) + "\n"
