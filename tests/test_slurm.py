@@ -7,12 +7,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_workflow, run
-from unrolled.registry import ICL, experiment_file
+from conftest import REPO, VENV_BIN, copy_workflow, run
+from unrolled.registry import ICL, METRICS, experiment_file
 
 pytestmark = pytest.mark.slow
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
@@ -74,3 +75,85 @@ def test_smoke_workflow_through_slurm_matches_local(slurm, smoke_run, tmp_path):
         a, b = (json.loads((root / "results" / path).read_text()) for root in (wf, local))
         assert a == b, path
     assert not (wf / "results" / "tables").exists()  # only what the targets need ran
+
+
+# A data-parallel experiment: 2 GPUs (the test cluster's are in name only, so 2 gloo ranks on the CPU), one
+# seed, checkpoints every 25 steps, long enough (several seconds of training) to be cancelled part way.
+# No dropout: a resumed rank 1 reseeds its RNG (rank 0's state is in the checkpoint).
+DDP_EXPERIMENT = {
+    "scale": "slurm test: 2-rank DDP", "dataset": "shakespeare_char", "metric": "val_loss", "baseline": "vanilla",
+    "seeds": 1, "arms": {"vanilla": {}},
+    "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0},
+    "train": {"batch_size": 16, "max_iters": 400, "warmup_iters": 10, "eval_interval": 100, "eval_iters": 4,
+              "checkpoint_interval": 25},
+    "resources": {"gpu": 2, "mem_mb": 2000, "runtime": 10}}
+
+
+@pytest.fixture(scope="module")
+def ddp_through_slurm(slurm, smoke_run, tmp_path_factory):
+    """The DDP experiment's run through the slurm profile, its job cancelled (scancel) once it has written a
+    checkpoint, so that Snakemake's retry resubmits it; and the same run trained locally, uninterrupted."""
+    import time
+
+    import yaml
+
+    from unrolled.registry import run_config, run_file
+    from unrolled.train import CHECKPOINT
+
+    env, state = slurm
+    senv = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", **env}
+    local, _ = smoke_run
+    wf = copy_workflow(tmp_path_factory.mktemp("ddp") / "wf")
+    shutil.copytree(local / "data", wf / "data")
+    (wf / "ddp.yaml").write_text(yaml.safe_dump({"experiments": {"lm_ddp": DDP_EXPERIMENT}}))
+    target = run_file("lm_ddp", "vanilla", 0, METRICS)
+    allocations = lambda: (state / "slurmctld.log").read_text().count("sched: Allocate JobId=")  # noqa: E731
+    before = allocations()
+    proc = subprocess.Popen(
+        ["snakemake", "--profile", "workflow/profiles/slurm", "--configfile", "config/smoke.yaml", "ddp.yaml",
+         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
+         "--slurm-keep-successful-logs", "--default-resources", "mem_mb=1000", "runtime=10", target],
+        cwd=wf, env=senv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ckpt = wf / os.path.dirname(target) / CHECKPOINT
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i"], env=senv, capture_output=True, text=True).stdout.split()
+    if not (ckpt.exists() and len(jobs) == 1):
+        proc.kill()
+        pytest.fail(f"no running job with a checkpoint to cancel (jobs {jobs}):\n{proc.communicate()[0][-3000:]}")
+    job = subprocess.run(["scontrol", "show", "job", jobs[0]], env=senv, capture_output=True, text=True).stdout
+    subprocess.run(["scancel", jobs[0]], env=senv, check=True)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-4000:]
+
+    config = run_config(DDP_EXPERIMENT, "vanilla", str(wf / "data" / "prepared"))
+    uninterrupted = tmp_path_factory.mktemp("ddp_local")
+    run([sys.executable, "-m", "unrolled", "train", "--config", json.dumps(config), "--seed", "0",
+         "--out", str(uninterrupted), "--processes", "2", "--threads", "1", "--no-progress"], cwd=wf)
+    return {"run": wf / os.path.dirname(target), "local": uninterrupted, "job": job,
+            "allocations": allocations() - before, "log": out}
+
+
+def _val_curve(run_dir: Path) -> list[tuple[str, str]]:
+    rows = [line.split(",") for line in (run_dir / "history.csv").read_text().splitlines()]
+    return [(r[0], r[2]) for r in rows]  # step, val_loss
+
+
+def test_a_two_gpu_job_is_one_task_with_both_gpus_and_equals_the_local_run(ddp_through_slurm):
+    """resources.gpu: 2 reaches sbatch unchanged (--gpus=2), in one task that starts torchrun's 2 ranks."""
+    job = ddp_through_slurm["job"]
+    assert "gpu:2" in job and "NumTasks=1 " in job, job
+    slurm = json.loads((ddp_through_slurm["run"] / METRICS).read_text())
+    local = json.loads((ddp_through_slurm["local"] / METRICS).read_text())
+    assert slurm["world_size"] == local["world_size"] == 2
+    for key in ("best_val_loss", "final_val_loss", "steps", "tokens"):
+        assert slurm[key] == local[key], key
+    assert _val_curve(ddp_through_slurm["run"]) == _val_curve(ddp_through_slurm["local"])
+
+
+def test_a_cancelled_job_is_retried_and_resumes_from_its_checkpoint(ddp_through_slurm):
+    slurm = json.loads((ddp_through_slurm["run"] / METRICS).read_text())
+    assert ddp_through_slurm["allocations"] == 2  # the cancelled job and its retry
+    assert slurm["resumed_from_step"] and slurm["resumed_from_step"] % 25 == 0  # from a checkpoint, not step 0
+    assert json.loads((ddp_through_slurm["local"] / METRICS).read_text())["resumed_from_step"] is None

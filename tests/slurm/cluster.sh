@@ -29,7 +29,9 @@ fi
 
 mkdir -p "$dir"/{state,spool,munge}
 host=$(hostname -s)
-cpus=$(nproc)
+# At least 16 CPUs in name (config_overrides below): the slurm profile's 4 CPUs per GPU for a 2-GPU job fit
+# a small test machine; the jobs themselves use the cores there are.
+cpus=$(( $(nproc) > 16 ? $(nproc) : 16 ))
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 
 # munge: a fresh key and socket of our own, so nothing system-wide is touched.
@@ -61,13 +63,20 @@ JobAcctGatherType=jobacct_gather/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 MpiDefault=none
+# Two GPUs in name only (their device files are copies of /dev/null): enough for sbatch --gpus=2 to be
+# granted, so a multi-GPU job's submission is tested as a cluster would see it; the job itself then finds
+# no CUDA and runs on the CPU.
+GresTypes=gpu
 ReturnToService=2
+SlurmdParameters=config_overrides
 # Finished jobs stay visible to squeue for 10 minutes: the executor polls squeue (no accounting DB).
 MinJobAge=600
 SchedulerType=sched/builtin
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
+for i in 0 1; do [ -c "$dir/gpu$i" ] || mknod "$dir/gpu$i" c 1 3; done
+printf 'AutoDetect=off\nName=gpu File=%s/gpu[0-1]\n' "$dir" > "$dir/gres.conf"
 
 export SLURM_CONF="$dir/slurm.conf"
 # srun inside a batch job does not see SLURM_CONF: give the default path our config, unless this
