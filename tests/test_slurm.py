@@ -110,9 +110,9 @@ def ddp_through_slurm(slurm, smoke_run, tmp_path_factory):
     allocations = lambda: (state / "slurmctld.log").read_text().count("sched: Allocate JobId=")  # noqa: E731
     before = allocations()
     proc = subprocess.Popen(
-        ["snakemake", "--profile", "workflow/profiles/slurm", "--configfile", "config/smoke.yaml", "ddp.yaml",
+        ["snakemake", target, "--profile", "workflow/profiles/slurm", "--configfile", "config/smoke.yaml", "ddp.yaml",
          "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-         "--slurm-keep-successful-logs", "--default-resources", "mem_mb=1000", "runtime=10", target],
+         "--slurm-keep-successful-logs", "--default-resources", "mem_mb=1000", "runtime=10"],
         cwd=wf, env=senv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ckpt = wf / os.path.dirname(target) / CHECKPOINT
     deadline = time.monotonic() + 300
