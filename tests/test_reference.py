@@ -1,4 +1,5 @@
-"""The GPU results kept in the repository (reference/p1_gpu) are what their per-seed files say."""
+"""The results kept in the repository (reference/): the GPU runs are what their per-seed files say, and
+the default run's published results pull into a fresh clone and redraw byte for byte."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 P1_GPU = REPO / "reference" / "p1_gpu"
@@ -45,3 +49,32 @@ def test_p1_gpu_summary_and_figures_are_recomputed_from_its_runs(tmp_path):
             assert m["config"]["model"]["identity"] == {"vanilla": "none", "a_minus_i": "subtract"}[arm]
             assert m["steps"] == 5000 and m["config"]["train"]["batch_size"] == 64
             assert m["environment"]["device"] == "cuda" and len(m["ensemble"]["seeds"]) == 7
+
+
+@pytest.mark.slow
+def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(tmp_path):
+    """`make pull-reference` in a fresh clone restores the committed default results offline, Snakemake
+    then plans nothing, `make figures` redraws every figure and the table byte for byte, and
+    `dvc metrics diff` against the reference is empty."""
+    from conftest import VENV_BIN, run
+    from test_workflow import _tree_hashes
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(REPO), str(clone)], cwd=tmp_path)
+    make = ["make", "-s", "-o", f"{VENV_BIN.parent}/.installed", f"VENV={VENV_BIN.parent}"]
+    run([*make, "pull-reference"], cwd=clone)
+    dry = run(["snakemake", "-n"], cwd=clone)
+    assert "Nothing to be done" in dry.stdout + dry.stderr  # no training, no summaries, nothing
+    pulled = _tree_hashes(clone / "results")
+    drawn = {k for k in pulled if k.startswith(("figures/", "tables/"))}
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert len(drawn) == 2 * (len(config["figures"]) + len(config["experiments"])) + 1  # + across-training; table
+    assert not any(k.endswith("ckpt.pt") for k in pulled)
+    for name in drawn:
+        (clone / "results" / name).unlink()
+    run([*make, "figures"], cwd=clone)
+    redrawn = _tree_hashes(clone / "results")
+    timings = lambda hashes: {k: v for k, v in hashes.items() if not k.startswith("benchmarks/")}  # noqa: E731
+    assert timings(redrawn) == timings(pulled)
+    diff = run([VENV_BIN / "dvc", "metrics", "diff", "--json"], cwd=clone).stdout
+    assert json.loads(diff) == {}

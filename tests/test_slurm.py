@@ -1,5 +1,6 @@
-"""The smoke workflow through the `slurm` profile on a real single-node SLURM (slurm-wlm + munge on
-127.0.0.1), compared with the local run of the same config. Needs root; CI runs as root."""
+"""The workflow through the `slurm` profile on a real single-node SLURM (slurm-wlm + munge on 127.0.0.1,
+with two GPUs in name only): the smoke config compared with its local run, and a 2-GPU data-parallel job
+that is cancelled part way, retried and resumed. Needs root; CI runs as root."""
 
 from __future__ import annotations
 
