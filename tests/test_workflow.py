@@ -210,8 +210,9 @@ def test_dvc_round_trip_pulls_data_and_results_without_retraining(smoke_run, tmp
     assert "Nothing to be done" in dry.stdout + dry.stderr  # no training, no summaries, nothing
     assert _tree_hashes(clone / "data" / "prepared") == data_before
     pulled = _tree_hashes(clone / "results")
-    assert {k: v for k, v in results_before.items() if not k.endswith("ckpt.pt")} == pulled
-    assert not any(k.endswith("ckpt.pt") for k in pulled)  # checkpoints are not shared (.dvcignore)
+    # Checkpoints and the HTML report (it embeds its build time) are not shared (.dvcignore).
+    assert {k: v for k, v in results_before.items() if not k.endswith(("ckpt.pt", "report.html"))} == pulled
+    assert not any(k.endswith(("ckpt.pt", "report.html")) for k in pulled)
 
     shutil.rmtree(clone / "results" / "figures")
     run([*make, "figures", smoke], cwd=clone)
