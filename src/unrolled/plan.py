@@ -13,7 +13,6 @@ one allocation continues through Snakemake's retries, each resuming from the run
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from unrolled import registry
 from unrolled.train import H100_BF16_FLOPS
@@ -27,11 +26,12 @@ ALLOCATION_OVERHEAD_MINUTES = 15
 def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
     """The prepared data set's meta.json; where it is not prepared here, what its builder would write that
     the model's size depends on (second value True: assumed)."""
-    path = Path(registry.prepared_dir(dataset)) / "meta.json"
-    if path.exists():
-        from unrolled.data.batches import load_meta
+    from unrolled.data.batches import load_meta
 
-        return load_meta(path.parent), False
+    try:
+        return load_meta(registry.prepared_dir(dataset)), False
+    except FileNotFoundError:
+        pass
     spec = config["datasets"][dataset]
     builder = spec["builder"]
     if builder == "linear_regression":
@@ -45,8 +45,9 @@ def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
     return {"kind": "images", "shape": shape, "num_classes": classes}, True
 
 
-def _flops_per_item(run: dict, meta: dict) -> tuple[int, float, int]:
-    """Parameters, training FLOPs per item, and items per optimizer step, of a run config."""
+def _run_cost(run: dict, meta: dict) -> tuple[int, float, int]:
+    """Parameters, training FLOPs per item, and items trained on, of a run config (TrainConfig's defaults
+    filling what the config leaves out)."""
     import torch
 
     from unrolled.models import Transformer
@@ -56,7 +57,7 @@ def _flops_per_item(run: dict, meta: dict) -> tuple[int, float, int]:
     with torch.device("meta"):  # the count, without allocating the weights
         model = Transformer(mcfg)
     per_step = tcfg.batch_size * tcfg.grad_accum * (mcfg.block_size if mcfg.task == "lm" else 1)
-    return model.num_params(), model.flops_per_item(), per_step
+    return model.num_params(), model.flops_per_item(), tcfg.max_iters * per_step
 
 
 def plan(config: dict, mfu: float = ASSUMED_MFU, peak_flops: float = H100_BF16_FLOPS) -> list[dict]:
@@ -67,20 +68,18 @@ def plan(config: dict, mfu: float = ASSUMED_MFU, peak_flops: float = H100_BF16_F
         resources = spec.get("resources", {})
         gpus = max(1, resources.get("gpu", 1))
         runtime = resources.get("runtime", 60)
+        usable_hours = max(1, runtime - ALLOCATION_OVERHEAD_MINUTES) / 60
         groups = registry.seed_groups(spec)
         per_job = max(len(g) for g in groups)
         for arm in spec["arms"]:
-            run = registry.run_config(spec, arm)
-            params, flops_item, items = _flops_per_item(run, meta)
-            steps = run["train"].get("max_iters")
-            flops_job = steps * items * flops_item * per_job
+            params, flops_item, items = _run_cost(registry.run_config(spec, arm), meta)
+            flops_job = items * flops_item * per_job
             hours = flops_job / (gpus * peak_flops * mfu) / 3600
-            usable = max(1, runtime - ALLOCATION_OVERHEAD_MINUTES) / 60
             rows.append({
                 "experiment": name, "arm": arm, "params": params, "assumed_data": assumed,
-                "tokens_per_run": steps * items, "flops_per_job": flops_job, "jobs": len(groups),
+                "tokens_per_run": items, "flops_per_job": flops_job, "jobs": len(groups),
                 "seeds_per_job": per_job, "gpus_per_job": gpus, "runtime_minutes": runtime,
-                "hours_per_job": hours, "allocations": math.ceil(hours / usable),
+                "hours_per_job": hours, "allocations": math.ceil(hours / usable_hours),
                 "gpu_hours": hours * gpus * len(groups),
             })
     return rows
