@@ -13,11 +13,15 @@ DOC_SEPARATOR = "\n\n"
 
 
 def read_corpus(folder: Path, patterns: list[str]) -> tuple[str, list[str]]:
-    """Concatenate the text files of a fetched source that match `patterns`, in sorted name order."""
+    """The text files of a fetched source that match `patterns`: one file exactly as it is (nanoGPT reads
+    tiny-shakespeare's 1,115,394 characters whole, final newline included); several joined in sorted name
+    order, each stripped of its leading and trailing newlines and separated by a blank line."""
     files = sorted({f for pattern in patterns for f in folder.glob(pattern)})
     if not files:
         raise FileNotFoundError(f"{folder}: no files match {patterns}")
     texts = [f.read_text(encoding="utf-8") for f in files]
+    if len(texts) == 1:
+        return texts[0], [files[0].name]
     return DOC_SEPARATOR.join(t.strip("\n") for t in texts), [f.name for f in files]
 
 
