@@ -212,3 +212,36 @@ def test_sdpa_dropout_then_subtract_matches_paper_order():
     torch.testing.assert_close(fused, ref, atol=1e-5, rtol=0)
     torch.manual_seed(8)
     assert not torch.allclose(attn(x), fused)  # dropout really is active
+
+
+def test_torch_init_is_paper_1s_vit_init():
+    """init: torch keeps PyTorch's defaults (Linear weights Kaiming-uniform in ±1/√fan_in, biases too) and
+    draws the ViT's position and CLS embeddings with standard deviation 1; gpt2 draws N(0, 0.02)."""
+    cfg = dict(task="vit", image_size=28, patch_size=7, channels=1, num_classes=10, n_layer=2, n_head=4,
+               n_embd=256, bias=True)
+    torch.manual_seed(0)
+    paper = Transformer(ModelConfig(**cfg, init="torch"))
+    torch.manual_seed(0)
+    gpt2 = Transformer(ModelConfig(**cfg))
+    assert paper.pos_emb.shape == (1, 17, 256)  # 16 patches of 7 x 7 + CLS: the paper's 17 tokens
+    assert paper.pos_emb.std().item() == pytest.approx(1.0, abs=0.03)
+    assert paper.cls_token.std().item() == pytest.approx(1.0, abs=0.15)  # 256 draws
+    assert gpt2.pos_emb.std().item() == pytest.approx(0.02, abs=0.002)
+    for name, p in paper.named_parameters():
+        if name.endswith(("qkv.weight", "attn.out.weight", "mlp.fc.weight", "mlp.out.weight", "head.weight")):
+            bound = 1 / math.sqrt(p.shape[1])  # kaiming_uniform_(a=sqrt(5)) on (out, in)
+            assert p.abs().max().item() <= bound
+            assert p.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05), name
+            assert gpt2.get_parameter(name).std().item() < 0.021, name
+        if name.endswith("qkv.bias"):  # torch's Linear bias is uniform too, gpt2's zero
+            assert p.abs().max().item() > 0 and not gpt2.get_parameter(name).any()
+
+
+def test_decay_all_puts_every_parameter_in_one_decayed_group():
+    model = _model("vit", {"identity": "learned"}, bias=True)
+    groups = model.optimizer_groups(0.01, decay="all")
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.01
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.parameters()}
+    assert any(p.dim() < 2 for p in groups[0]["params"])  # biases, norms and the scalar a decay too
+    matrices, rest = model.optimizer_groups(0.01)
+    assert rest["weight_decay"] == 0.0 and rest["params"] and all(p.dim() < 2 for p in rest["params"])

@@ -209,3 +209,29 @@ def test_compile_cache_is_set_before_training_starts(tiny_text_data, tmp_path, m
                      "--out", "run", "--compile-cache", "shared/cache"]) == 0
     shared = str(tmp_path / "shared" / "cache")
     assert seen == [(shared, os.path.join(shared, "triton", "0"))]
+
+
+def test_epochs_and_decay_all_in_training(tiny_image_data, tmp_path):
+    """epochs / eval_epochs count the train split (180 images, batch 16: 11 steps an epoch, the last partial
+    batch dropped); decay: all reaches the optimizer. Both are recorded in metrics.json."""
+    from unrolled.train import Trainer, model_config
+    from unrolled.data.batches import load_meta
+
+    run = {"data": str(tiny_image_data), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "patch_size": 4},
+           "train": {"batch_size": 16, "epochs": 2, "eval_epochs": 1, "decay": "all", "weight_decay": 0.01,
+                     "lr_schedule": "constant", "warmup_iters": 0}}
+    meta = load_meta(tiny_image_data)
+    assert meta["counts"]["train"] == 180
+    _, tcfg = model_config(run, meta)
+    assert (tcfg.max_iters, tcfg.eval_interval) == (22, 11)
+    m = train(run, 0, tmp_path / "vit", progress=False)
+    assert m["steps"] == 22 and m["config"]["train"]["decay"] == "all"
+    assert [int(r["step"]) for r in csv.DictReader(open(tmp_path / "vit" / "history.csv"))] == [11, 22]
+    trainer = Trainer(run, [0], [tmp_path / "x"], tmp_path / "x" / "ckpt.pt", progress=False)
+    from unrolled.distributed import Placement
+    trainer.build(Placement("cpu"))
+    assert [g["weight_decay"] for g in trainer.optimizer.param_groups] == [0.01]
+    with pytest.raises(ValueError, match="set epochs or max_iters, not both"):
+        model_config({**run, "train": {**run["train"], "max_iters": 5}}, meta)
+    with pytest.raises(ValueError, match="only image data sets count in epochs"):
+        model_config({"train": {"epochs": 1}}, {"vocab_size": 10})

@@ -21,7 +21,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +50,18 @@ class TrainConfig:
     batch_size: int = 64
     grad_accum: int = 1
     max_iters: int = 5000
+    # Image data sets may count in epochs instead (the papers' ViT recipes do): `epochs` sets max_iters and
+    # `eval_epochs` eval_interval, from the train split's size (an epoch is train // batch steps, as the
+    # sampler drops the last partial batch).
+    epochs: float | None = None
+    eval_epochs: float | None = None
     lr: float = 1e-3
     min_lr: float = 1e-4
     lr_schedule: str = "cosine"  # "cosine" (linear warmup, cosine to min_lr) or "constant"
     warmup_iters: int = 100
     lr_decay_iters: int | None = None  # None: max_iters
     weight_decay: float = 0.1
+    decay: str = "matrices"  # what weight decay acts on: "matrices" (nanoGPT's groups) or "all" parameters
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0  # 0 disables clipping; per member in an ensemble
@@ -74,6 +80,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"train.lr_schedule: {self.lr_schedule!r} is not 'cosine' or 'constant'")
+        if self.decay not in ("matrices", "all"):
+            raise ValueError(f"train.decay: {self.decay!r} is not 'matrices' or 'all'")
         if self.dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"train.dtype: {self.dtype!r} is not 'auto', 'float32' or 'bfloat16'")
         for key in ("batch_size", "grad_accum", "max_iters", "eval_interval", "log_interval"):
@@ -115,7 +123,26 @@ def model_config(run: dict, meta: dict) -> tuple[ModelConfig, TrainConfig]:
         if meta.get("tokenizer", "char") != "char":  # logits past the real vocabulary are never targets
             vocab = -(-vocab // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
         model.update(task="lm", vocab_size=vocab)
-    return _build(ModelConfig, "model", model), _build(TrainConfig, "train", run.get("train", {}))
+    return _build(ModelConfig, "model", model), _in_steps(_build(TrainConfig, "train", run.get("train", {})),
+                                                        run.get("train", {}), meta)
+
+
+def _in_steps(tcfg: TrainConfig, given: dict, meta: dict) -> TrainConfig:
+    """max_iters and eval_interval from `epochs` and `eval_epochs`, where the config counts in epochs."""
+    counted = {"epochs": "max_iters", "eval_epochs": "eval_interval"}
+    if not any(getattr(tcfg, key) is not None for key in counted):
+        return tcfg
+    if meta.get("kind") != "images":
+        raise ValueError("train.epochs / train.eval_epochs: only image data sets count in epochs; use max_iters "
+                         "and eval_interval")
+    per_epoch = max(1, meta["counts"]["train"] // (tcfg.batch_size * tcfg.grad_accum))
+    steps = {}
+    for key, target in counted.items():
+        if getattr(tcfg, key) is not None:
+            if target in given:
+                raise ValueError(f"train: set {key} or {target}, not both")
+            steps[target] = max(1, round(getattr(tcfg, key) * per_epoch))
+    return replace(tcfg, **steps)
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -217,8 +244,8 @@ class Trainer:
             torch.manual_seed(self.seeds[0])
         if place.rank:
             torch.manual_seed(self.seeds[0] + 1_000_003 * place.rank)
-        self.optimizer = torch.optim.AdamW(self.model.optimizer_groups(tcfg.weight_decay), lr=tcfg.lr,
-                                           betas=(tcfg.beta1, tcfg.beta2), fused=cuda or None)
+        groups = self.model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay)
+        self.optimizer = torch.optim.AdamW(groups, lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2), fused=cuda or None)
         self.wrapped = self.model
         if place.distributed:
             from torch.nn.parallel import DistributedDataParallel

@@ -69,8 +69,8 @@ class Ensemble(nn.Module):
         """Each member's a in y = A v - a v, when it is learned: shape (E,)."""
         return self.model.identity_scale
 
-    def optimizer_groups(self, weight_decay: float) -> list[dict]:
-        return self.model.optimizer_groups(weight_decay, member_dims=1)
+    def optimizer_groups(self, weight_decay: float, decay: str = "matrices") -> list[dict]:
+        return self.model.optimizer_groups(weight_decay, member_dims=1, decay=decay)
 
     @torch.no_grad()
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:

@@ -8,6 +8,9 @@
                "exclusive": y = A v - (<A v, v> / <v, v>) v per head and token (Zhai et al.'s XSA):
                only the part of A v along the token's own value is removed, so y is orthogonal to v
     mlp        "gelu": 4x GELU MLP; "none": attention-only (AoT)
+    init       "gpt2": N(0, 0.02) weights, residual projections scaled by the number of branches (nanoGPT);
+               "torch": PyTorch's own defaults (Linear and Conv2d Kaiming-uniform, Embedding N(0, 1)) and
+               the ViT's position and CLS embeddings N(0, 1), as paper 1's ViT code (its imagenet.py)
     task       "lm": causal, token + learned positions, tied head;
                "vit": conv patches + LayerNorm, CLS token, learned positions, no mask;
                "regression": in-context regression (Garg et al. 2022): the prompt x1, y1, ..., xk, yk
@@ -33,6 +36,7 @@ CHOICES = {
     "mssa_output": ("learned", "tied"),
     "identity": ("none", "subtract", "learned", "exclusive"),
     "mlp": ("gelu", "none"),
+    "init": ("gpt2", "torch"),
 }
 
 
@@ -49,6 +53,7 @@ class ModelConfig:
     identity: str = "none"
     identity_init: float = 0.0  # theta at init for identity="learned": a = sigmoid(0) = 0.5
     mlp: str = "gelu"
+    init: str = "gpt2"
     # lm
     vocab_size: int = 65
     block_size: int = 256
@@ -172,6 +177,11 @@ class Transformer(nn.Module):
             self.head = nn.Linear(d, 1)
         else:
             self.head = nn.Linear(d, cfg.num_classes)
+        if cfg.init == "torch":  # every module keeps PyTorch's default; the ViT's embeddings are N(0, 1)
+            if cfg.task == "vit":
+                nn.init.normal_(self.pos_emb, std=1.0)
+                nn.init.normal_(self.cls_token, std=1.0)
+            return
         self.apply(self._init_weights)
         # GPT-2's scaled init of the projections into the residual stream, counting the actual number
         # of residual branches (attention-only models have half as many).
@@ -245,12 +255,15 @@ class Transformer(nn.Module):
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
-    def optimizer_groups(self, weight_decay: float, member_dims: int = 0) -> list[dict]:
-        """nanoGPT's groups: matrices and embeddings decay; biases, norms and scalars do not.
+    def optimizer_groups(self, weight_decay: float, member_dims: int = 0, decay: str = "matrices") -> list[dict]:
+        """nanoGPT's groups (decay "matrices"): matrices and embeddings decay; biases, norms and scalars do
+        not. decay "all": every parameter decays (AdamW over model.parameters(), as paper 1's ViT code).
 
         member_dims: leading dimensions that stack ensemble members (see models/ensemble.py).
         """
         params = [p for p in self.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() - member_dims >= 2]
-        no_decay = [p for p in params if p.dim() - member_dims < 2]
-        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if decay == "all":
+            return [{"params": params, "weight_decay": weight_decay}]
+        matrices = [p for p in params if p.dim() - member_dims >= 2]
+        rest = [p for p in params if p.dim() - member_dims < 2]
+        return [{"params": matrices, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
