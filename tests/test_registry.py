@@ -93,25 +93,22 @@ def test_figure_inputs_are_summaries_histories_or_theory_only():
 
 
 def test_paper_config_runs_every_experiment_of_both_papers():
-    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    paper = _config("paper.yaml")
     claims = {c for spec in paper["experiments"].values() for c in spec.get("claims", {})}
     assert {"p1_char_lm", "p1_vit", "p1_gpt2_owt", "p2_lm", "p2_vit"} <= claims
     assert set(paper["theory"]) == {"probdr", "snr"}
-    p1 = paper["experiments"]["p1_shakespeare_char"]
+    p1 = paper["experiments"]["p1_shakespeare_char"]  # its recipe, p1_char, filled in
     assert p1["seeds"] == 100 and p1["model"] == {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256,
                                                   "dropout": 0.2, "bias": False}
+    assert p1["train"]["max_iters"] == 5000 and p1["recipe"] == "p1_char"
 
 
-def _config(name):
-    """The catalogue, then the registry merged into it key by key (as Snakemake merges configfiles)."""
-    from snakemake.utils import update_config
-
-    config = yaml.safe_load((REPO / "config" / "sources.yaml").read_text())
-    update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
-    return config
+def _config(name, resolved=True):
+    """The catalogues, then the registry merged into them key by key (as Snakemake merges configfiles)."""
+    return registry.load_config([REPO / "config" / name], [REPO / c for c in registry.CATALOGUES], resolved)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml"])
 def test_every_shipped_config_passes_the_cross_checks(name):
     registry.check_config(_config(name))
 
@@ -133,7 +130,7 @@ def test_cross_checks_name_the_key(edit, needle):
 
 def test_schema_errors_are_one_short_line_naming_the_key():
     schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
-    config = _config("config.yaml")
+    config = _config("config.yaml", resolved=False)
     registry.check_schema(config, schema)
     config["experiments"]["lm_char"]["train"]["max_itres"] = 5
     with pytest.raises(ValueError) as info:

@@ -157,16 +157,18 @@ def cmd_figure(args) -> None:
 
 
 def cmd_status(args) -> None:
-    from unrolled.registry import load_config
+    from unrolled.registry import RESULTS, load_config, runs_root
     from unrolled.status import report
 
-    print("\n".join(report(load_config(args.configfile)["experiments"], args.experiments, args.runs)))
+    config = load_config(args.configfile)
+    runs = args.runs or runs_root(config.get("results", RESULTS))
+    print("\n".join(report(config["experiments"], args.experiments, runs)))
 
 
 def cmd_table(args) -> None:
     from unrolled.table import write
 
-    write(args.spec, args.results, args.out, args.config_name)
+    write(args.spec, args.results, args.out, args.config_name, args.left_out)
 
 
 def _experiment_parser(sub, name: str, help: str, runs: str) -> argparse.ArgumentParser:
@@ -283,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "or not started, from the run folders alone")
     p.add_argument("experiments", nargs="*", help="only these experiments (default: all of the config)")
     _configfile_arg(p)
-    p.add_argument("--runs", default="results/runs", help="the runs folder")
+    p.add_argument("--runs", help="the runs folder (default: the config's results folder's runs/)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("plan", help="expected training time of every experiment and arm of a config (FLOPs, "
@@ -298,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, type=_json_arg, help="the experiments section as JSON")
     p.add_argument("--results", default="results")
     p.add_argument("--config-name", default="config/config.yaml")
+    p.add_argument("--left-out", type=_json_arg, default={},
+                   help="experiments the config left out here and why (their data is not here), as JSON")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_table)
     return parser

@@ -40,9 +40,12 @@ def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
         return {"tokenizer": "gpt2", "vocab_size": 50257}, True
     if builder.startswith("text"):
         return {"tokenizer": "char", "vocab_size": 65}, True  # tiny-shakespeare's; a few params either way
-    images = {"cifar10": ([3, 32, 32], 10), "imagenet16": ([3, 16, 16], 1000)}
-    shape, classes = images.get(builder, ([1, 28, 28], 10))  # idx and mnist_csv: (Fashion-)MNIST
-    return {"kind": "images", "shape": shape, "num_classes": classes}, True
+    # shape, classes and the source's training images, of which the builder holds out val_fraction
+    images = {"cifar10": ([3, 32, 32], 10, 50_000), "imagenet16": ([3, 16, 16], 1000, 1_281_167),
+              "mnist_csv": ([1, 28, 28], 10, 5_000)}
+    shape, classes, total = images.get(builder, ([1, 28, 28], 10, 60_000))  # idx: (Fashion-)MNIST
+    train = total - round(total * spec.get("val_fraction", 0.1))
+    return {"kind": "images", "shape": shape, "num_classes": classes, "counts": {"train": train}}, True
 
 
 def _run_cost(run: dict, meta: dict) -> tuple[int, float, int]:

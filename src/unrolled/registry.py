@@ -5,7 +5,9 @@ The layout, written only here (the workflow's rules and the package both call th
 rule passes "{wildcard}" strings for the parts it matches):
 
     data/raw/{source}/                          a fetched, pinned source
+    data/external/{source}/                     files a user placed by hand (no internet; url sources)
     data/prepared/{dataset}/                    a built data set
+    results/ below is the config's `results` folder: `results` for the default, `results/gpu` for the GPU tier
     results/runs/{experiment}/{arm}/seed{n}/    a run: metrics.json, history.csv, ckpt.pt (progress.json
                                                 while it trains), and its evaluations icl.json and
                                                 zeroshot/{benchmark}.json
@@ -28,8 +30,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-RAW, PREPARED, RESULTS = "data/raw", "data/prepared", "results"
-RUNS = f"{RESULTS}/runs"
+RAW, PREPARED, EXTERNAL, RESULTS = "data/raw", "data/prepared", "data/external", "results"
 METRICS, HISTORY, CHECKPOINT, ICL = "metrics.json", "history.csv", "ckpt.pt", "icl.json"
 PROGRESS = "progress.json"  # a training run's live state, removed when it finishes
 THEORY = {"probdr": ["probdr.json", "probdr_latents.npz"], "snr": ["snr.json"]}
@@ -44,6 +45,14 @@ def raw_dir(source: str) -> str:
 
 def prepared_dir(dataset: str) -> str:
     return f"{PREPARED}/{dataset}"
+
+
+def runs_root(results: str | Path = RESULTS) -> str:
+    """Where the runs of a config whose results folder is `results` live."""
+    return f"{results}/runs"
+
+
+RUNS = runs_root()
 
 
 # -- runs ---------------------------------------------------------------------------------------------
@@ -140,13 +149,41 @@ def load_runs(files: Iterable[str | Path], spec: dict, name: str, read=read_json
     return {arm: {s: runs[arm][s] for s in seeds(spec)} for arm in spec["arms"]}
 
 
-def run_config(spec: dict, arm: str, data_root: str = PREPARED) -> dict:
-    """The trainer's run config for one arm: the experiment's base model with the arm's switches."""
+def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | Path = RESULTS) -> dict:
+    """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm
+    tuned by a sweep (`tune`) also names the sweep's summary, read when the run starts (`tuned_run`)."""
     if arm not in spec["arms"]:
         raise ValueError(f"arm {arm!r} is not defined; arms: {sorted(spec['arms'])}")
-    return {"data": f"{data_root}/{spec['dataset']}",
-            "model": {**spec.get("model", {}), **(spec["arms"][arm] or {})},
-            "train": dict(spec.get("train", {}))}
+    switches = dict(spec["arms"][arm] or {})
+    tune = switches.pop("tune", None)
+    run = {"data": f"{data_root}/{spec['dataset']}", "model": {**spec.get("model", {}), **switches},
+           "train": dict(spec.get("train", {}))}
+    if tune:
+        run["tune"] = {"summary": experiment_file(tune["experiment"], "summary.json", results),
+                       "key": tune["key"], "values": tune["values"]}
+    return run
+
+
+def tune_inputs(spec: dict, arm: str, results: str | Path = RESULTS) -> list[str]:
+    """The sweep summary a tuned arm's runs read when they start (none for other arms)."""
+    tune = (spec["arms"][arm] or {}).get("tune")
+    return [experiment_file(tune["experiment"], "summary.json", results)] if tune else []
+
+
+def tuned_run(run: dict) -> dict:
+    """A run config whose model key is tuned by a sweep, with the sweep's choice filled in: the value of
+    the sweep arm with the best mean primary metric over the sweep's seeds (`tuned` records which)."""
+    if "tune" not in run:
+        return run
+    tune = run["tune"]
+    summary = read_json(tune["summary"])
+    means = {arm: d["mean"] for arm, d in summary["metrics"][summary["primary"]]["arms"].items()}
+    best = (max if summary["higher_is_better"] else min)(means, key=means.get)
+    value = tune["values"][best]
+    tuned = {"experiment": summary["experiment"], "arm": best, "key": tune["key"], "value": value,
+             "metric": summary["primary"], "mean": means[best]}
+    return {**{k: v for k, v in run.items() if k != "tune"}, "model": {**run["model"], tune["key"]: value},
+            "tuned": tuned}
 
 
 # -- statistics, theory, figures ----------------------------------------------------------------------
@@ -170,28 +207,37 @@ def across_figure(experiment: str) -> str:
     return f"across_training/{experiment}"
 
 
+def table_file(root: str | Path = RESULTS) -> str:
+    """The paper-vs-reproduced table of the config whose results folder is `root`."""
+    return f"{root}/tables/paper_vs_reproduced.md"
+
+
 def theory_files(name: str, root: str | Path = RESULTS) -> list[str]:
     return [f"{root}/theory/{f}" for f in THEORY[name]]
 
 
-def figure_inputs(spec: dict, experiments: dict) -> list[str]:
+def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) -> list[str]:
     """The files a figure reads (and only those: figures.py gets this list): summaries, histories of the
     configured arms and seeds, or theory results."""
     kind = spec["kind"]
     if kind in ("arms", "grid", "across"):
-        return [experiment_file(spec["experiment"], "summary.json")]
+        return [experiment_file(spec["experiment"], "summary.json", results)]
     if kind == "curves":
         exp = experiments[spec["experiment"]]
-        return [run_file(spec["experiment"], arm, s, HISTORY) for arm in spec["arms"] for s in seeds(exp)]
+        return [run_file(spec["experiment"], arm, s, HISTORY, runs_root(results)) for arm in spec["arms"]
+                for s in seeds(exp)]
     if kind == "icl":
-        return [experiment_file(name, ICL) for name in spec["experiments"]]
-    return theory_files(FIGURE_THEORY[kind])
+        return [experiment_file(name, ICL, results) for name in spec["experiments"]]
+    return theory_files(FIGURE_THEORY[kind], results)
 
 
 # -- the config ----------------------------------------------------------------------------------------
-def load_config(configfiles: list[str | Path] | None = None, catalogue: str | Path = "config/sources.yaml") -> dict:
-    """The config as the workflow sees it: the catalogue, then `configfiles` (default config/config.yaml)
-    merged over it key by key (as Snakemake merges --configfile)."""
+CATALOGUES = ("config/sources.yaml", "config/recipes.yaml")  # always loaded, before the registry
+
+
+def load_config(configfiles: list[str | Path] | None = None, catalogues=CATALOGUES, resolved: bool = True) -> dict:
+    """The config as the workflow sees it: the catalogues, then `configfiles` (None: config/config.yaml)
+    merged over them key by key (as Snakemake merges --configfile), then `resolve`d."""
     import yaml
 
     def merge(base: dict, update: dict) -> dict:
@@ -200,9 +246,105 @@ def load_config(configfiles: list[str | Path] | None = None, catalogue: str | Pa
                 base.get(key), dict) else value
         return base
 
-    config = yaml.safe_load(Path(catalogue).read_text())
-    for path in configfiles or ["config/config.yaml"]:
+    config = {}
+    for path in [*([catalogues] if isinstance(catalogues, (str, Path)) else catalogues),
+                 *(["config/config.yaml"] if configfiles is None else configfiles)]:
         config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return resolve(config) if resolved else config
+
+
+def data_missing(config: dict, dataset: str) -> str | None:
+    """Why a data set cannot be built here without the internet, or None if it can: it is prepared, or
+    every source is fetched, or placed in data/external/ (url), or present at its path (local). Package
+    registry sources (pypi, debian) count as available: the offline default is built from them."""
+    if Path(prepared_dir(dataset), "meta.json").exists():
+        return None
+    missing = []
+    for src in config["datasets"][dataset]["sources"].values():
+        spec = config["sources"][src]
+        if Path(raw_dir(src), "SOURCE.json").exists() or spec["kind"] in ("pypi", "debian"):
+            continue
+        if spec["kind"] == "local":
+            path = Path(spec["path"]).expanduser()
+            if not (path.is_dir() and any(path.iterdir())) and not path.is_file():
+                missing.append(f"{src}: nothing at {spec['path']}")
+            continue
+        names = list(spec["files"]) if "base_url" in spec else [spec.get("filename") or Path(spec["url"]).name]
+        if not all(Path(EXTERNAL, src, name).is_file() for name in names):
+            missing.append(f"{src}: not fetched, and not placed in {EXTERNAL}/{src}/ (needs the internet)")
+    return "; ".join(missing) or None
+
+
+def finished_seeds(name: str, spec: dict, config: dict) -> list[int]:
+    """The seeds of an experiment whose every arm has finished training and its evaluations."""
+    runs = runs_root(config.get("results", RESULTS))
+    names = [METRICS] + ([ICL] if is_icl(spec, config) else []) + [zeroshot_name(b) for b in spec.get("zeroshot", [])]
+    return [s for s in seeds(spec)
+            if all(Path(run_file(name, arm, s, f, runs)).exists() for arm in spec["arms"] for f in names)]
+
+
+def resolve(config: dict) -> dict:
+    """The config the workflow runs, from a schema-valid one (changed in place and returned):
+
+    - `recipe`: the named recipe's model and train fill in what the experiment leaves out;
+    - an arm with `tune` learns its key's value in each arm of the sweep experiment (read when it trains);
+    - an experiment `when_data_present` whose data set cannot be built here (`data_missing`) is left out;
+      one `stand_in_for` others runs only where none of them does, and records why in `stand_in`;
+    - with `partial: true`, each experiment keeps the seeds whose every arm has finished (none: it is left
+      out) and records its planned count in `planned_seeds`: summaries, figures and the table then show
+      what the slices made so far, and nothing is trained;
+    - a figure of a left-out experiment draws the one that runs in its place, or is left out.
+    Left-out experiments and why are in config["left_out"].
+    """
+    experiments, recipes = config.get("experiments", {}), config.get("recipes", {})
+    for name, spec in experiments.items():
+        if "recipe" in spec:
+            recipe = _known(config, "recipes", spec["recipe"], f"experiments.{name}.recipe")
+            for part in ("model", "train"):
+                spec[part] = {**recipe.get(part, {}), **spec.get(part, {})}
+    left_out = {}
+    for name, spec in experiments.items():
+        reason = spec.get("when_data_present") and data_missing(config, spec["dataset"])
+        if reason:
+            left_out[name] = f"data set {spec['dataset']} is not here ({reason})"
+    replaced_by = {}
+    for name, spec in experiments.items():
+        running = [e for e in spec.get("stand_in_for", []) if e in experiments and e not in left_out]
+        if running:
+            left_out[name] = f"not needed: {running[0]} runs with its real data"
+            replaced_by[name] = running[0]
+        elif spec.get("stand_in_for"):
+            spec["stand_in"] = {"for": spec["stand_in_for"], "because": "; ".join(
+                f"{e}: {left_out.get(e, 'not in this config')}" for e in spec["stand_in_for"])}
+            replaced_by |= {e: name for e in spec["stand_in_for"]}
+    for name, spec in experiments.items():
+        for arm, switches in spec["arms"].items():
+            if switches and "tune" in switches:
+                tune = switches["tune"]
+                sweep = _known(config, "experiments", tune["experiment"], f"experiments.{name}.arms.{arm}.tune")
+                tune["values"] = {a: {**sweep.get("model", {}), **(sw or {})}.get(tune["key"])
+                                  for a, sw in sweep["arms"].items()}
+    if config.get("partial"):
+        for name, spec in experiments.items():
+            if name in left_out:
+                continue
+            done = finished_seeds(name, spec, config)
+            spec["planned_seeds"] = len(seeds(spec))
+            if done:
+                spec["seeds"] = done
+            else:
+                left_out[name] = "no seed finished in every arm yet"
+    config["experiments"] = {n: s for n, s in experiments.items() if n not in left_out}
+    config["left_out"] = left_out
+    for name, fig in list(config.get("figures", {}).items()):
+        targets = [fig["experiment"]] if "experiment" in fig else fig.get("experiments", [])
+        targets = [t if t in config["experiments"] else replaced_by.get(t, t) for t in targets]
+        if not all(t in config["experiments"] for t in targets):
+            del config["figures"][name]
+        elif "experiment" in fig:
+            fig["experiment"] = targets[0]
+        else:
+            fig["experiments"] = targets
     return config
 
 
@@ -226,7 +368,7 @@ def check_config(config: dict) -> None:
     for name, spec in config["datasets"].items():
         for role, src in spec["sources"].items():
             _known(config, "sources", src, f"datasets.{name}.sources.{role}")
-    for name in config["data_targets"]:
+    for name in config.get("data_targets", []):
         _known(config, "datasets", name, "data_targets")
     for name, spec in config["experiments"].items():
         _known(config, "datasets", spec["dataset"], f"experiments.{name}.dataset")
@@ -242,6 +384,14 @@ def check_config(config: dict) -> None:
             if builder not in BENCHMARK_BUILDERS:
                 raise ValueError(f"config: experiments.{name}.zeroshot: {bench!r} is not a zero-shot benchmark "
                                  f"data set (builders {sorted(BENCHMARK_BUILDERS)})")
+        for other in spec.get("stand_in_for", []):
+            if other not in config["experiments"] and other not in config.get("left_out", {}):
+                raise ValueError(f"config: experiments.{name}.stand_in_for names {other!r}, not an experiment")
+        for arm, switches in spec["arms"].items():
+            tune = (switches or {}).get("tune")
+            if tune and tune["experiment"] not in config["experiments"]:
+                raise ValueError(f"config: experiments.{name}.arms.{arm}.tune: the sweep {tune['experiment']!r} "
+                                 f"does not run in this config ({config.get('left_out', {}).get(tune['experiment'], 'undefined')})")
         for claim, mapping in spec.get("claims", {}).items():
             for arm in mapping:
                 if arm not in arms:

@@ -34,7 +34,7 @@ from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import Ensemble, ModelConfig, Transformer
 from unrolled.provenance import config_hash, environment, git_sha
-from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, ensemble_dir, member_dir
+from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, ensemble_dir, member_dir, tuned_run
 
 log = logging.getLogger(__name__)
 VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nanoGPT's 50257 -> 50304)
@@ -100,9 +100,9 @@ def _build(cls, section: str, values: dict):
 
 
 def parse_run_config(run: dict) -> tuple[Path, ModelConfig, TrainConfig, dict]:
-    unknown = sorted(set(run) - {"data", "model", "train"})
+    unknown = sorted(set(run) - {"data", "model", "train", "tuned"})
     if unknown:
-        raise ValueError(f"run config: unknown key(s) {unknown}; expected data, model, train")
+        raise ValueError(f"run config: unknown key(s) {unknown}; expected data, model, train (and tuned)")
     if "data" not in run:
         raise ValueError("run config: `data` (a prepared data set folder) is required")
     data = Path(run["data"])
@@ -205,6 +205,7 @@ class Trainer:
     """
 
     def __init__(self, run: dict, seeds: list[int], run_dirs: list[Path], ckpt_path: Path, progress: bool):
+        run = tuned_run(run)  # a tuned arm's value, chosen by its sweep, is part of the config and its hash
         self.data, self.mcfg, self.tcfg, self.meta = parse_run_config(run)
         self.run, self.seeds, self.run_dirs, self.ckpt_path = run, seeds, run_dirs, ckpt_path
         self.progress, self.ensemble = progress, len(seeds) > 1
@@ -424,6 +425,7 @@ class Trainer:
             "tokens": self.step * tokens_per_step, "params": self.model.num_params(), "wall_seconds": wall,
             "tokens_per_second": job_tps / E if job_tps else None, "resumed_from_step": start_step or None,
             "git_sha": git_sha(), "config": {"model": asdict(mcfg), "train": asdict(tcfg)},
+            **({"tuned": self.run["tuned"]} if "tuned" in self.run else {}),
             "data": {"path": str(self.data), "name": self.meta.get("name"), "sources": self.meta.get("sources")},
             "environment": environment(self.device),
         }

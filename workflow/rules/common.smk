@@ -4,7 +4,31 @@ import json
 import os
 
 from unrolled import registry
-from unrolled.registry import HISTORY, ICL, METRICS, experiment_file, run_config, run_file, run_files
+from unrolled.registry import HISTORY, ICL, METRICS, run_config
+
+# Everything the workflow makes goes under the config's results folder (results/, or results/gpu/ for the
+# one-GPU tier). With `partial`, nothing trains: rules that make a run's files have no inputs, so the
+# finished files the summaries read count as up to date (registry.resolve kept only finished seeds).
+RESULTS = config["results"]
+RUNS = registry.runs_root(RESULTS)
+PARTIAL = config["partial"]
+
+
+def experiment_file(name, file):
+    return registry.experiment_file(name, file, RESULTS)
+
+
+def run_file(experiment, arm, seed, name):
+    return registry.run_file(experiment, arm, seed, name, RUNS)
+
+
+def run_files(experiment, spec, name):
+    return registry.run_files(experiment, spec, name, RUNS)
+
+
+def unless_partial(function):
+    """A run-making rule's input function, or no inputs at all when the config is `partial`."""
+    return (lambda wildcards: []) if PARTIAL else function
 
 
 wildcard_constraints:
@@ -46,6 +70,12 @@ def experiment_data(wildcards):
     return registry.prepared_dir(experiment_spec(wildcards.experiment)["dataset"])
 
 
+def training_inputs(wildcards):
+    """A training job's inputs: its data set, and a tuned arm's sweep summary."""
+    spec = experiment_spec(wildcards.experiment)
+    return {"data": experiment_data(wildcards), "tuned": registry.tune_inputs(spec, wildcards.arm, RESULTS)}
+
+
 def experiment_runs(name):
     """Input function: the file `name` of every run of the experiment."""
     return lambda wildcards: run_files(wildcards.experiment, experiment_spec(wildcards.experiment), name)
@@ -70,6 +100,20 @@ def tokenizer_inputs(wildcards):
     """The fetched BPE folder a BPE-tokenized experiment's models need to read text; none for chars."""
     bpe = dataset_spec(experiment_spec(wildcards.experiment)["dataset"])["sources"].get("bpe")
     return [registry.raw_dir(bpe)] if bpe else []
+
+
+def run_path(wildcards):
+    """A run's folder, from its wildcards."""
+    return registry.run_dir(wildcards.experiment, wildcards.arm, wildcards.seed, RUNS)
+
+
+def evaluation_inputs(wildcards):
+    """What evaluating a finished run reads: its metrics (and, beside them, its weights) and its data set;
+    a zero-shot job also the benchmark and the BPE ranks."""
+    inputs = {"run": f"{run_path(wildcards)}/{METRICS}", "data": experiment_data(wildcards)}
+    if hasattr(wildcards, "benchmark"):
+        inputs |= {"benchmark": registry.prepared_dir(wildcards.benchmark), "tokenizer": tokenizer_inputs(wildcards)}
+    return inputs
 
 
 def zeroshot_runs(wildcards):

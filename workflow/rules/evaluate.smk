@@ -9,11 +9,11 @@ rule summarize:
     output:
         json=experiment_file("{experiment}", "summary.json"),
         csv=experiment_file("{experiment}", "summary.csv"),
-        curves=registry.curves_file("{experiment}"),
+        curves=registry.curves_file("{experiment}", RESULTS),
     log:
         "logs/evaluate/{experiment}.log",
     benchmark:
-        "results/benchmarks/evaluate/{experiment}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{experiment}}.tsv"
     conda:
         "../envs/unrolled.yml"
     params:
@@ -33,7 +33,7 @@ rule metrics:
     input:
         summaries=rules.summaries.input,
     output:
-        json=f"{registry.RESULTS}/metrics.json",
+        json=f"{RESULTS}/metrics.json",
     log:
         "logs/evaluate/metrics.log",
     conda:

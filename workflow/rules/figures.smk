@@ -3,19 +3,19 @@
 
 rule figure:
     input:
-        lambda wildcards: registry.figure_inputs(_lookup("figures", wildcards.figure), config["experiments"]),
+        lambda wildcards: registry.figure_inputs(_lookup("figures", wildcards.figure), config["experiments"], RESULTS),
     output:
         png=report(
-            registry.figure_file("{figure}"),
+            registry.figure_file("{figure}", root=RESULTS),
             caption="../report/figure.rst",
             category="Figures",
             labels=lambda wildcards: {"figure": wildcards.figure},
         ),
-        pdf=registry.figure_file("{figure}", "pdf"),
+        pdf=registry.figure_file("{figure}", "pdf", RESULTS),
     log:
         "logs/figures/{figure}.log",
     benchmark:
-        "results/benchmarks/figures/{figure}.tsv"
+        f"{RESULTS}/benchmarks/figures/{{figure}}.tsv"
     conda:
         "../envs/unrolled.yml"
     params:
@@ -30,12 +30,12 @@ rule across_training_figure:
         summary=rules.summarize.output.json,
     output:
         png=report(
-            registry.figure_file(registry.across_figure("{experiment}")),
+            registry.figure_file(registry.across_figure("{experiment}"), root=RESULTS),
             caption="../report/across.rst",
             category="Across training",
             labels=lambda wildcards: {"experiment": wildcards.experiment},
         ),
-        pdf=registry.figure_file(registry.across_figure("{experiment}"), "pdf"),
+        pdf=registry.figure_file(registry.across_figure("{experiment}"), "pdf", RESULTS),
     log:
         "logs/figures/across_training/{experiment}.log",
     conda:
@@ -54,8 +54,8 @@ rule across_training_figure:
 
 rule figures:
     input:
-        [registry.figure_file(name) for name in config["figures"]],
-        [registry.figure_file(registry.across_figure(name)) for name in config["experiments"]],
+        [registry.figure_file(name, root=RESULTS) for name in config["figures"]],
+        [registry.figure_file(registry.across_figure(name), root=RESULTS) for name in config["experiments"]],
 
 
 rule table:
@@ -65,16 +65,17 @@ rule table:
         icl=ICL_SUMMARIES,
         theory=rules.theory.input,
     output:
-        md=report("results/tables/paper_vs_reproduced.md", caption="../report/table.rst", category="Tables"),
+        md=report(registry.table_file(RESULTS), caption="../report/table.rst", category="Tables"),
     log:
         "logs/figures/table.log",
     conda:
         "../envs/unrolled.yml"
     params:
         spec=json.dumps(config["experiments"]),
+        left_out=json.dumps(config["left_out"]),
         # relative: the table reads the same in every clone (Snakemake gives absolute paths)
         config_name=lambda wildcards: " ".join(os.path.relpath(f) for f in workflow.overwrite_configfiles)
         or "config/config.yaml",
     shell:
         "python -m unrolled table --spec {params.spec:q} --config-name {params.config_name:q}"
-        " --out {output.md} > {log} 2>&1"
+        " --results {RESULTS} --left-out {params.left_out:q} --out {output.md} > {log} 2>&1"

@@ -4,19 +4,18 @@
 
 rule icl_eval:
     input:
-        run=rules.train.output.metrics,
-        data=experiment_data,
+        unpack(unless_partial(evaluation_inputs)),
     output:
         json=run_file("{experiment}", "{arm}", "{seed}", ICL),
     log:
         "logs/icl/{experiment}/{arm}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/icl/{experiment}/{arm}/seed{seed}.tsv"
+        f"{RESULTS}/benchmarks/icl/{{experiment}}/{{arm}}/seed{{seed}}.tsv"
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     params:
-        run=lambda wildcards, input: os.path.dirname(input.run),
+        run=run_path,
     shell:
         "OMP_NUM_THREADS={threads} python -m unrolled icl-eval --run {params.run} --data {input.data}"
         " --out {output.json} > {log} 2>&1"
@@ -31,7 +30,7 @@ rule summarize_icl:
     log:
         "logs/icl/{experiment}.log",
     benchmark:
-        "results/benchmarks/icl/{experiment}.tsv"
+        f"{RESULTS}/benchmarks/icl/{{experiment}}.tsv"
     conda:
         "../envs/unrolled.yml"
     params:

@@ -5,12 +5,12 @@ rule theory_probdr:
     input:
         data=lambda wildcards: registry.prepared_dir(config["theory"]["probdr"]["dataset"]),
     output:
-        json=registry.theory_files("probdr")[0],
-        latents=registry.theory_files("probdr")[1],
+        json=registry.theory_files("probdr", RESULTS)[0],
+        latents=registry.theory_files("probdr", RESULTS)[1],
     log:
         "logs/theory/probdr.log",
     benchmark:
-        "results/benchmarks/theory/probdr.tsv"
+        f"{RESULTS}/benchmarks/theory/probdr.tsv"
     conda:
         "../envs/unrolled.yml"
     params:
@@ -22,11 +22,11 @@ rule theory_probdr:
 
 rule theory_snr:
     output:
-        json=registry.theory_files("snr")[0],
+        json=registry.theory_files("snr", RESULTS)[0],
     log:
         "logs/theory/snr.log",
     benchmark:
-        "results/benchmarks/theory/snr.tsv"
+        f"{RESULTS}/benchmarks/theory/snr.tsv"
     conda:
         "../envs/unrolled.yml"
     params:
@@ -37,4 +37,4 @@ rule theory_snr:
 
 rule theory:
     input:
-        [registry.theory_files(name)[0] for name in config["theory"]],
+        [registry.theory_files(name, RESULTS)[0] for name in config["theory"]],

@@ -8,14 +8,14 @@
 
 rule train:
     input:
-        data=experiment_data,
+        unpack(unless_partial(training_inputs)),
     output:
         metrics=run_file("{experiment}", "{arm}", "{seed}", METRICS),
         history=run_file("{experiment}", "{arm}", "{seed}", HISTORY),
     log:
         "logs/train/{experiment}/{arm}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/{experiment}/{arm}/seed{seed}.tsv"
+        f"{RESULTS}/benchmarks/train/{{experiment}}/{{arm}}/seed{{seed}}.tsv"
     wildcard_constraints:
         experiment=SINGLE_RUN_EXPERIMENTS,
     conda:
@@ -26,7 +26,9 @@ rule train:
         mem_mb=experiment_resource("mem_mb", 4000),
         runtime=experiment_resource("runtime", 60),
     params:
-        config=lambda wildcards: json.dumps(run_config(experiment_spec(wildcards.experiment), wildcards.arm)),
+        config=lambda wildcards: json.dumps(
+            run_config(experiment_spec(wildcards.experiment), wildcards.arm, results=RESULTS)
+        ),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
         processes=train_gpus,
         compile_cache=compile_cache_arg,
@@ -43,14 +45,14 @@ for _experiment, _groups in ENSEMBLES.items():
             name:
                 f"train_ensemble_{_experiment}_seed{_seeds}"
             input:
-                data=rules.train.input.data,
+                unpack(unless_partial(training_inputs)),
             output:
                 metrics=[run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
                 history=[run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
             log:
                 f"logs/train/{{experiment}}/{{arm}}/seed{_seeds}.log",
             benchmark:
-                f"results/benchmarks/train/{{experiment}}/{{arm}}/seed{_seeds}.tsv"
+                f"{RESULTS}/benchmarks/train/{{experiment}}/{{arm}}/seed{_seeds}.tsv"
             wildcard_constraints:
                 experiment=_exact([_experiment]),
             conda:
@@ -63,7 +65,7 @@ for _experiment, _groups in ENSEMBLES.items():
             params:
                 config=rules.train.params.config,
                 seeds=" ".join(map(str, _group)),
-                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm),
+                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm, RUNS),
                 compile_cache=rules.train.params.compile_cache,
             shell:
                 "python -m unrolled train --config {params.config:q} --seeds {params.seeds} --out {params.out}"

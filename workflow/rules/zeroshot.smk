@@ -4,24 +4,21 @@
 
 rule zeroshot:
     input:
-        run=rules.train.output.metrics,
-        benchmark=registry.prepared_dir("{benchmark}"),
-        data=experiment_data,
-        tokenizer=tokenizer_inputs,
+        unpack(unless_partial(evaluation_inputs)),
     output:
         json=run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")),
     log:
         "logs/zeroshot/{experiment}/{arm}/seed{seed}/{benchmark}.log",
     benchmark:
-        "results/benchmarks/zeroshot/{experiment}/{arm}/seed{seed}/{benchmark}.tsv"
+        f"{RESULTS}/benchmarks/zeroshot/{{experiment}}/{{arm}}/seed{{seed}}/{{benchmark}}.tsv"
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
         gpu=lambda wildcards: min(1, experiment_spec(wildcards.experiment).get("resources", {}).get("gpu", 0)),
     params:
-        run=lambda wildcards, input: os.path.dirname(input.run),
-        bpe=lambda wildcards, input: f"--bpe {input.tokenizer}" if input.tokenizer else "",
+        run=run_path,
+        bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in tokenizer_inputs(wildcards)),
     shell:
         "OMP_NUM_THREADS={threads} python -m unrolled zeroshot --run {params.run} --benchmark {input.benchmark}"
         " --data {input.data} {params.bpe} --out {output.json} > {log} 2>&1"
