@@ -396,7 +396,7 @@ def check_config(config: dict) -> None:
             for arm in mapping:
                 if arm not in arms:
                     raise ValueError(f"config: experiments.{name}.claims.{claim} maps unknown arm {arm!r}")
-    for name, fig in config["figures"].items():
+    for name, fig in config.get("figures", {}).items():
         if "experiment" in fig:
             exp = _known(config, "experiments", fig["experiment"], f"figures.{name}.experiment")
             named = fig.get("arms", []) + [a for row in fig.get("cells", {}).values() for a in row.values()]
@@ -407,9 +407,9 @@ def check_config(config: dict) -> None:
             if not is_icl(_known(config, "experiments", exp, f"figures.{name}.experiments"), config):
                 raise ValueError(f"config: figures.{name} draws ICL curves, but experiments.{exp} is not ICL")
         theory = FIGURE_THEORY.get(fig["kind"])
-        if theory and theory not in config["theory"]:
+        if theory and theory not in config.get("theory", {}):
             raise ValueError(f"config: figures.{name} draws theory.{theory}, which this config does not define")
-    if "probdr" in config["theory"]:
+    if "probdr" in config.get("theory", {}):
         _known(config, "datasets", config["theory"]["probdr"]["dataset"], "theory.probdr.dataset")
 
 
