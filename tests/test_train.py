@@ -235,3 +235,34 @@ def test_epochs_and_decay_all_in_training(tiny_image_data, tmp_path):
         model_config({**run, "train": {**run["train"], "max_iters": 5}}, meta)
     with pytest.raises(ValueError, match="only image data sets count in epochs"):
         model_config({"train": {"epochs": 1}}, {"vocab_size": 10})
+
+
+def test_sigterm_checkpoints_and_the_rerun_resumes_bit_exact(tiny_text_data, tmp_path):
+    """A slice's time limit (or a preemption) sends SIGTERM: training saves a checkpoint at the next step
+    boundary and stops with a one-line error; the rerun resumes there and ends bit for bit where an
+    uninterrupted run ends."""
+    run = _run(tiny_text_data, max_iters=400, eval_interval=50, log_interval=10, checkpoint_interval=None,
+               checkpoint_minutes=None)  # no periodic checkpoint: only SIGTERM can have written one
+    run["model"].update(n_layer=2, n_embd=48)
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps(run))
+    reference = train(run, 5, tmp_path / "reference", progress=False)
+
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seed", "5", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "progress.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, "training finished before SIGTERM reached it"
+    assert "stopped by SIGTERM at step" in stderr and "a rerun resumes" in stderr
+    stopped_at = checkpoint.load(out / CHECKPOINT)["step"]
+    assert 0 < stopped_at < 400 and not (out / METRICS).exists()
+
+    subprocess.run(cmd, check=True, capture_output=True)
+    resumed = json.loads((out / METRICS).read_text())
+    assert resumed["resumed_from_step"] == stopped_at
+    assert _stable(resumed) == _stable(json.loads(json.dumps(reference)))
+    assert (out / "history.csv").read_text() == (tmp_path / "reference" / "history.csv").read_text()

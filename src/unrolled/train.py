@@ -20,6 +20,8 @@ import csv
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -43,6 +45,26 @@ H100_BF16_FLOPS = 989e12
 
 class NonFiniteLossError(UnrolledError):
     pass
+
+
+class StoppedEarly(UnrolledError):
+    """SIGTERM (a slice's or an allocation's time limit, a preemption) stopped training after a checkpoint."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm(enabled: bool):
+    """While training, SIGTERM sets a flag the loop checks after each step (it then checkpoints and stops);
+    the previous handler comes back afterwards. Off under DDP, where torchrun ends the ranks itself, and off
+    the main thread, where Python allows no handler."""
+    flag = {"stop": False}
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: flag.update(stop=True))
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -364,22 +386,31 @@ class Trainer:
         tokens_per_step = self.batches.tokens_per_batch * tcfg.grad_accum
         start_step, started = self.step, time.perf_counter()
         last_save = started
-        while self.step < tcfg.max_iters:
-            lr = self.train_step()
-            is_eval = self.step % tcfg.eval_interval == 0 or self.step == tcfg.max_iters
-            if self.step % tcfg.log_interval == 0 or is_eval:
-                train_loss = self.mean_train_loss()
-                if place.is_main and self.progress:
-                    self._log_progress(train_loss, start_step, started, tokens_per_step)
-            if is_eval:
-                self._record(lr, train_loss, self.evaluate())
-            if place.is_main and self.checkpoint_due(last_save):
-                self.save(self.wall_before + time.perf_counter() - started)
-                last_save = time.perf_counter()
-            if is_eval:
-                distributed.barrier(place)
+        with stop_on_sigterm(not place.distributed) as sigterm:
+            while self.step < tcfg.max_iters:
+                self.fit_step(start_step, started, tokens_per_step)
+                if place.is_main and self.checkpoint_due(last_save):
+                    self.save(self.wall_before + time.perf_counter() - started)
+                    last_save = time.perf_counter()
+                if sigterm["stop"] and self.step < tcfg.max_iters:
+                    self.save(self.wall_before + time.perf_counter() - started)
+                    raise StoppedEarly(f"stopped by SIGTERM at step {self.step} of {tcfg.max_iters}; the checkpoint "
+                                       f"{self.ckpt_path} holds it, and a rerun resumes from there")
         seconds = time.perf_counter() - started
         return self.finish(start_step, seconds, tokens_per_step)
+
+    def fit_step(self, start_step: int, started: float, tokens_per_step: int) -> None:
+        """One optimizer step, with its log line and, at an evaluation step, the evaluation."""
+        tcfg, place = self.tcfg, self.place
+        lr = self.train_step()
+        is_eval = self.step % tcfg.eval_interval == 0 or self.step == tcfg.max_iters
+        if self.step % tcfg.log_interval == 0 or is_eval:
+            train_loss = self.mean_train_loss()
+            if place.is_main and self.progress:
+                self._log_progress(train_loss, start_step, started, tokens_per_step)
+        if is_eval:
+            self._record(lr, train_loss, self.evaluate())
+            distributed.barrier(place)
 
     def _log_progress(self, train_loss, start_step, started, tokens_per_step) -> None:
         """One log line, and each run's progress.json (read by `python -m unrolled status`)."""
