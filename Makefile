@@ -7,22 +7,40 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
-# Snakemake looks for a default profile beside a top-level Snakefile (profiles/default), not in workflow/:
-# name ours. It reruns jobs whose outputs a kill left incomplete (history.csv is rewritten while training).
-SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default
+ifdef NO_VENV
+# A machine whose python3 already has every package (a GPU node without internet, with snakemake brought
+# as wheels: tools/gpu-slice.sh): no venv; the package runs from src/.
+STAMP  :=
+PY     := python3
+SMK    := python3 -m snakemake
+export PYTHONPATH := $(abspath src)$(if $(PYTHONPATH),:$(PYTHONPATH))
+else
+PY     := $(BIN)/python
+SMK    := $(BIN)/snakemake
 # Rules call `python -m unrolled`: put the venv first on PATH for them.
 export PATH := $(abspath $(BIN)):$(PATH)
+endif
+# Snakemake looks for a default profile beside a top-level Snakefile (profiles/default), not in workflow/:
+# name ours. It reruns jobs whose outputs a kill left incomplete (history.csv is rewritten while training).
+SNAKEMAKE := $(SMK) --workflow-profile workflow/profiles/default
+# The one-GPU tier: its config, through the gpu profile (local GPUs) instead of the default one.
+GPU_TIER  := --configfile config/gpu.yaml
+SNAKEMAKE_GPU := $(SMK) --workflow-profile none --profile workflow/profiles/gpu
+SLICE_MINUTES ?= 9
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: reproduce data figures report status test test-fast lint share pull pull-reference clean-venv
+.PHONY: reproduce reproduce-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
+	pull-reference clean-venv
 
+ifndef NO_VENV
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet -r requirements.txt 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	touch $@
+endif
 
 ## Run the default reproduction (everything the workflow defines), offline-capable, on the CPU,
 ## then build the HTML report of every figure and the table.
@@ -33,6 +51,30 @@ reproduce: $(STAMP)
 # Rebuilt only when the workflow's last outputs are newer, so a second `make reproduce` does nothing.
 results/report.html: results/tables/paper_vs_reproduced.md results/metrics.json
 	$(SNAKEMAKE) --report $@ $(SNAKEMAKE_ARGS)
+
+## The one-GPU tier (config/gpu.yaml) through the gpu profile, into results/gpu/: every experiment, then the
+## table, the figures and the report. SLICE=n (or SLICE=next) runs one slice of its training jobs instead,
+## cut off after SLICE_MINUTES (a job cut off checkpoints and stops; the rerun resumes it). The slices and
+## their state: `python -m unrolled slices --configfile config/gpu.yaml`.
+reproduce-gpu: $(STAMP)
+ifdef SLICE
+	timeout --signal=TERM --kill-after=60 $(SLICE_MINUTES)m $(SNAKEMAKE_GPU) \
+		$$($(PY) -m unrolled -q slices $(GPU_TIER) --targets $(SLICE)) $(GPU_TIER) $(SNAKEMAKE_ARGS)
+else
+	$(SNAKEMAKE_GPU) $(GPU_TIER) $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) $(SNAKEMAKE_ARGS)
+endif
+
+## The GPU tier's summaries, figures, table and report from the seeds finished so far (slices made on any
+## machine and copied into results/gpu/runs/), training nothing: CPU, seconds.
+figures-gpu: $(STAMP)
+	$(SNAKEMAKE) figures table metrics --cores $(CORES) $(GPU_TIER) --config partial=true $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) --config partial=true $(SNAKEMAKE_ARGS)
+
+## Snakemake and what it needs that a GPU node's Python lacks, as wheels for Python 3.12 in .whl/ (carried
+## there by tools/gpu-slice.sh's caller; the node has no internet).
+gpu-wheels: $(STAMP)
+	$(PY) tools/gpu_wheels.py .whl
 
 ## Prepare only the default data sets.
 data: $(STAMP)
@@ -50,7 +92,7 @@ report: $(STAMP)
 ## Reads the run folders only, so it works beside a running `make reproduce` or on a cluster's submit host.
 ## Another registry or one experiment: make status STATUS_ARGS="--configfile config/paper.yaml p1_shakespeare_char"
 status: $(STAMP)
-	$(BIN)/python -m unrolled status $(STATUS_ARGS)
+	$(PY) -m unrolled status $(STATUS_ARGS)
 
 ## The whole test suite, including real Snakemake and DVC runs.
 test: $(STAMP)

@@ -40,9 +40,11 @@ def test_plan_matches_a_hand_count(tmp_path, monkeypatch):
     flops_token = 6 * params + 12 * layers * d * block
     tokens = 1000 * 4 * 3 * block
     assert vanilla["tokens_per_run"] == tokens
-    assert vanilla["flops_per_job"] == tokens * flops_token * 2  # ensembles of 2 seeds: the largest job
+    # TrainConfig's defaults: an evaluation every 250 steps (4 of them) over 200 batches, forward only (1/3)
+    eval_flops = 4 * 200 * 4 * block * flops_token / 3
+    assert vanilla["flops_per_job"] == pytest.approx((tokens * flops_token + eval_flops) * 2)  # ensembles of 2
     assert vanilla["jobs"] == 3  # seeds 0-1, 2-3, 4
-    hours = tokens * flops_token * 2 / (1e7 * 0.5) / 3600
+    hours = (tokens * flops_token + eval_flops) * 2 / (1e7 * 0.5) / 3600
     assert vanilla["hours_per_job"] == pytest.approx(hours)
     # 30-minute allocations, 15 of them usable: the job continues through ceil(hours / 0.25) of them.
     assert vanilla["allocations"] == math.ceil(hours / 0.25) > 1

@@ -90,6 +90,18 @@ def cmd_plan(args) -> None:
     print(plan.markdown(plan.plan(config, mfu, peak), mfu, peak), end="")
 
 
+def cmd_slices(args) -> None:
+    from unrolled import registry, slices
+
+    config = registry.load_config(args.configfile)
+    if args.targets:
+        number, jobs = slices.pick(config, args.targets)
+        logging.info("slice %d: %s", number, ", ".join(f"{j['experiment']}/{j['arm']}" for j in jobs))
+        print("\n".join(t for job in jobs for t in job["targets"]))
+    else:
+        print(slices.markdown(config), end="")
+
+
 def cmd_summarize(args) -> None:
     from unrolled.experiments import load_histories, summarize, write_curves, write_summary
 
@@ -295,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mfu", type=float, help="assumed model FLOPs utilisation (default: unrolled.plan.ASSUMED_MFU)")
     p.add_argument("--peak-tflops", type=float, help="a GPU's peak TFLOP/s (default: H100 bf16 dense, 989; A100: 312)")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("slices", help="the config's training jobs cut into slices of one short GPU allocation each "
+                                      "(its `slices.minutes`), in order, with their state")
+    _configfile_arg(p)
+    p.add_argument("--targets", metavar="N", help="print slice N's target files (N from 1, or 'next': the first "
+                                                   "not finished), for snakemake")
+    p.set_defaults(func=cmd_slices)
 
     p = sub.add_parser("table", help="results/tables/paper_vs_reproduced.md")
     p.add_argument("--spec", required=True, type=_json_arg, help="the experiments section as JSON")

@@ -1,13 +1,13 @@
 """What a config's training costs before it runs: FLOPs per job from the model's own count, wall time from
 an assumed MFU, and how many cluster allocations of the experiment's `resources.runtime` that takes.
 
-    hours = max_iters x items per step x FLOPs per item x seeds per job / (GPUs x peak FLOP/s x MFU)
+    hours = (training + evaluation FLOPs) x seeds per job / (GPUs x peak FLOP/s x MFU)
 
-FLOPs per item are the model's `flops_per_item` (nanoGPT's 6N + 12 L d T, per token; per image or prompt
-for the other tasks). Evaluation is left out: at the paper configs it adds well under 1%. A job longer than
-one allocation continues through Snakemake's retries, each resuming from the run's checkpoint, so it needs
-`allocations - 1` retries; an allocation is counted as its runtime less `ALLOCATION_OVERHEAD_MINUTES`
-(start, compile, and the work since the last checkpoint, which is at most `checkpoint_minutes` old).
+Training is max_iters x items per step x the model's `flops_per_item` (nanoGPT's 6N + 12 L d T per token;
+per image or prompt for the other tasks); each evaluation scores its items forward only, a third of that
+(2N + 4 L d T). A job longer than one allocation continues through Snakemake's retries, each resuming from
+the run's checkpoint, so it needs `allocations - 1` retries; an allocation is counted as its runtime less
+`ALLOCATION_OVERHEAD_MINUTES` (start, compile, and the work since the last checkpoint).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
     spec = config["datasets"][dataset]
     builder = spec["builder"]
     if builder == "linear_regression":
-        return {"kind": "regression", "n_dims": spec["n_dims"], "n_points": spec["n_points"]}, True
+        return {"kind": "regression", "n_dims": spec["n_dims"], "n_points": spec["n_points"],
+                "eval_prompts": spec["eval_prompts"]}, True
     if "bpe" in spec["sources"]:
         return {"tokenizer": "gpt2", "vocab_size": 50257}, True
     if builder.startswith("text"):
@@ -44,13 +45,13 @@ def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
     images = {"cifar10": ([3, 32, 32], 10, 50_000), "imagenet16": ([3, 16, 16], 1000, 1_281_167),
               "mnist_csv": ([1, 28, 28], 10, 5_000)}
     shape, classes, total = images.get(builder, ([1, 28, 28], 10, 60_000))  # idx: (Fashion-)MNIST
-    train = total - round(total * spec.get("val_fraction", 0.1))
-    return {"kind": "images", "shape": shape, "num_classes": classes, "counts": {"train": train}}, True
+    val = round(total * spec.get("val_fraction", 0.1))
+    return {"kind": "images", "shape": shape, "num_classes": classes, "counts": {"train": total - val, "val": val}}, True
 
 
-def _run_cost(run: dict, meta: dict) -> tuple[int, float, int]:
-    """Parameters, training FLOPs per item, and items trained on, of a run config (TrainConfig's defaults
-    filling what the config leaves out)."""
+def _run_cost(run: dict, meta: dict) -> tuple[int, float, int, float]:
+    """Parameters, training FLOPs per item, items trained on, and evaluation FLOPs of a run config
+    (TrainConfig's defaults filling what the config leaves out)."""
     import torch
 
     from unrolled.models import Transformer
@@ -59,15 +60,33 @@ def _run_cost(run: dict, meta: dict) -> tuple[int, float, int]:
     mcfg, tcfg = model_config(run, meta)
     with torch.device("meta"):  # the count, without allocating the weights
         model = Transformer(mcfg)
-    per_step = tcfg.batch_size * tcfg.grad_accum * (mcfg.block_size if mcfg.task == "lm" else 1)
-    return model.num_params(), model.flops_per_item(), tcfg.max_iters * per_step
+    per_item = (mcfg.block_size if mcfg.task == "lm" else 1)
+    evaluations = -(-tcfg.max_iters // tcfg.eval_interval)  # every eval_interval steps, and at the end
+    if tcfg.eval_iters is not None:
+        eval_items = tcfg.eval_iters * tcfg.batch_size * per_item
+    elif mcfg.task == "vit":  # the whole validation split
+        eval_items = meta.get("counts", {}).get("val", 0)
+    else:  # regression: the fixed validation prompts
+        eval_items = meta.get("eval_prompts", 0)
+    eval_flops = evaluations * eval_items * model.flops_per_item() / 3
+    return (model.num_params(), model.flops_per_item(), tcfg.max_iters * tcfg.batch_size * tcfg.grad_accum * per_item,
+            eval_flops)
+
+
+def job_cost(config: dict, name: str, arm: str, seeds_per_job: int) -> dict:
+    """One training job of an experiment's arm: its FLOPs (training and evaluation of every seed), the
+    model's size and the items each run trains on."""
+    spec = config["experiments"][name]
+    meta, assumed = _meta(config, spec["dataset"])
+    params, flops_item, items, eval_flops = _run_cost(registry.run_config(spec, arm), meta)
+    return {"params": params, "assumed_data": assumed, "tokens_per_run": items,
+            "flops_per_job": (items * flops_item + eval_flops) * seeds_per_job}
 
 
 def plan(config: dict, mfu: float = ASSUMED_MFU, peak_flops: float = H100_BF16_FLOPS) -> list[dict]:
     """One row per experiment and arm: size, FLOPs and expected wall time of its training jobs."""
     rows = []
     for name, spec in config["experiments"].items():
-        meta, assumed = _meta(config, spec["dataset"])
         resources = spec.get("resources", {})
         gpus = max(1, resources.get("gpu", 1))
         runtime = resources.get("runtime", 60)
@@ -75,12 +94,10 @@ def plan(config: dict, mfu: float = ASSUMED_MFU, peak_flops: float = H100_BF16_F
         groups = registry.seed_groups(spec)
         per_job = max(len(g) for g in groups)
         for arm in spec["arms"]:
-            params, flops_item, items = _run_cost(registry.run_config(spec, arm), meta)
-            flops_job = items * flops_item * per_job
-            hours = flops_job / (gpus * peak_flops * mfu) / 3600
+            cost = job_cost(config, name, arm, per_job)
+            hours = cost["flops_per_job"] / (gpus * peak_flops * mfu) / 3600
             rows.append({
-                "experiment": name, "arm": arm, "params": params, "assumed_data": assumed,
-                "tokens_per_run": items, "flops_per_job": flops_job, "jobs": len(groups),
+                "experiment": name, "arm": arm, **cost, "jobs": len(groups),
                 "seeds_per_job": per_job, "gpus_per_job": gpus, "runtime_minutes": runtime,
                 "hours_per_job": hours, "allocations": math.ceil(hours / usable_hours),
                 "gpu_hours": hours * gpus * len(groups),

@@ -233,11 +233,13 @@ def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) 
 
 # -- the config ----------------------------------------------------------------------------------------
 CATALOGUES = ("config/sources.yaml", "config/recipes.yaml")  # always loaded, before the registry
+SCHEMA = "workflow/schemas/config.schema.yaml"
 
 
 def load_config(configfiles: list[str | Path] | None = None, catalogues=CATALOGUES, resolved: bool = True) -> dict:
     """The config as the workflow sees it: the catalogues, then `configfiles` (None: config/config.yaml)
-    merged over them key by key (as Snakemake merges --configfile), then `resolve`d."""
+    merged over them key by key (as Snakemake merges --configfile); then, as the Snakefile does, checked
+    against the schema (whose defaults fill in what is left out) and `resolve`d."""
     import yaml
 
     def merge(base: dict, update: dict) -> dict:
@@ -250,7 +252,13 @@ def load_config(configfiles: list[str | Path] | None = None, catalogues=CATALOGU
     for path in [*([catalogues] if isinstance(catalogues, (str, Path)) else catalogues),
                  *(["config/config.yaml"] if configfiles is None else configfiles)]:
         config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
-    return resolve(config) if resolved else config
+    if not resolved:
+        return config
+    from snakemake.utils import validate
+
+    check_schema(config, SCHEMA)
+    validate(config, SCHEMA)
+    return resolve(config)
 
 
 def data_missing(config: dict, dataset: str) -> str | None:
