@@ -68,8 +68,8 @@ endif
 ## The GPU tier's summaries, figures, table and report from the seeds finished so far (slices made on any
 ## machine and copied into results/gpu/runs/), training nothing: CPU, seconds.
 figures-gpu: $(STAMP)
-	$(SNAKEMAKE) figures table metrics --cores $(CORES) $(GPU_TIER) --config partial=true $(SNAKEMAKE_ARGS)
-	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) --config partial=true $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) figures table metrics --cores $(CORES) $(GPU_TIER) --config partial=True $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) --config partial=True $(SNAKEMAKE_ARGS)
 
 ## Snakemake and what it needs that a GPU node's Python lacks, as wheels for Python 3.12 in .whl/ (carried
 ## there by tools/gpu-slice.sh's caller; the node has no internet).

@@ -102,9 +102,10 @@ def test_members_are_independent(tiny_text_data, tmp_path, dropout, changed):
     assert abs(a[changed]["final_val_loss"] - b[changed]["final_val_loss"]) > 1e-3
 
 
-def test_clipping_is_per_member():
+@pytest.mark.parametrize("identity", ["none", "learned"])  # learned: a scalar parameter, stacked to shape (E,)
+def test_clipping_is_per_member(identity):
     torch.manual_seed(0)
-    cfg = ModelConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_size=11)
+    cfg = ModelConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_size=11, identity=identity)
     members = [Transformer(cfg) for _ in range(3)]
     ens = Ensemble(members)
     scales = torch.tensor([1e4, 1e-3, 1.0])  # member 0's gradient is huge, member 1's tiny

@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("metrics", help="results/metrics.json (for `dvc metrics show`) from the summaries")
-    p.add_argument("summaries", nargs="+")
+    p.add_argument("summaries", nargs="*")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_metrics)
 

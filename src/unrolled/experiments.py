@@ -37,7 +37,11 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: d
     values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
     curves = {arm: {s: {int(row["step"]): float(row[spec["metric"]]) for row in rows} for s, rows in by_seed.items()}
               for arm, by_seed in histories.items()}
+    # An arm tuned by a sweep records the value its runs took (the same for every seed: one sweep summary).
+    tuned = {arm: next(iter(by_seed.values()))["tuned"] for arm, by_seed in runs.items()
+             if "tuned" in next(iter(by_seed.values()))}
     return {
+        **({"tuned": tuned} if tuned else {}),
         "experiment": experiment, "dataset": spec["dataset"], "metric": spec["metric"], "primary": keys[0],
         "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
         "arms": {arm: (spec["arms"][arm] or {}) for arm in spec["arms"]},

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from unrolled.atomic import atomic_path
 from unrolled.paper import reported
 from unrolled.registry import ICL, experiment_file, lab_benchmark, theory_files
@@ -40,9 +42,27 @@ def _difference(c: dict) -> str:
 
 def _arm_row(paper_entry: dict) -> str:
     if "median" in paper_entry:
-        extra = f"; IQR {paper_entry['iqr'][0]}–{paper_entry['iqr'][1]}" if "iqr" in paper_entry else ""
-        return f"median {paper_entry['median']}{extra}; range {paper_entry['range'][0]}–{paper_entry['range'][1]}"
+        extra = f" [IQR {paper_entry['iqr'][0]}–{paper_entry['iqr'][1]}]" if "iqr" in paper_entry else ""
+        return f"{paper_entry['median']}{extra}; range {paper_entry['range'][0]}–{paper_entry['range'][1]}"
     return str(paper_entry.get("value", "–"))
+
+
+def _spread(d: dict) -> str:
+    """Our median [IQR]; range, from the per-seed values (the paper reports its arms so)."""
+    values = np.array(list(d["values"].values()), dtype=float)
+    q25, q75 = np.percentile(values, [25, 75])
+    return f"{_fmt(d['median'])} [IQR {_fmt(q25)}–{_fmt(q75)}]; range {_fmt(d['min'])}–{_fmt(d['max'])}"
+
+
+def _experiment_header(name: str, spec: dict, summary: dict) -> list[str]:
+    planned = spec.get("planned_seeds")
+    seeds = f"{len(summary['seeds'])} seeds per arm" + (
+        f" (the seeds finished in every arm so far, of {planned} planned)" if planned else "")
+    lines = [f"*Reproduced:* experiment `{name}` on `{spec['dataset']}`, {seeds}. {spec.get('scale', '')}", ""]
+    if "stand_in" in spec:
+        lines += [f"*Stand-in:* `{name}` runs in place of {', '.join(f'`{e}`' for e in spec['stand_in']['for'])}, "
+                  f"whose data is not here ({spec['stand_in']['because']}).", ""]
+    return lines
 
 
 def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
@@ -56,14 +76,22 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
         key = claim.get("metric", summary["primary"])
         block = summary["metrics"].get(key) or summary["metrics"][summary["primary"]]
         mapping = spec["claims"][claim_id]  # our arm -> the paper's arm
-        lines += [f"*Reproduced:* experiment `{name}` on `{spec['dataset']}`, {len(summary['seeds'])} seeds per arm. "
-                  f"{spec.get('scale', '')}", "",
-                  "| arm (paper's name) | paper | reproduced: mean [95% CI] | median | n |", "|---|---|---|---|---|"]
+        lines += _experiment_header(name, spec, summary)
+        lines += ["| arm (paper's name) | paper: median [IQR]; range | reproduced: median [IQR]; range | "
+                  "reproduced: mean [95% CI] | n |", "|---|---|---|---|---|"]
         for ours, theirs in mapping.items():
             d = block["arms"][ours]
             paper_entry = claim.get("arms", {}).get(theirs, {})
-            lines.append(f"| {ours} ({theirs}) | {_arm_row(paper_entry) if paper_entry else '–'} | "
-                         f"{_fmt(d['mean'])} [{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}] | {_fmt(d['median'])} | {d['n']} |")
+            lines.append(f"| {ours} ({theirs}) | {_arm_row(paper_entry) if paper_entry else '–'} | {_spread(d)} | "
+                         f"{_fmt(d['mean'])} [{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}] | {d['n']} |")
+        for theirs, ref in claim.get("reference", {}).items():
+            ours = next((o for o, t in mapping.items() if t == theirs), None)
+            if ours is not None and spec["dataset"] in ref["datasets"]:
+                d = block["arms"][ours]
+                lines += ["", f"{ref['source']}: **{ref['value']}**. Ours ({ours}): median {_fmt(d['median'])}, "
+                              f"range {_fmt(d['min'])}–{_fmt(d['max'])} over {d['n']} seeds; "
+                              f"{sum(abs(v - ref['value']) <= 0.001 for v in d['values'].values())} of them within "
+                              f"0.001 of it."]
         lines += ["", "| paired difference | paper | reproduced: mean [95% CI] | Wilcoxon p (min attainable) | "
                   "better / worse seeds | verdict |", "|---|---|---|---|---|---|"]
         base = summary["baseline"]
@@ -234,8 +262,11 @@ def _every_arm_section(experiments, results: Path) -> list[str]:
         block = summary["metrics"][key]
         across = {(c["arm"], c["reference"]): c for c in summary["across_training"]["comparisons"]}
         better = "higher" if summary["higher_is_better"] else "lower"
+        tuned = "".join(f" `{arm}` took {t['key']} {t['value']} from the sweep `{t['experiment']}` (its arm "
+                        f"`{t['arm']}`: the best mean {t['metric']}, {_fmt(t['mean'])})."
+                        for arm, t in summary.get("tuned", {}).items())
         lines += [f"**`{name}`** on `{spec['dataset']}`: `{key}` ({better} is better), "
-                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.", "",
+                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.{tuned}", "",
                   "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | Wilcoxon p | "
                   "better / worse seeds | at the end (step) | most favourable step |", "|---|---|---|---|---|---|---|"]
         for c in block["comparisons"]:
@@ -269,5 +300,8 @@ def write(experiments: dict, results: str | Path, out: str | Path, config_name: 
         else:
             lines += _claim_section(claim_id, claim, experiments, results)
     lines += _every_arm_section(experiments, results)
+    if left_out:
+        lines += ["## Left out of this run", "", "Experiments of the configuration that did not run here, and why:", ""]
+        lines += [f"- `{name}`: {why}" for name, why in left_out.items()] + [""]
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

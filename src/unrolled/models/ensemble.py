@@ -76,7 +76,8 @@ class Ensemble(nn.Module):
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
         """torch.nn.utils.clip_grad_norm_ for each member on its own; returns the (E,) norms before clipping."""
         grads = [p.grad for p in self.parameters() if p.grad is not None]
-        norms = torch.stack([g.flatten(1).float().norm(dim=1) for g in grads]).norm(dim=0)
+        # (E, -1): a scalar parameter (the learned a) is stacked to shape (E,)
+        norms = torch.stack([g.reshape(len(g), -1).float().norm(dim=1) for g in grads]).norm(dim=0)
         scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
         for g in grads:
             g.mul_(scale.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
