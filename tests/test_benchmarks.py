@@ -32,10 +32,15 @@ def _serve_archives(root: Path) -> None:
     with tarfile.open(root / "CBTest.tgz", "w:gz") as tf:
         for name in ("cbtest_CN_test_2500ex.txt", "cbtest_NE_test_2500ex.txt"):
             tf.add(FIXTURES / name, f"CBTest/data/{name}")
+        for kind in ("CN", "NE"):  # the validation split (the lab's): the NE test questions, in its file names
+            tf.add(FIXTURES / "cbtest_NE_test_2500ex.txt", f"CBTest/data/cbtest_{kind}_valid_2000ex.txt")
         data = b"1 a train line\n"
         info = tarfile.TarInfo("CBTest/data/cbtest_CN_train.txt")
         info.size = len(data)
         tf.addfile(info, io.BytesIO(data))
+    with tarfile.open(root / "lambada-dataset.tar.gz", "w:gz") as tf:  # the original release: plain text
+        tf.add(FIXTURES / "lambada_test_plain_text.txt", "lambada_test_plain_text.txt")
+        tf.addfile(tarfile.TarInfo("train-novels.tar"), io.BytesIO(b""))
 
 
 def _local_spec(source: str, base: str, root: Path) -> dict:
@@ -50,10 +55,10 @@ def prepared(http_root, tmp_path):
     root, base, _ = http_root
     _serve_archives(root)
     raw, out = {}, {}
-    for source in ("lambada", "ptb", "wikitext2", "cbt"):
+    for source in ("lambada", "ptb", "wikitext2", "cbt", "lambada_original"):
         raw[source] = tmp_path / "raw" / source
         fetch(source, _local_spec(source, base, root), raw[source], external=tmp_path / "external")
-    for name in ("lambada", "ptb", "wikitext", "cbt_cn", "cbt_ne"):
+    for name in ("lambada", "ptb", "wikitext", "cbt_cn", "cbt_ne", "lambada_lab", "cbt_cn_lab", "cbt_ne_lab"):
         spec = CATALOGUE["datasets"][name]
         out[name] = tmp_path / "prepared" / name
         prepare(name, spec, {role: raw[src] for role, src in spec["sources"].items()}, out[name])
@@ -61,7 +66,7 @@ def prepared(http_root, tmp_path):
 
 
 def test_catalogue_pins_every_benchmark_file():
-    for source in ("lambada", "ptb", "wikitext2", "cbt"):
+    for source in ("lambada", "ptb", "wikitext2", "cbt", "lambada_original"):
         spec = CATALOGUE["sources"][source]
         assert spec["kind"] == "url" and len(spec["sha256"]) == 64, source
 
@@ -70,7 +75,25 @@ def test_fetched_archives_keep_only_the_test_files(prepared):
     raw, _ = prepared
     assert sorted(p.name for p in raw["wikitext2"].iterdir()) == ["SOURCE.json", "wiki.test.raw"]
     assert sorted(p.name for p in raw["cbt"].iterdir()) == [
-        "SOURCE.json", "cbtest_CN_test_2500ex.txt", "cbtest_NE_test_2500ex.txt"]
+        "SOURCE.json", "cbtest_CN_test_2500ex.txt", "cbtest_CN_valid_2000ex.txt", "cbtest_NE_test_2500ex.txt",
+        "cbtest_NE_valid_2000ex.txt"]
+    assert sorted(p.name for p in raw["lambada_original"].iterdir()) == ["SOURCE.json", "lambada_test_plain_text.txt"]
+
+
+def test_the_lab_benchmarks_are_built_as_the_lab_code_reads_them(prepared):
+    """lambada_lab: OpenAI's passages for accuracy, the original release's lines for the loss; CBT's lab twins
+    read the validation split."""
+    _, out = prepared
+    assert load_examples(out["lambada_lab"]) == load_examples(out["lambada"])
+    loss = load_examples(out["lambada_lab"], "loss_texts.jsonl")
+    assert [e["text"] for e in loss] == (FIXTURES / "lambada_test_plain_text.txt").read_text().splitlines()
+    meta = json.loads((out["lambada_lab"] / "meta.json").read_text())
+    assert meta["protocol"] == "lab" and meta["loss_texts"] == 2
+    assert meta["sources"]["loss_text"]["source"] == "lambada_original"
+    assert not (out["lambada"] / "loss_texts.jsonl").exists()
+    for kind in ("cn", "ne"):
+        assert load_examples(out[f"cbt_{kind}_lab"]) == load_examples(out["cbt_ne"])  # the valid file's questions
+        assert CATALOGUE["datasets"][f"cbt_{kind}_lab"]["files"] == [f"cbtest_{kind.upper()}_valid_2000ex.txt"]
 
 
 def test_lambada_loader(prepared):

@@ -16,7 +16,7 @@ from unrolled.models import ModelConfig, Transformer
 ALPHABET = " abc"
 TOKENS = CharTokenizer(ALPHABET)
 # The toy vocabulary has no end-of-text token: the lab-protocol tests let "c" (id 3) play it.
-LAB_TOKENS = SimpleNamespace(encode=TOKENS.encode, decode=TOKENS.decode, eot=TOKENS.stoi["c"])
+LAB_TOKENS = SimpleNamespace(encode=TOKENS.encode, decode=TOKENS.decode, eot=TOKENS.stoi["c"], vocab_size=4)
 # P[previous char] -> distribution of the next char, over " abc" (rows sum to 1).
 BIGRAM = np.array([[0.1, 0.6, 0.2, 0.1],
                    [0.5, 0.1, 0.3, 0.1],
@@ -142,13 +142,16 @@ def test_a_char_model_refuses_text_outside_its_alphabet():
 def test_evaluate_runs_a_real_transformer_on_every_task():
     torch.manual_seed(0)
     model = Transformer(ModelConfig(vocab_size=4, block_size=6, n_layer=1, n_head=1, n_embd=8)).eval()
+    # the lab's protocol needs a newline and an end-of-text id; a vocabulary padded past the tokenizer's
+    padded = Transformer(ModelConfig(vocab_size=SCRIPT_CHARS.vocab_size + 2, block_size=6, n_layer=1, n_head=1,
+                                     n_embd=8)).eval()
     cloze = [{"context": "ab ca", "query": "b XXXXX c", "answer": "ab", "candidates": ["ab", "cab"]}]
     for task, examples in (("lambada", [{"text": "abc ab cab"}]), ("perplexity", [{"text": "abc ab cab" * 3}]),
                            ("cloze", cloze)):
         r = zeroshot.evaluate(model, TOKENS, task, examples)
         assert r["block_size"] == 6 and r["stride"] == 3 and r["protocol"] == "sliding"
         assert all(np.isfinite(v) for v in r.values() if isinstance(v, float)), r
-        lab = zeroshot.evaluate(model, LAB_TOKENS, task, examples, protocol="lab")
+        lab = zeroshot.evaluate(padded, SCRIPT_TOKENS, task, examples, protocol="lab", loss_examples=examples)
         assert lab["protocol"] == "lab" and ("loss" in lab) == (task != "cloze") and ("accuracy" in lab) == (task != "perplexity")
         assert all(np.isfinite(v) for v in lab.values() if isinstance(v, float)), lab
     with pytest.raises(Exception, match="unknown zero-shot task"):
@@ -195,24 +198,75 @@ def test_lab_window_loss_is_the_mean_over_random_windows():
     assert zeroshot.lab_window_loss(Bigram(), ids, T, 16, 400, seed=2)["loss"] != r["loss"]
 
 
-def test_lab_lambada_accuracy_by_greedy_generation_and_substring():
-    # Greedy from "b": c, " ", a, " ", a, ...; the context is the passage up to its last space.
-    out = zeroshot.lab_generate(Bigram(), TOKENS.encode("ab"), 10, block_size=8)
-    assert TOKENS.decode(out) == "c a a a a "
-    examples = [{"text": "ab a"},   # "a" appears in "c a a a a ": a hit
-                {"text": "ba cc"},  # from "a": " a a a a a": no "cc"
-                {"text": "bb A"}]   # the target is lower-cased before the match: "a" is in the output
-    r = zeroshot.lab_lambada(Bigram(), LAB_TOKENS, examples, block_size=8, tokens=10)
-    assert (r["correct"], r["n"]) == (2, 3) and r["accuracy"] == pytest.approx(2 / 3)
+# A toy for the lab's LAMBADA rules: its alphabet has a newline, quotes and capitals; its vocabulary has two
+# ids past the tokenizer's (a padded GPT-2 vocabulary's), which it scores highest of all.
+SCRIPT_CHARS = CharTokenizer("\n \"'ABCabc")
+SCRIPT_TOKENS = SimpleNamespace(encode=SCRIPT_CHARS.encode, decode=SCRIPT_CHARS.decode, eot=SCRIPT_CHARS.stoi["c"],
+                                vocab_size=SCRIPT_CHARS.vocab_size)
 
 
-def test_lab_cloze_scores_the_whole_passage_wrapped_in_end_of_text():
+class Scripted(torch.nn.Module):
+    """Greedy decoding after any prompt writes `script`, among the real ids; every context it saw is kept."""
+
+    def __init__(self, script: str, block_size=64):
+        super().__init__()
+        self.cfg = SimpleNamespace(block_size=block_size)
+        self.script, self.seen, self.prompt = SCRIPT_CHARS.encode(script), [], None
+
+    def forward(self, x, targets=None):
+        ids = x[0].tolist()
+        if self.prompt is None or ids[: len(self.prompt)] != self.prompt:
+            self.prompt = ids  # a new prompt: the script starts again
+            self.seen.append(SCRIPT_CHARS.decode(ids))
+        logits = torch.zeros(1, x.size(1), SCRIPT_CHARS.vocab_size + 2)
+        logits[..., SCRIPT_CHARS.vocab_size:] = 10.0  # padded ids: never real tokens
+        logits[0, -1, self.script[x.size(1) - len(self.prompt)]] = 5.0
+        return logits, None
+
+
+def test_lab_generation_never_emits_a_padded_id():
+    model = Scripted("Abc")
+    assert zeroshot.lab_generate(model, SCRIPT_CHARS.encode("a"), 3, 64, vocab_size=SCRIPT_CHARS.vocab_size) \
+        == SCRIPT_CHARS.encode("Abc")
+    padded = zeroshot.lab_generate(Scripted("Abc"), SCRIPT_CHARS.encode("a"), 3, 64)  # the fault, unrestricted
+    assert max(padded) >= SCRIPT_CHARS.vocab_size
+
+
+def test_lab_passage_straightens_curly_quotes_strips_and_starts_a_line():
+    assert zeroshot.lab_passage("  \u201cHi,\u201d she said, \u2018bye\u2019 \n") == "\n\"Hi,\" she said, 'bye'"
+
+
+def test_lab_lambada_lower_cases_both_sides_and_feeds_the_lab_passage():
+    """A capitalised target generated correctly is a hit (the lab lower-cases target and generation); the
+    model is given the straightened passage after a newline, up to its last space."""
+    model = Scripted(" Abc a")
+    r = zeroshot.lab_lambada(model, SCRIPT_TOKENS, [{"text": "\u2018ab\u2019 Abc"}], block_size=64, tokens=6)
+    assert (r["correct"], r["n"]) == (1, 1)
+    assert model.seen == ["\n'ab'"]
+    miss = zeroshot.lab_lambada(Scripted(" aBa"), SCRIPT_TOKENS, [{"text": "ab Abc"}], block_size=64, tokens=4)
+    assert miss["correct"] == 0  # "abc" is not in " aba"
+
+
+def test_lab_cloze_scores_the_passage_but_not_its_closing_end_of_text():
     ex = {"context": "ab", "query": "XXXXX b", "answer": "a", "candidates": ["a", "b"]}
     scores = zeroshot.lab_cloze_scores(Bigram(), LAB_TOKENS, ex, block_size=8)
-    by_hand = [sum(lp(x, y) for x, y in zip(s, s[1:])) for s in ("c" + "ab a b" + "c", "c" + "ab b b" + "c")]
+    # end-of-text ("c" here) + passage; the closing end-of-text is not scored (logits[:l-2] vs tokens[1:l-1])
+    by_hand = [sum(lp(x, y) for x, y in zip(s, s[1:])) for s in ("c" + "ab a b", "c" + "ab b b")]
     assert scores == pytest.approx(by_hand, abs=1e-6)
+    with_closing = sum(lp(x, y) for x, y in zip("cab a bc", "ab a bc"))
+    assert scores[0] != pytest.approx(with_closing)
     r = zeroshot.lab_cloze(Bigram(), LAB_TOKENS, [ex, {**ex, "answer": "b"}], block_size=8)
     assert (r["correct"], r["n"], r["chance"]) == (1, 2, 0.5)
+
+
+def test_lab_lambada_loss_runs_over_the_original_text():
+    examples, original = [{"text": "ab a"}], [{"text": "ba"}, {"text": "b"}]
+    no_newline = SimpleNamespace(**{**vars(LAB_TOKENS), "encode": lambda t: TOKENS.encode(t.replace("\n", ""))})
+    r = zeroshot.evaluate(Bigram(), no_newline, "lambada", examples, protocol="lab", loss_examples=original)
+    stream = "bacbc"  # each original passage followed by end-of-text ("c" here)
+    assert r["loss"] == pytest.approx(-np.mean([lp(a, b) for a, b in zip(stream, stream[1:])]), abs=1e-6)
+    with pytest.raises(ValueError, match="original release"):
+        zeroshot.evaluate(Bigram(), LAB_TOKENS, "lambada", examples, protocol="lab")
 
 
 def test_lab_protocol_needs_an_end_of_text_token():

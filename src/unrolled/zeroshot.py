@@ -37,7 +37,7 @@ from scipy import stats
 from unrolled import checkpoint, distributed, provenance
 from unrolled import stats as seed_stats
 from unrolled.data.batches import load_meta
-from unrolled.data.benchmarks import BLANK, load_examples
+from unrolled.data.benchmarks import BLANK, LOSS_TEXTS, load_examples
 from unrolled.data.tokenizers import tokenizer_for
 from unrolled.errors import UnrolledError
 from unrolled.registry import load_runs, runs_named, seeds, zeroshot_name
@@ -148,16 +148,26 @@ def evaluate_cloze(model, encode, examples, block_size, stride, device="cpu") ->
 
 # -- the lab's protocol ---------------------------------------------------------------------------------
 # Paper 2's zero-shot numbers were most likely made with its lab's nanoGPT-based code (the ToST repository's
-# language branch: its GPT-2 numbers equal paper 2's GPT-2 row). That is an inference, not a fact. Its rules:
+# language branch: its GPT-2 numbers equal paper 2's GPT-2 row). That is an inference, not a fact. Its rules,
+# as its code has them (../shared/PAPERS.md quotes it):
 #   loss (LAMBADA, PTB, WikiText)  every line (PTB, WikiText: the file's lines, blank ones included) or
-#       passage (LAMBADA), each followed by end-of-text, joined into one stream; nanoGPT's estimate_loss over
-#       it: `iters` batches of `batch` random windows of block_size + 1 tokens, the mean of the batch losses.
-#   LAMBADA accuracy  the context is the passage up to its last space; the model generates `tokens` tokens
-#       greedily; a hit when the lower-cased last word is a substring of the generated text (as stated: the
-#       generated text itself is not lower-cased).
-#   cloze (CBT)  each candidate fills the blank; the whole passage (context + " " + query) wrapped in
-#       end-of-text is scored by its summed log-probability over all its tokens; the argmax wins.
+#       passage, each followed by end-of-text, joined into one stream; nanoGPT's estimate_loss over it: `iters`
+#       batches of `batch` random windows of block_size + 1 tokens, the mean of the batch losses. LAMBADA's
+#       loss runs over the original release's test passages (the benchmark's loss_texts), not OpenAI's.
+#   LAMBADA accuracy  on OpenAI's passages, curly quotes straightened, stripped and prefixed with "\n"; the
+#       target is the last space-separated word, the context everything before it; the model generates
+#       `tokens` tokens greedily (real vocabulary ids only: a padded GPT-2 vocabulary has logits past 50256);
+#       a hit when the lower-cased target is a substring of the lower-cased generated text.
+#   cloze (CBT, validation split)  each candidate fills the blank; the whole passage (context + " " + query)
+#       wrapped in end-of-text is scored by the summed log-probability of its tokens after the opening
+#       end-of-text, the closing one left out (logits[:l-2] against tokens[1:l-1]); the argmax wins.
 LAB_BATCH, LAB_ITERS, LAB_TOKENS, LAB_SEED = 16, 1000, 10, 0
+STRAIGHT_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+
+
+def lab_passage(text: str) -> str:
+    """A LAMBADA passage as the lab feeds it: curly quotes straightened, stripped, after a newline."""
+    return "\n" + text.translate(STRAIGHT_QUOTES).strip()
 
 
 def lab_stream(tokenizer, texts: list[str]) -> list[int]:
@@ -189,31 +199,34 @@ def lab_window_loss(model, ids: list[int], block_size: int, batch: int = LAB_BAT
 
 
 @torch.no_grad()
-def lab_generate(model, ids: list[int], tokens: int, block_size: int, device: str = "cpu") -> list[int]:
-    """Greedy decoding of `tokens` tokens after `ids`, each step seeing the last block_size tokens."""
+def lab_generate(model, ids: list[int], tokens: int, block_size: int, device: str = "cpu",
+                 vocab_size: int | None = None) -> list[int]:
+    """Greedy decoding of `tokens` tokens after `ids`, each step seeing the last block_size tokens, over the
+    first `vocab_size` ids only (a GPT-2 model's vocabulary is padded past the tokenizer's 50257)."""
     seq = list(ids)
     for _ in range(tokens):
         logits, _ = model(torch.tensor(seq[-block_size:], dtype=torch.long, device=device)[None])
-        seq.append(int(logits[0, -1].argmax()))
+        seq.append(int(logits[0, -1, :vocab_size].argmax()))
     return seq[len(ids):]
 
 
 def lab_lambada(model, tokenizer, examples, block_size, tokens: int = LAB_TOKENS, device="cpu") -> dict:
     hits = 0
     for example in examples:
-        context, word = split_last_word(example["text"])
-        generated = tokenizer.decode(lab_generate(model, tokenizer.encode(context), tokens, block_size, device))
-        hits += word.strip().lower() in generated
+        context, _, target = lab_passage(example["text"]).rpartition(" ")
+        generated = lab_generate(model, tokenizer.encode(context), tokens, block_size, device, tokenizer.vocab_size)
+        hits += target.lower() in tokenizer.decode(generated).lower()
     return _proportion(hits, len(examples)) | {"generated_tokens": tokens}
 
 
 def lab_cloze_scores(model, tokenizer, example, block_size, device="cpu") -> list[float]:
-    """Each candidate's passage, end-of-text + passage + end-of-text, by its summed log-probability."""
+    """Each candidate's passage, end-of-text + passage (+ end-of-text, not scored), by the summed
+    log-probability of the passage's tokens."""
     scores = []
     for candidate in example["candidates"]:
         passage = (example["context"] + " " + example["query"].replace(BLANK, candidate)).strip()
-        ids = lab_stream(tokenizer, [passage])
-        logp, _ = token_logprobs(model, [tokenizer.eot] + ids, 1, block_size, block_size, device)
+        logp, _ = token_logprobs(model, [tokenizer.eot] + tokenizer.encode(passage), 1, block_size, block_size,
+                                 device)
         scores.append(float(logp.sum()))
     return scores
 
@@ -234,15 +247,19 @@ def lab_texts(task: str, examples: list[dict]) -> list[str]:
 
 
 def evaluate_lab(model, tokenizer, task: str, examples: list[dict], device="cpu", batch: int = LAB_BATCH,
-                 iters: int = LAB_ITERS) -> dict:
+                 iters: int = LAB_ITERS, loss_examples: list[dict] | None = None) -> dict:
+    """The lab's protocol; LAMBADA's loss runs over `loss_examples` (the original release's passages)."""
     if tokenizer.eot is None:
         raise ValueError("protocol 'lab' needs a tokenizer with an end-of-text token (GPT-2 BPE's "
                          "<|endoftext|>); a character vocabulary has none: use protocol 'sliding'")
     block_size = model.cfg.block_size
     if task == "cloze":
         return lab_cloze(model, tokenizer, examples, block_size, device)
-    out = lab_window_loss(model, lab_stream(tokenizer, lab_texts(task, examples)), block_size, batch, iters,
-                          device=device)
+    if task == "lambada" and not loss_examples:
+        raise ValueError("the lab's LAMBADA loss runs over the original release's test text: give the benchmark "
+                         "a `loss_text` source (config/sources.yaml: lambada_lab)")
+    texts = lab_texts(task, loss_examples if task == "lambada" else examples)
+    out = lab_window_loss(model, lab_stream(tokenizer, texts), block_size, batch, iters, device=device)
     if task == "lambada":
         out |= lab_lambada(model, tokenizer, examples, block_size, device=device)
     return out
@@ -253,15 +270,17 @@ PROTOCOLS = ("sliding", "lab")
 
 
 def evaluate(model, tokenizer, task: str, examples: list[dict], stride: int | None = None, device="cpu",
-             protocol: str = "sliding") -> dict:
-    """Score `model` on a benchmark's examples; `tokenizer` has encode, decode and eot (tokenizer_for)."""
+             protocol: str = "sliding", loss_examples: list[dict] | None = None) -> dict:
+    """Score `model` on a benchmark's examples; `tokenizer` has encode, decode, eot and vocab_size
+    (tokenizer_for). The lab's LAMBADA loss runs over `loss_examples`."""
     if task not in TASKS:
         raise UnrolledError(f"unknown zero-shot task {task!r}; expected one of {sorted(TASKS)}")
     if protocol not in PROTOCOLS:
         raise UnrolledError(f"unknown zero-shot protocol {protocol!r}; expected one of {PROTOCOLS}")
     block_size = model.cfg.block_size
     if protocol == "lab":
-        return evaluate_lab(model, tokenizer, task, examples, device) | {"protocol": protocol, "block_size": block_size}
+        return evaluate_lab(model, tokenizer, task, examples, device, loss_examples=loss_examples) | {
+            "protocol": protocol, "block_size": block_size}
     stride = min(stride or block_size // 2, block_size)
     return TASKS[task](model, tokenizer.encode, examples, block_size, stride, device) | {
         "protocol": protocol, "block_size": block_size, "stride": stride}
@@ -277,8 +296,9 @@ def evaluate_run(run: str | Path, benchmark: str | Path, data: str | Path, bpe: 
         raise ValueError(f"{benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
     device = distributed.setup(device).device
     model = checkpoint.load_model(run, device)
+    loss_examples = load_examples(benchmark, LOSS_TEXTS) if (Path(benchmark) / LOSS_TEXTS).exists() else None
     result = evaluate(model, tokenizer_for(load_meta(data), bpe), bench_meta["task"], load_examples(benchmark),
-                      stride, device, bench_meta.get("protocol", "sliding"))
+                      stride, device, bench_meta.get("protocol", "sliding"), loss_examples)
     return ({"benchmark": bench_meta["name"], "task": bench_meta["task"], "protocol": result["protocol"],
              "metrics": result, "benchmark_sources": bench_meta.get("sources")} | provenance.evaluation(run, device))
 

@@ -19,20 +19,21 @@ from unrolled.atomic import atomic_path
 from unrolled.data import text
 
 BLANK = "XXXXX"
+LOSS_TEXTS = "loss_texts.jsonl"  # LAMBADA's lab protocol: the original release's passages, for its loss
 _WORD = re.compile(r"[A-Za-z]{4,}")  # cloze blanks and candidates: words of 4+ letters, fewer function words
 
 
-def _write(out: Path, task: str, examples: list[dict]) -> dict:
+def _write(out: Path, task: str, examples: list[dict], name: str = "examples.jsonl") -> dict:
     if not examples:
         raise ValueError(f"{out}: the benchmark has no examples")
-    with atomic_path(out / "examples.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_path(out / name) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for example in examples:
             handle.write(json.dumps(example, ensure_ascii=False) + "\n")
     return {"kind": "zeroshot", "task": task, "examples": len(examples)}
 
 
-def load_examples(folder: str | Path) -> list[dict]:
-    path = Path(folder) / "examples.jsonl"
+def load_examples(folder: str | Path, name: str = "examples.jsonl") -> list[dict]:
+    path = Path(folder) / name
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; prepare the benchmark first")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -45,8 +46,10 @@ def _one_file(folder: Path, patterns: list[str]) -> Path:
     return files[0]
 
 
-def build_lambada(folder: Path, out: Path, patterns: list[str]) -> dict:
-    """OpenAI's lambada_test.jsonl (GPT-2's detokenized LAMBADA): one {"text": ...} per line."""
+def build_lambada(folder: Path, out: Path, patterns: list[str], loss_folder: Path | None = None) -> dict:
+    """OpenAI's lambada_test.jsonl (GPT-2's detokenized LAMBADA): one {"text": ...} per line. With
+    `loss_folder` (the original release's lambada_test_plain_text.txt), its passages too, one a line, as
+    loss_texts.jsonl: the lab's protocol computes LAMBADA's loss on them."""
     path = _one_file(folder, patterns)
     examples = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -59,7 +62,12 @@ def build_lambada(folder: Path, out: Path, patterns: list[str]) -> dict:
         if " " not in passage.strip():
             raise ValueError(f"{path}:{number}: a LAMBADA passage needs context before its last word")
         examples.append({"text": passage.strip()})
-    return _write(out, "lambada", examples)
+    if loss_folder is None:
+        return _write(out, "lambada", examples)
+    plain = _one_file(loss_folder, ["lambada_test_plain_text.txt"])
+    lines = [{"text": line} for line in plain.read_text(encoding="utf-8").splitlines() if line.strip()]
+    _write(out, "lambada", lines, LOSS_TEXTS)
+    return _write(out, "lambada", examples) | {"loss_texts": len(lines)}
 
 
 def build_document(folder: Path, out: Path, patterns: list[str]) -> dict:

@@ -87,6 +87,11 @@ def _benchmark(build, default_files=None):
     return builder
 
 
+def _lambada(dirs, out, opts):
+    """OpenAI's passages (text), and for the lab's protocol the original release's (loss_text)."""
+    return benchmarks.build_lambada(dirs["text"], out, opts.get("files", ["*.jsonl"]), dirs.get("loss_text"))
+
+
 def _text_cloze(dirs, out, opts):
     return benchmarks.build_text_cloze(dirs["text"], out, opts)
 
@@ -102,7 +107,7 @@ BUILDERS = {
     "linear_regression": _linear_regression,
 }
 BENCHMARK_BUILDERS = {  # zero-shot benchmarks: examples.jsonl that each model tokenizes its own way
-    "lambada": _benchmark(benchmarks.build_lambada, ["*.jsonl"]),
+    "lambada": _lambada,
     "text_document": _benchmark(benchmarks.build_document),
     "cbt": _benchmark(benchmarks.build_cbt),
     "text_cloze": _text_cloze,

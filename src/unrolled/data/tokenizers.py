@@ -49,8 +49,8 @@ def gpt2_encoding(ranks_file: str | Path, expected_sha256: str | None = None):
 
 
 def tokenizer_for(meta: dict, bpe_folder: str | Path | None = None) -> SimpleNamespace:
-    """The tokenizer a prepared LM data set was built with: encode (text -> ids), decode, and eot (the
-    end-of-text id, None for characters).
+    """The tokenizer a prepared LM data set was built with: encode (text -> ids), decode, eot (the
+    end-of-text id, None for characters) and vocab_size (its real ids; a model's may be padded past it).
 
     For GPT-2 BPE the ranks file must hash to what the data set was built from, so a model is never
     scored with a tokenizer other than the one it was trained on."""
@@ -64,11 +64,12 @@ def tokenizer_for(meta: dict, bpe_folder: str | Path | None = None) -> SimpleNam
                                  f"(data set {meta.get('name')}); a char model can only score text in its alphabet")
             return tokenizer.encode(text)
 
-        return SimpleNamespace(encode=encode, decode=tokenizer.decode, eot=None)
+        return SimpleNamespace(encode=encode, decode=tokenizer.decode, eot=None, vocab_size=tokenizer.vocab_size)
     if meta.get("tokenizer") == "gpt2":
         if bpe_folder is None:
             raise ValueError(f"data set {meta.get('name')} uses GPT-2 BPE: pass the folder of its ranks file")
         expected = meta["sources"]["bpe"]["files"]["gpt2.tiktoken"]
         encoding = gpt2_encoding(Path(bpe_folder) / "gpt2.tiktoken", expected)
-        return SimpleNamespace(encode=encoding.encode_ordinary, decode=encoding.decode, eot=GPT2_EOT)
+        return SimpleNamespace(encode=encoding.encode_ordinary, decode=encoding.decode, eot=GPT2_EOT,
+                               vocab_size=encoding.n_vocab)
     raise ValueError(f"data set {meta.get('name')}: tokenizer {meta.get('tokenizer')!r} is not char or gpt2")
