@@ -24,6 +24,12 @@ METRICS = {
 }
 
 
+def _device(env: dict) -> str:
+    """A run's device in words: the GPU's name and the start of its UUID, or the CPU's model."""
+    uuid = env.get("device_uuid")
+    return f"{env.get('device_name', 'unknown')}{f' ({uuid[:13]})' if uuid else ''}"
+
+
 def load_histories(files: list[str | Path], spec: dict) -> dict:
     """Every run's history.csv (`files`) as {arm: {seed: rows}}, read once for the summary and the curves."""
     return load_runs(files, spec, registry.HISTORY, read=registry.read_history)
@@ -37,12 +43,18 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: d
     values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
     curves = {arm: {s: {int(row["step"]): float(row[spec["metric"]]) for row in rows} for s, rows in by_seed.items()}
               for arm, by_seed in histories.items()}
+    # Where the runs were made: several jobs, machines or commits (slices on GPUs) pool their seeds, each once.
+    made_by = {"jobs": len({(arm, tuple(m.get("ensemble", {}).get("seeds", [m["seed"]])))
+                            for arm, by_seed in runs.items() for m in by_seed.values()}),
+               "devices": sorted({_device(m.get("environment", {})) for by_seed in runs.values() for m in by_seed.values()}),
+               "git_shas": sorted({m.get("git_sha", "unknown") for by_seed in runs.values() for m in by_seed.values()})}
     # An arm tuned by a sweep records the value its runs took (the same for every seed: one sweep summary).
     tuned = {arm: next(iter(by_seed.values()))["tuned"] for arm, by_seed in runs.items()
              if "tuned" in next(iter(by_seed.values()))}
     return {
         **({"tuned": tuned} if tuned else {}),
         "experiment": experiment, "dataset": spec["dataset"], "metric": spec["metric"], "primary": keys[0],
+        "made_by": made_by,
         "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
         "arms": {arm: (spec["arms"][arm] or {}) for arm in spec["arms"]},
         "metrics": {key: stats.summarize_experiment(values[key], spec["baseline"], higher,

@@ -77,7 +77,7 @@ def arms(spec: dict, inputs: list[Path], out: Path):
         low, high = c.get("ci95", [None, None])
         if low is not None:
             right.errorbar(i + 0.15, c["mean"], yerr=[[c["mean"] - low], [high - c["mean"]]], fmt="o",
-                           color=COLOURS[0], capsize=4, label="ours: mean, 95% bootstrap CI" if i == 0 else None)
+                           color=COLOURS[0], capsize=4, label="ours: mean, 95% t-interval" if i == 0 else None)
         p_base, p_arm = (_paper_arm_value(claim, paper_arms.get(x, x)) for x in (base, c["arm"]))
         if p_base is not None and p_arm is not None:
             right.scatter(i - 0.15, p_arm - p_base, marker="D", color=COLOURS[1], zorder=4,
@@ -236,7 +236,7 @@ def paper_difference(claims: dict, arm: str, reference: str) -> tuple[float, str
 
 def across(spec: dict, inputs: list[Path], out: Path):
     """Left: every arm against the baseline; right: the experiment's extra pairs (if any). A line per
-    comparison with its per-step 95% bootstrap band; dashed verticals where the reference arm's seeds reach
+    comparison with its per-step 95% t-interval band; dashed verticals where the reference arm's seeds reach
     their best value (median step); dotted horizontals: the paper's difference, at its own scale."""
     summary = _load(inputs[0])
     at = summary["across_training"]

@@ -104,7 +104,7 @@ def evaluate_run(run: str | Path, data_folder: str | Path) -> dict:
 
 
 def summarize(experiment: str, spec: dict, files: list[str | Path], data_folder: str | Path) -> dict:
-    """Per arm and k: mean error over seeds with a bootstrap CI (`files`: every run's icl.json); the
+    """Per arm and k: mean error over seeds with a 95% t-interval (`files`: every run's icl.json); the
     baselines on the same prompts."""
     meta = load_meta(data_folder)
     n_points = meta["n_points"]

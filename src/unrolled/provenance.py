@@ -26,6 +26,17 @@ def git_sha() -> str:
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def cpu_model() -> str:
+    """The host CPU's model name (its kernels decide the last digits of a CPU run)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def environment(device: str) -> dict:
     import numpy
     import torch
@@ -33,7 +44,9 @@ def environment(device: str) -> dict:
     cuda = device.startswith("cuda")
     info = {
         "device": device,
-        "device_name": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
+        "cpu": cpu_model(),
+        "host": platform.node(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "python": platform.python_version(),

@@ -233,7 +233,7 @@ def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) 
 
 # -- the config ----------------------------------------------------------------------------------------
 CATALOGUES = ("config/sources.yaml", "config/recipes.yaml")  # always loaded, before the registry
-SCHEMA = "workflow/schemas/config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"  # the checkout's
 
 
 def load_config(configfiles: list[str | Path] | None = None, catalogues=CATALOGUES, resolved: bool = True) -> dict:

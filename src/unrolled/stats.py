@@ -2,6 +2,12 @@
 
 Seeds pair runs: arms that share a seed share the data order, the initialisation where shapes agree,
 and the validation batches, so the per-seed difference is the quantity to test.
+
+Intervals that mean what they say at a handful of seeds. Every `ci95` is Student's t-interval of the mean
+(exact coverage for normal differences; close to it otherwise): at 3 seeds the percentile bootstrap of the
+mean is just [min, max] of the values, which covers about 75%, not 95%. The bootstrap is given beside it
+(`bootstrap_ci95`) from BOOTSTRAP_MIN_N seeds on, where it starts to mean something. Below VERDICT_MIN_N
+paired seeds no verdict is drawn (`verdict_allowed`): 3 of 3 signs is a sign-test p of 0.25.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from scipy import stats
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+BOOTSTRAP_MIN_N = 10  # the percentile bootstrap is reported beside the t-interval from this many seeds on
+VERDICT_MIN_N = 6  # fewer paired seeds: no verdict, only the numbers
 
 
 def bootstrap_ci(values, statistic=np.mean) -> tuple[float, float] | tuple[None, None]:
@@ -26,9 +34,25 @@ def bootstrap_ci(values, statistic=np.mean) -> tuple[float, float] | tuple[None,
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def t_ci(values) -> tuple[float, float] | tuple[None, None]:
+    """Student's t-interval of the mean: mean +- t(0.975, n - 1) * sd / sqrt(n)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return None, None
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def intervals(values) -> dict:
+    """The t-interval as `ci95`, and from BOOTSTRAP_MIN_N values on the percentile bootstrap beside it."""
+    out = {"ci95": list(t_ci(values)), "ci_method": "t"}
+    if len(values) >= BOOTSTRAP_MIN_N:
+        out["bootstrap_ci95"] = list(bootstrap_ci(values))
+    return out
+
+
 def describe(values) -> dict:
     values = np.asarray(values, dtype=float)
-    low, high = bootstrap_ci(values)
     return {
         "n": int(len(values)),
         "mean": float(values.mean()),
@@ -36,19 +60,19 @@ def describe(values) -> dict:
         "std": float(values.std(ddof=1)) if len(values) > 1 else None,
         "min": float(values.min()),
         "max": float(values.max()),
-        "ci95": [low, high],
+        **intervals(values),
     }
 
 
 def paired(arm: dict[int, float], baseline: dict[int, float]) -> dict:
-    """arm - baseline over the seeds both have: mean, bootstrap CI, Wilcoxon signed-rank, effect size."""
+    """arm - baseline over the seeds both have: mean, t-interval (and bootstrap from 10 seeds), the signs,
+    the exact Wilcoxon signed-rank p, effect size, and whether there are enough seeds for a verdict."""
     seeds = sorted(set(arm) & set(baseline))
     diff = np.array([arm[s] - baseline[s] for s in seeds], dtype=float)
-    out = {"seeds": seeds, "n": len(seeds), "differences": diff.tolist()}
+    out = {"seeds": seeds, "n": len(seeds), "differences": diff.tolist(), "verdict_allowed": len(seeds) >= VERDICT_MIN_N}
     if not len(diff):
         return out
-    low, high = bootstrap_ci(diff)
-    out |= {"mean": float(diff.mean()), "median": float(np.median(diff)), "ci95": [low, high],
+    out |= {"mean": float(diff.mean()), "median": float(np.median(diff)), **intervals(diff),
             "wins": int((diff < 0).sum()), "losses": int((diff > 0).sum())}
     if len(diff) > 1 and diff.std(ddof=1) > 0:
         out["cohens_dz"] = float(diff.mean() / diff.std(ddof=1))
@@ -88,7 +112,7 @@ def across_training(curves: dict[str, dict[int, dict[int, float]]], baseline: st
                     pairs: list[tuple[str, str]] = ()) -> dict:
     """curves[arm][seed][step] -> the paired difference arm - reference at every evaluation step.
 
-    Per comparison and step: the mean over seeds of the per-seed difference with its bootstrap CI, at the
+    Per comparison and step: the mean over seeds of the per-seed difference with its t-interval, at the
     steps every seed of both arms evaluated; the value at the last such step ("end") and at the step whose
     mean difference is best for the arm ("most_favourable": chosen after looking, so its CI is optimistic).
     Per arm: the step of each seed's best value and their median, where its own best checkpoint lies.
@@ -106,7 +130,7 @@ def across_training(curves: dict[str, dict[int, dict[int, float]]], baseline: st
         rows = []
         for step in steps:
             diff = [curves[arm][s][step] - curves[ref][s][step] for s in seeds]
-            rows.append({"step": step, "mean": float(np.mean(diff)), "ci95": list(bootstrap_ci(diff))})
+            rows.append({"step": step, "mean": float(np.mean(diff)), "ci95": list(t_ci(diff))})
         comp = {"arm": arm, "reference": ref, "n": len(seeds), "steps": rows}
         if rows:
             comp |= {"end": rows[-1], "most_favourable": best(rows, key=lambda r: r["mean"])}

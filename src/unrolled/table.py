@@ -1,8 +1,9 @@
 """results/tables/paper_vs_reproduced.md: every reported number beside what this run reproduced.
 
-The verdict on each paired comparison is mechanical: the paper's direction with a 95% bootstrap CI
-that excludes zero is "same direction"; the opposite direction with such a CI is "opposite direction";
-otherwise "not resolved". Scale differences are stated in every section.
+The verdict on each paired comparison is mechanical: below 6 paired seeds there is none ("too few
+seeds"); otherwise the paper's direction with a 95% t-interval that excludes zero is "same direction", the
+opposite direction with such an interval "opposite direction", and anything else "not resolved". Scale
+differences are stated in every section.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ import numpy as np
 
 from unrolled.atomic import atomic_path
 from unrolled.paper import reported
+from unrolled.stats import BOOTSTRAP_MIN_N, VERDICT_MIN_N
 from unrolled.registry import ICL, experiment_file, lab_benchmark, theory_files
 
 
 def _fmt(x, digits=4):
-    return "–" if x is None else f"{x:.{digits}f}"
+    if x is None:
+        return "–"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0000"
 
 
-def verdict(paper_diff: float | None, ci: list) -> str:
+def verdict(paper_diff: float | None, ci: list | None, n: int) -> str:
+    if n < VERDICT_MIN_N:
+        return f"too few seeds for a verdict (n = {n} < {VERDICT_MIN_N})"
     low, high = ci if ci else (None, None)
     if low is None:
-        return "not resolved (too few seeds for a CI)"
+        return "not resolved (no interval)"
     if low <= 0 <= high:
         return "**not resolved** (CI includes 0)"
     ours = -1 if high < 0 else 1
@@ -35,9 +42,36 @@ def verdict(paper_diff: float | None, ci: list) -> str:
 
 
 def _difference(c: dict) -> str:
-    """A paired comparison's mean difference and its CI (dashes where too few seeds gave none)."""
+    """A paired comparison's mean difference and its t-interval (dashes where too few seeds gave none), and
+    the bootstrap beside it where there are enough seeds for one."""
     low, high = c.get("ci95") or [None, None]
-    return f"{_fmt(c.get('mean'))} [{_fmt(low)}, {_fmt(high)}]"
+    boot = c.get("bootstrap_ci95")
+    extra = f"; bootstrap [{_fmt(boot[0])}, {_fmt(boot[1])}]" if boot else ""
+    return f"{_fmt(c.get('mean'))} [{_fmt(low)}, {_fmt(high)}]{extra}"
+
+
+def paper_difference(claim: dict, mapping: dict, arm: str, reference: str, baseline: str) -> float | None:
+    """The paper's arm - reference for one of our comparisons: the difference of its reported medians (or
+    single values) where it reports both arms; else, against the baseline only, its `difference` for the arm;
+    else none (an extra pair the paper never compared)."""
+    def reported_value(ours):
+        entry = claim.get("arms", {}).get(mapping[ours], {})
+        return entry.get("median", entry.get("value"))
+
+    p_arm, p_ref = reported_value(arm), reported_value(reference)
+    if p_arm is not None and p_ref is not None:
+        return p_arm - p_ref
+    return claim.get("difference", {}).get(mapping[arm]) if reference == baseline else None
+
+
+def claim_block(claim_id: str, claim: dict, summary: dict) -> dict:
+    """The summary's block of the metric a claim is about; an error naming the claim when it has none (never
+    another metric's numbers under the claim's heading)."""
+    key = claim.get("metric", summary["primary"])
+    if key not in summary["metrics"]:
+        raise ValueError(f"claim {claim_id}: its metric {key!r} is not in {summary['experiment']}'s summary "
+                         f"(it has {sorted(summary['metrics'])})")
+    return summary["metrics"][key]
 
 
 def _arm_row(paper_entry: dict) -> str:
@@ -54,11 +88,22 @@ def _spread(d: dict) -> str:
     return f"{_fmt(d['median'])} [IQR {_fmt(q25)}–{_fmt(q75)}]; range {_fmt(d['min'])}–{_fmt(d['max'])}"
 
 
+def _pooled(summary: dict) -> str:
+    """Where the seeds come from, when more than one device or commit made them (slices on several GPUs)."""
+    made = summary.get("made_by", {})
+    if len(made.get("devices", [])) < 2 and len(made.get("git_shas", [])) < 2:
+        return ""
+    return (f"these seeds were trained in {made['jobs']} jobs on {len(made['devices'])} device(s) "
+            f"({'; '.join(made['devices'])}) at {len(made['git_shas'])} commit(s); each seed counts once.")
+
+
 def _experiment_header(name: str, spec: dict, summary: dict) -> list[str]:
     planned = spec.get("planned_seeds")
     seeds = f"{len(summary['seeds'])} seeds per arm" + (
         f" (the seeds finished in every arm so far, of {planned} planned)" if planned else "")
     lines = [f"*Reproduced:* experiment `{name}` on `{spec['dataset']}`, {seeds}. {spec.get('scale', '')}", ""]
+    if _pooled(summary):
+        lines += [f"*Pooled:* {_pooled(summary)}", ""]
     if "stand_in" in spec:
         lines += [f"*Stand-in:* `{name}` runs in place of {', '.join(f'`{e}`' for e in spec['stand_in']['for'])}, "
                   f"whose data is not here ({spec['stand_in']['because']}).", ""]
@@ -73,8 +118,7 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
         return lines + ["Not run in this configuration; `config/paper.yaml` runs it at paper scale.", ""]
     for name, spec in users.items():
         summary = json.loads(Path(experiment_file(name, "summary.json", results)).read_text())
-        key = claim.get("metric", summary["primary"])
-        block = summary["metrics"].get(key) or summary["metrics"][summary["primary"]]
+        block = claim_block(claim_id, claim, summary)
         mapping = spec["claims"][claim_id]  # our arm -> the paper's arm
         lines += _experiment_header(name, spec, summary)
         lines += ["| arm (paper's name) | paper: median [IQR]; range | reproduced: median [IQR]; range | "
@@ -92,19 +136,16 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
                               f"range {_fmt(d['min'])}–{_fmt(d['max'])} over {d['n']} seeds; "
                               f"{sum(abs(v - ref['value']) <= 0.001 for v in d['values'].values())} of them within "
                               f"0.001 of it."]
-        lines += ["", "| paired difference | paper | reproduced: mean [95% CI] | Wilcoxon p (min attainable) | "
-                  "better / worse seeds | verdict |", "|---|---|---|---|---|---|"]
-        base = summary["baseline"]
+        lines += ["", "| paired difference | paper | reproduced: mean [95% t-interval] | exact Wilcoxon p (min "
+                  "attainable) | better / worse seeds | verdict |", "|---|---|---|---|---|---|"]
         for c in block["comparisons"]:
             if c["arm"] not in mapping or c["reference"] not in mapping:
                 continue
-            p_arm, p_ref = (claim.get("arms", {}).get(mapping[x], {}) for x in (c["arm"], c["reference"]))
-            p_val = lambda e: e.get("median", e.get("value"))  # noqa: E731
-            paper_diff = (p_val(p_arm) - p_val(p_ref)) if p_val(p_arm) is not None and p_val(p_ref) is not None \
-                else claim.get("difference", {}).get(mapping[c["arm"]]) if c["reference"] == base else None
+            paper_diff = paper_difference(claim, mapping, c["arm"], c["reference"], summary["baseline"])
             lines.append(f"| {c['arm']} − {c['reference']} | {_fmt(paper_diff)} | {_difference(c)} | "
                          f"{_fmt(c.get('wilcoxon_p'), 3)} ({_fmt(c.get('min_attainable_p'), 3)}) | "
-                         f"{c.get('wins', '–')} / {c.get('losses', '–')} | {verdict(paper_diff, c.get('ci95'))} |")
+                         f"{c.get('wins', '–')} / {c.get('losses', '–')} | "
+                         f"{verdict(paper_diff, c.get('ci95'), c['n'])} |")
         lines.append("")
     return lines
 
@@ -265,9 +306,10 @@ def _every_arm_section(experiments, results: Path) -> list[str]:
         tuned = "".join(f" `{arm}` took {t['key']} {t['value']} from the sweep `{t['experiment']}` (its arm "
                         f"`{t['arm']}`: the best mean {t['metric']}, {_fmt(t['mean'])})."
                         for arm, t in summary.get("tuned", {}).items())
+        pooled = f" Pooled: {_pooled(summary)}" if _pooled(summary) else ""
         lines += [f"**`{name}`** on `{spec['dataset']}`: `{key}` ({better} is better), "
-                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.{tuned}", "",
-                  "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | Wilcoxon p | "
+                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.{tuned}{pooled}", "",
+                  "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | exact Wilcoxon p | "
                   "better / worse seeds | at the end (step) | most favourable step |", "|---|---|---|---|---|---|---|"]
         for c in block["comparisons"]:
             a = across[c["arm"], c["reference"]]
@@ -284,10 +326,11 @@ def write(experiments: dict, results: str | Path, out: str | Path, config_name: 
           left_out: dict | None = None) -> None:
     results = Path(results)
     lines = ["# Paper vs reproduced", "",
-             f"Generated by the workflow from `{config_name}`. Every reproduced number is a mean over seeds with a "
-             "95% percentile-bootstrap CI; differences are paired by seed (same data order and validation batches). "
-             "With n seeds the smallest attainable two-sided Wilcoxon p is 2/2ⁿ (0.25 at n = 3): at small n the CI "
-             "carries the evidence. Rows at a smaller scale than the paper say so.", ""]
+             f"Generated by the workflow from `{config_name}`. Every reproduced number is a mean over seeds with its "
+             f"95% t-interval (from {BOOTSTRAP_MIN_N} seeds on, the percentile bootstrap beside it); differences are "
+             "paired by seed (same data order and validation batches), with the count of seeds on each side and the "
+             "exact Wilcoxon signed-rank p (at n seeds at least 2/2ⁿ: 0.25 at n = 3). Below "
+             f"{VERDICT_MIN_N} paired seeds no verdict is drawn. Rows at a smaller scale than the paper say so.", ""]
     for claim_id, claim in reported().items():
         if claim_id == "p2_snr":
             lines += _snr_section(claim, results)
