@@ -77,7 +77,8 @@ def make_wheel(folder: Path, name: str = "unrolledfixture", version: str = "1.0"
     return path
 
 
-def make_deb(folder: Path, files: dict[str, bytes], name: str = "unrolled-fixture", version: str = "1.0-1") -> Path:
+def make_deb(folder: Path, files: dict[str, bytes], name: str = "unrolled-fixture", version: str = "1.0-1",
+             compression: str = "gzip") -> Path:
     """Build a real .deb with dpkg-deb and publish it in a flat apt repository in `folder`."""
     tree = folder.parent / f"{name}-tree"
     (tree / "DEBIAN").mkdir(parents=True)
@@ -89,7 +90,7 @@ def make_deb(folder: Path, files: dict[str, bytes], name: str = "unrolled-fixtur
         target.write_bytes(data)
     folder.mkdir(parents=True, exist_ok=True)
     deb = folder / f"{name}_{version}_all.deb"
-    subprocess.run(["dpkg-deb", "-Zgzip", "--build", str(tree), str(deb)], check=True, capture_output=True)
+    subprocess.run(["dpkg-deb", f"-Z{compression}", "--build", str(tree), str(deb)], check=True, capture_output=True)
     (folder / "Packages").write_text(
         f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.org>\n"
         f"Filename: ./{deb.name}\nSize: {deb.stat().st_size}\nSHA256: {sha256(deb)}\nDescription: fixture\n\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -173,6 +174,36 @@ def test_debian_member_pin_mismatch(http_root, tmp_path):
     with pytest.raises(ChecksumError, match="a.txt"):
         fetch("deb", _deb_spec(base, sha256(deb)), out)
     _assert_nothing_left(out)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "xz"])  # xz: the real dataset-fashion-mnist's data.tar
+def test_debian_package_from_the_pool_url_without_apt_get(http_root, tmp_path, monkeypatch, compression):
+    """On a system without apt-get (macOS, RHEL) the catalogue's Fashion-MNIST source downloads the same pinned
+    .deb from the Debian archive's pool and reads it in Python (no dpkg-deb): the same four IDX files."""
+    import yaml
+
+    from conftest import REPO
+
+    root, base, truncate = http_root
+    catalogue = yaml.safe_load((REPO / "config" / "sources.yaml").read_text())["sources"]["fashion_mnist"]
+    idx = {f"usr/share/datasets/fashion-mnist/{name}": f"idx {name}".encode() for name in catalogue["files"]}
+    deb = make_deb(root / "pool", {**idx, "usr/share/doc/dataset-fashion-mnist/copyright": b"MIT"},
+                   name="dataset-fashion-mnist", version="0.0~git20200523.55506a9-1", compression=compression)
+    spec = catalogue | {"sha256": sha256(deb), "pool_url": f"{base}/pool/{deb.name.replace('~', '%7e')}",
+                        "files": {Path(k).name: sha256_bytes(v) for k, v in idx.items()}}
+    bare = tmp_path / "bin"  # a PATH without apt-get or dpkg-deb
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    out = tmp_path / "raw" / "fashion_mnist"
+    provenance = fetch("fashion_mnist", spec, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([PROVENANCE, *catalogue["files"]])
+    assert provenance["archive_sha256"] == sha256(deb)
+    (root / "pool" / "cut.deb").write_bytes(deb.read_bytes())
+    truncate.add("pool/cut.deb")  # a cut-off download is refused and leaves nothing
+    spec["pool_url"] = f"{base}/pool/cut.deb"
+    with pytest.raises(SourceError, match="truncated"):
+        fetch("fashion_mnist", spec, tmp_path / "raw" / "again")
+    _assert_nothing_left(tmp_path / "raw" / "again")
 
 
 # --- local -----------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import shutil
-import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
@@ -70,20 +69,42 @@ def _extract_zip(archive: Path, dest: Path, patterns: list[str], written) -> Non
                     _write_flat(dest, info.filename, src, str(archive), written)
 
 
+def _ar_members(handle):
+    """(name, size) of each member of a Unix ar archive (a .deb's outer format), leaving `handle` at its data."""
+    if handle.read(8) != b"!<arch>\n":
+        raise SourceError(f"{handle.name}: not an ar archive (a .deb starts with '!<arch>')")
+    while header := handle.read(60):
+        if len(header) < 60 or header[58:60] != b"`\n":
+            raise SourceError(f"{handle.name}: truncated or corrupt ar member header")
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58].decode().strip())
+        start = handle.tell()
+        yield name, size
+        handle.seek(start + size + size % 2)  # members are padded to an even offset
+
+
 def _extract_deb(archive: Path, dest: Path, patterns: list[str], written) -> None:
-    # dpkg-deb streams the data tarball; extracting it ourselves (rather than `dpkg -x`) lets the same
-    # traversal checks apply before anything touches the disk.
-    proc = subprocess.Popen(
-        ["dpkg-deb", "--fsys-tarfile", str(archive)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|*") as tar:
-            _extract_tar(tar, str(archive), dest, patterns, written)
-    finally:
-        proc.stdout.close()
-        err = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            raise SourceError(f"{archive}: dpkg-deb could not read the package: {err.strip()}")
+    """A Debian package is an ar archive whose data.tar.{gz,xz,bz2} holds the files: read in Python, so it
+    works where dpkg-deb does not (macOS, RHEL), and the same traversal checks apply."""
+    with open(archive, "rb") as handle:
+        for name, size in _ar_members(handle):
+            if name.startswith("data.tar"):
+                with tarfile.open(fileobj=_Window(handle, size), mode="r|*") as tar:
+                    _extract_tar(tar, str(archive), dest, patterns, written)
+                return
+    raise SourceError(f"{archive}: no data.tar member (not a Debian package?)")
+
+
+class _Window:
+    """The next `size` bytes of a file, as a readable stream (one ar member)."""
+
+    def __init__(self, handle, size: int):
+        self.handle, self.left = handle, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.handle.read(n)
+        self.left -= len(data)
+        return data
 
 
 def extract(archive: str | Path, dest: str | Path, patterns: list[str]) -> list[str]:

