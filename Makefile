@@ -20,9 +20,9 @@ SMK    := $(BIN)/snakemake
 # Rules call `python -m unrolled`: put the venv first on PATH for them.
 export PATH := $(abspath $(BIN)):$(PATH)
 endif
-# Snakemake looks for a default profile beside a top-level Snakefile (profiles/default), not in workflow/:
-# name ours. It reruns jobs whose outputs a kill left incomplete (history.csv is rewritten while training).
-SNAKEMAKE := $(SMK) --workflow-profile workflow/profiles/default
+# Snakemake finds the default profile itself (profiles/default, a link to workflow/profiles/default): it
+# reruns jobs whose outputs a kill left incomplete (history.csv is rewritten while training).
+SNAKEMAKE := $(SMK)
 # The one-GPU tier: its config, through the gpu profile (local GPUs) instead of the default one.
 GPU_TIER  := --configfile config/gpu.yaml
 SNAKEMAKE_GPU := $(SMK) --workflow-profile none --profile workflow/profiles/gpu

@@ -12,6 +12,20 @@ def _dry_run(wf, *args):
     return run(["snakemake", "-n", "--cores", "1", *args], cwd=wf, check=False)
 
 
+def _place_local_data(wf):
+    """What a user of config/paper.yaml places by hand: ImageNet 16x16 and OpenWebText (here, stand-ins)."""
+    for folder, name in (("imagenet16", "train_data_batch_1.npz"), ("openwebtext", "urlsf_subset00.xz")):
+        (wf / "data" / "external" / folder).mkdir(parents=True, exist_ok=True)
+        (wf / "data" / "external" / folder / name).write_bytes(b"placeholder")
+
+
+def test_a_missing_local_data_set_stops_the_dry_run_naming_where_it_goes(workflow_copy):
+    _fails_naming(_dry_run(workflow_copy, "--configfile", "config/paper.yaml"),
+                  "data set 'imagenet16'", "data/external/imagenet16", "missing or empty")
+    _place_local_data(workflow_copy)
+    assert _dry_run(workflow_copy, "--configfile", "config/paper.yaml").returncode == 0
+
+
 def _fails_naming(proc, *needles):
     assert proc.returncode != 0, proc.stdout
     text = proc.stdout + proc.stderr
@@ -67,6 +81,7 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
     import re
     from collections import Counter
 
+    _place_local_data(workflow_copy)
     proc = _dry_run(workflow_copy, "--configfile", "config/paper.yaml")
     assert proc.returncode == 0, proc.stderr
     for name in ("tinyshakespeare_char", "mnist", "cifar10", "imagenet16", "openwebtext"):
@@ -111,6 +126,7 @@ def test_gpu_profile_keeps_each_experiments_gpu_count(workflow_copy):
     """The OpenWebText experiments' 8 GPUs reach Snakemake and the job (8 torchrun ranks), beside 1-GPU jobs."""
     import re
 
+    _place_local_data(workflow_copy)
     proc = _dry_run(workflow_copy, "--profile", "workflow/profiles/gpu", "--resources", "gpu=8",
                     "--configfile", "config/paper.yaml")
     assert proc.returncode == 0, proc.stderr

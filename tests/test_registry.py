@@ -109,12 +109,19 @@ def _config(name, resolved=True):
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml"])
-def test_every_shipped_config_passes_the_cross_checks(name):
-    registry.check_config(_config(name))
+def test_every_shipped_config_passes_the_cross_checks(name, tmp_path, monkeypatch):
+    config = _config(name)
+    monkeypatch.chdir(tmp_path)  # where a paper.yaml user has placed ImageNet 16x16 and OpenWebText
+    for folder in ("imagenet16", "openwebtext"):
+        (tmp_path / "data" / "external" / folder).mkdir(parents=True)
+        (tmp_path / "data" / "external" / folder / "part").write_bytes(b"x")
+    registry.check_config(config)
 
 
 @pytest.mark.parametrize("edit, needle", [
-    (lambda c: c["experiments"]["lm_char"].update(baseline="gpt"), "experiments.lm_char refers to arm 'gpt'"),
+    (lambda c: c["experiments"]["lm_char"].update(baseline="vanila"),
+     "config: experiments.lm_char.baseline: 'vanila' is not one of its arms"),
+    (lambda c: c["experiments"]["lm_char"].update(pairs=[["xsa", "gpt"]]), "experiments.lm_char.pairs.0: 'gpt'"),
     (lambda c: c["experiments"]["lm_char"].update(dataset="nope"), "experiments.lm_char.dataset names 'nope'"),
     (lambda c: c["figures"]["p2_lm_curves"].update(arms=["vanilla", "xsb"]),
      "figures.p2_lm_curves names arm 'xsb'"),

@@ -304,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "an assumed MFU) and the cluster allocations it takes, as a markdown table")
     p.add_argument("experiments", nargs="*", help="only these experiments (default: all of the config)")
     _configfile_arg(p)
-    p.add_argument("--mfu", type=float, help="assumed model FLOPs utilisation (default: unrolled.plan.ASSUMED_MFU)")
+    from unrolled.plan import ASSUMED_MFU  # pure Python; the model is imported only when a plan is made
+
+    p.add_argument("--mfu", type=float, help=f"assumed model FLOPs utilisation (default: {ASSUMED_MFU})")
     p.add_argument("--peak-tflops", type=float, help="a GPU's peak TFLOP/s (default: H100 bf16 dense, 989; A100: 312)")
     p.set_defaults(func=cmd_plan)
 

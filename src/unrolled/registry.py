@@ -378,12 +378,24 @@ def check_config(config: dict) -> None:
             _known(config, "sources", src, f"datasets.{name}.sources.{role}")
     for name in config.get("data_targets", []):
         _known(config, "datasets", name, "data_targets")
+    # Local data sets the user must supply: missing ones stop the dry run, not a job halfway through.
+    needed = {spec["dataset"]: f"experiments.{name}" for name, spec in config["experiments"].items()}
+    needed |= {ds: "data_targets" for ds in config.get("data_targets", [])}
+    for dataset, where in needed.items():
+        for src in config["datasets"].get(dataset, {}).get("sources", {}).values():  # unknown: named below
+            spec = config["sources"].get(src, {})
+            if spec.get("kind") == "local" and data_missing(config, dataset):
+                raise ValueError(f"config: {where} needs data set {dataset!r}, built from your files at "
+                                 f"{spec['path']}, which is missing or empty: place them there (config/sources.yaml "
+                                 f"says which), point sources.{src}.path at them, or leave {dataset!r} out")
     for name, spec in config["experiments"].items():
         _known(config, "datasets", spec["dataset"], f"experiments.{name}.dataset")
         arms = set(spec["arms"])
-        for arm in [spec["baseline"], *(a for pair in spec.get("pairs", []) for a in pair)]:
+        named = [("baseline", spec["baseline"])] + [(f"pairs.{i}", a) for i, pair in enumerate(spec.get("pairs", []))
+                                                     for a in pair]
+        for key, arm in named:
             if arm not in arms:
-                raise ValueError(f"config: experiments.{name} refers to arm {arm!r}; its arms: {sorted(arms)}")
+                raise ValueError(f"config: experiments.{name}.{key}: {arm!r} is not one of its arms {sorted(arms)}")
         if spec.get("ensemble", 1) > 1 and spec.get("resources", {}).get("gpu", 0) > 1:
             raise ValueError(f"config: experiments.{name}: an ensemble trains in one process on one device; "
                              f"set resources.gpu to 1 or ensemble to 1")
@@ -440,5 +452,8 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
     else:
         message = error.message if len(error.message) <= 300 else error.message[:300] + " ..."
     path = ".".join(map(str, where)) or "(top level)"
+    hint = ("\n  A file that changes only some keys goes after the registry it changes: --configfile "
+            "config/config.yaml yours.yaml" if error.validator == "required" else "")
     raise ValueError(f"config: {path}: {message}\n  (checked against {os.path.relpath(schema_path)}; the config is "
-                     f"config/sources.yaml plus config/config.yaml or your --configfile)")
+                     f"config/sources.yaml and config/recipes.yaml, then config/config.yaml or your --configfile)"
+                     f"{hint}")

@@ -35,12 +35,12 @@ from unrolled.data.batches import ImageBatches, MemberBatches, TokenBatches, loa
 from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import Ensemble, ModelConfig, Transformer
+from unrolled.plan import H100_BF16_FLOPS
 from unrolled.provenance import config_hash, environment, git_sha
 from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, ensemble_dir, member_dir, tuned_run
 
 log = logging.getLogger(__name__)
 VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nanoGPT's 50257 -> 50304)
-H100_BF16_FLOPS = 989e12
 
 
 class NonFiniteLossError(UnrolledError):
