@@ -30,7 +30,7 @@ SLICE_MINUTES ?= 9
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: reproduce reproduce-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
+.PHONY: check reproduce reproduce-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
 	pull-reference clean-venv
 
 ifndef NO_VENV
@@ -127,6 +127,12 @@ pull-reference: $(STAMP)
 	$(BIN)/dvc pull --remote reference results.dvc
 	$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS)
 	$(SNAKEMAKE) --touch --cores 1 $(SNAKEMAKE_ARGS)
+
+## After your own `make reproduce`: does each paired difference agree with the published reference (same
+## direction, within its seed spread)? A table; exit status 2 on a real disagreement. Byte-identical
+## results hold only on the same CPU and library versions.
+check: $(STAMP)
+	$(PY) -m unrolled check
 
 clean-venv:
 	rm -rf $(VENV)

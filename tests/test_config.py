@@ -141,3 +141,27 @@ def test_gpu_profile_keeps_each_experiments_gpu_count(workflow_copy):
             assert f"--processes {gpus} " in shell, (exp, shell)
         assert "--compile-cache .cache/torch-compile" in shell  # one shared cache the profile names
     assert {exp for _, exp, _, _ in jobs if paper[exp]["resources"]["gpu"] == 8} == {"p1_gpt2_owt", "p2_lm_owt"}
+
+
+def test_the_workflow_parses_with_snakemake_alone(tmp_path):
+    """As the catalog's lint job or snakedeploy run it: no editable install of the package (its src/ is taken
+    off the path), plain `snakemake --lint` and a dry run in a copy of the repository."""
+    import shutil
+    import sys
+
+    from conftest import REPO, copy_workflow
+
+    wf = copy_workflow(tmp_path / "wf")
+    shutil.copytree(REPO / "src", wf / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    launcher = ("import sys; sys.path = [p for p in sys.path if not p.startswith(%r)]; "
+                "import runpy; sys.argv[0] = 'snakemake'; runpy.run_module('snakemake', run_name='__main__')"
+                % str(REPO / "src"))
+    check = "import sys, importlib.util; sys.path = [p for p in sys.path if not p.startswith(%r)]; " \
+            "print(importlib.util.find_spec('unrolled'))" % str(REPO / "src")
+    assert run([sys.executable, "-c", check], cwd=tmp_path).stdout.strip() == "None"  # not installed, truly
+    lint = run([sys.executable, "-c", launcher, "--lint"], cwd=wf, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    dry = run([sys.executable, "-c", launcher, "-n"], cwd=wf)
+    # plain snakemake finds the workflow's default profile beside the top-level Snakefile
+    assert "Using workflow specific profile profiles/default" in dry.stdout + dry.stderr
+    assert "fetch_source" in dry.stdout

@@ -102,6 +102,17 @@ def cmd_slices(args) -> None:
         print(slices.markdown(config), end="")
 
 
+def cmd_check(args) -> None:
+    from unrolled import check
+
+    rows, missing = check.check(args.results, args.dvc_file, args.store)
+    print(check.markdown(rows, missing), end="")
+    bad = sum(not r["ok"] for r in rows)
+    if bad or not rows:
+        raise UnrolledError(f"{bad} comparison(s) disagree with the reference" if rows else
+                            f"nothing to compare: {args.results} holds none of the reference's experiments")
+
+
 def cmd_summarize(args) -> None:
     from unrolled.experiments import load_histories, summarize, write_curves, write_summary
 
@@ -316,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", metavar="N", help="print slice N's target files (N from 1, or 'next': the first "
                                                    "not finished), for snakemake")
     p.set_defaults(func=cmd_slices)
+
+    p = sub.add_parser("check", help="compare a finished run's paired differences with the published reference: "
+                                     "same direction, within the reference's seed spread (exit 2 if not)")
+    p.add_argument("--results", default="results", help="the run's results folder")
+    p.add_argument("--dvc-file", default="results.dvc", help="the .dvc file naming the reference")
+    p.add_argument("--store", default="reference/dvc-store", help="the DVC remote holding it")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("table", help="results/tables/paper_vs_reproduced.md")
     p.add_argument("--spec", required=True, type=_json_arg, help="the experiments section as JSON")

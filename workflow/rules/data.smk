@@ -13,7 +13,7 @@ rule fetch_source:
     log:
         "logs/data/fetch_{source}.log",
     benchmark:
-        "results/benchmarks/data/fetch_{source}.tsv"
+        "logs/benchmarks/data/fetch_{source}.tsv"
     conda:
         "../envs/unrolled.yml"
     params:
@@ -30,7 +30,7 @@ rule prepare_dataset:
     log:
         "logs/data/prepare_{dataset}.log",
     benchmark:
-        "results/benchmarks/data/prepare_{dataset}.tsv"
+        "logs/benchmarks/data/prepare_{dataset}.tsv"
     conda:
         "../envs/unrolled.yml"
     params:

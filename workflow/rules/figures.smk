@@ -15,7 +15,7 @@ rule figure:
     log:
         "logs/figures/{figure}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/figures/{{figure}}.tsv"
+        "logs/benchmarks/figures/{figure}.tsv"
     conda:
         "../envs/unrolled.yml"
     params:
@@ -73,9 +73,10 @@ rule table:
     params:
         spec=json.dumps(config["experiments"]),
         left_out=json.dumps(config["left_out"]),
+        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output.md)),  # {results}/tables/
         # relative: the table reads the same in every clone (Snakemake gives absolute paths)
         config_name=lambda wildcards: " ".join(os.path.relpath(f) for f in workflow.overwrite_configfiles)
         or "config/config.yaml",
     shell:
         "python -m unrolled table --spec {params.spec:q} --config-name {params.config_name:q}"
-        " --results {RESULTS} --left-out {params.left_out:q} --out {output.md} > {log} 2>&1"
+        " --results {params.results} --left-out {params.left_out:q} --out {output.md} > {log} 2>&1"
