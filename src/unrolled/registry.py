@@ -351,7 +351,7 @@ def resolve(config: dict) -> dict:
             del config["figures"][name]
         elif "experiment" in fig:
             fig["experiment"] = targets[0]
-        else:
+        elif "experiments" in fig:
             fig["experiments"] = targets
     return config
 
