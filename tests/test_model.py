@@ -245,3 +245,32 @@ def test_decay_all_puts_every_parameter_in_one_decayed_group():
     assert any(p.dim() < 2 for p in groups[0]["params"])  # biases, norms and the scalar a decay too
     matrices, rest = model.optimizer_groups(0.01)
     assert rest["weight_decay"] == 0.0 and rest["params"] and all(p.dim() < 2 for p in rest["params"])
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v["identity"] in ("none", "subtract")], ids=_ids)
+def test_flop_count_equals_torchs_flop_counter(task, variant):
+    """flops_per_item counts what torch.utils.flop_counter counts in one training step (forward and
+    backward; attention through the math kernel, whose matmuls the counter sees), for every variant and
+    task: so MFU is not overstated for small or attention-only models, as 6N + 12 L d T was."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = _model(task, variant)
+    x, y = _inputs(task, batch=2)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out, loss = model(x, y)
+        loss.backward()
+    items = x.size(0) * (x.size(1) if task == "lm" else 1)
+    assert model.flops_per_item() * items == counter.get_total_flops()
+
+
+def test_ensemble_flops_are_one_members():
+    from unrolled.models import Ensemble
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(**TASKS["lm"], n_layer=2, n_head=2, n_embd=16, attention="mssa", mssa_output="tied")
+    single = Transformer(cfg)
+    ensemble = Ensemble([single, Transformer(cfg), Transformer(cfg)])
+    assert ensemble.flops_per_item() == single.flops_per_item() and ensemble.flops_per_token(24) == \
+        single.flops_per_token(24) > single.flops_per_token()

@@ -61,8 +61,12 @@ class Ensemble(nn.Module):
         """Parameters of one member."""
         return self.model.num_params() // self.size
 
-    flops_per_token = Transformer.flops_per_token  # per member: num_params() counts one member
-    flops_per_item = Transformer.flops_per_item
+    def flops_per_item(self) -> float:
+        """One member's training FLOPs per item (Transformer.flops_per_item over the stacked weights)."""
+        return self.model.flops_per_item(members=self.size)
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        return self.model.flops_per_token(seq_len, members=self.size)
 
     @property
     def identity_scale(self) -> torch.Tensor | None:

@@ -208,17 +208,43 @@ class Transformer(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())  # tied weights counted once
 
-    def flops_per_token(self, seq_len: int) -> float:
-        """PaLM/nanoGPT estimate of training FLOPs per token: 6N + 12 L d T."""
-        return 6 * self.num_params() + 12 * self.cfg.n_layer * self.cfg.n_embd * seq_len
-
-    def flops_per_item(self) -> float:
-        """Training FLOPs per item a sampler counts: a token of an LM; a whole image or regression prompt."""
+    def flops_per_item(self, members: int = 1) -> float:
+        """Training FLOPs (forward and backward) per item a sampler counts (an LM's token; a whole image or
+        regression prompt), counted as torch.utils.flop_counter counts them: 2 per multiply-add of every
+        matrix product a token goes through, attention's Q Kᵀ and A V over the full T x T (what the kernel
+        is charged for), and the backward pass twice the forward. Unlike nanoGPT's 6N + 12 L d T this
+        leaves out what costs no matmul (position and CLS embeddings, norms, biases), applies the LM head
+        to every token but a ViT's head once per image and the patch embedding to the patches only, and
+        counts a tied MSSA output (its projection used twice) twice. `members`: an ensemble's stacked
+        weights hold that many members."""
         cfg = self.cfg
-        if cfg.task == "lm":
-            return self.flops_per_token(cfg.block_size)
-        seq = (cfg.image_size // cfg.patch_size) ** 2 + 1 if cfg.task == "vit" else cfg.block_size
-        return self.flops_per_token(seq) * seq
+
+        def weights(module) -> int:
+            return module.weight.numel() // members
+
+        per_token = sum(weights(m) for m in self.blocks.modules() if isinstance(m, nn.Linear))
+        if cfg.attention == "mssa" and cfg.mssa_output == "tied":
+            per_token += sum(weights(block.attn.proj) for block in self.blocks)
+        attention = 4 * cfg.n_layer * cfg.n_embd  # x T x T per sequence: Q Kᵀ and A V
+        if cfg.task == "lm":  # per token; the embedding lookup costs no matmul
+            return 3 * (2 * (per_token + weights(self.head)) + attention * cfg.block_size)
+        if cfg.task == "vit":
+            patches = (cfg.image_size // cfg.patch_size) ** 2
+            T, read_in = patches + 1, patches * weights(self.patch_emb)
+            forward = 2 * (T * per_token + weights(self.head)) + attention * T * T
+        else:  # regression: x and y read in at every position, the head at the k x positions
+            T = cfg.block_size
+            read_in = T * weights(self.read_in)
+            forward = 2 * (T * per_token + T // 2 * weights(self.head)) + attention * T * T
+        # The read-in's backward computes its weights' gradient only (the data need none): 2x, not 3x.
+        return 3 * forward + 2 * 2 * read_in
+
+    def flops_per_token(self, seq_len: int | None = None, members: int = 1) -> float:
+        """An LM's training FLOPs per token (flops_per_item), at a context of `seq_len` tokens."""
+        if self.cfg.task != "lm":
+            raise ValueError("flops_per_token is an LM's; use flops_per_item")
+        longer = (seq_len or self.cfg.block_size) - self.cfg.block_size
+        return self.flops_per_item(members) + 3 * 4 * self.cfg.n_layer * self.cfg.n_embd * longer
 
     def embed(self, x: torch.Tensor, ys: torch.Tensor | None = None) -> torch.Tensor:
         if self.cfg.task == "regression":
