@@ -147,32 +147,39 @@ def test_checkpoint_from_a_rebuilt_data_set_is_refused(tmp_path):
         train(run, 0, tmp_path / "r", progress=False)
 
 
+def _interrupt_then_resume(run, tmp_path, signum, when: str, extra=()) -> str:
+    """Train `run` (seed 5) in a real process, send it `signum` once its run folder holds `when`, then rerun
+    the same command: the resumed run must end bit for bit where an uninterrupted one ends. Returns the
+    interrupted process's stderr."""
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps(run))
+    reference = train(run, 5, tmp_path / "reference", progress=False)
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seed", "5", "--out", str(out),
+           *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / when).exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == (-signum if signum == signal.SIGKILL else 2), "training finished before the signal"
+    stopped_at = checkpoint.load(out / CHECKPOINT)["step"]
+    assert 0 < stopped_at < run["train"]["max_iters"] and not (out / METRICS).exists()
+
+    subprocess.run(cmd, check=True, capture_output=True)
+    resumed = json.loads((out / METRICS).read_text())
+    assert resumed["resumed_from_step"] == stopped_at
+    assert _stable(resumed) == _stable(json.loads(json.dumps(reference)))
+    assert (out / "history.csv").read_text() == (tmp_path / "reference" / "history.csv").read_text()
+    return stderr
+
+
 def test_sigkill_then_resume_is_bit_exact(tiny_text_data, tmp_path):
     """Kill a real training process after its first checkpoint; the rerun must end bit for bit equal."""
     run = _run(tiny_text_data, max_iters=400, eval_interval=50, log_interval=10)
     run["model"].update(n_layer=2, n_embd=48)
-    config = tmp_path / "run.json"
-    config.write_text(json.dumps(run))
-    reference = train(run, 5, tmp_path / "reference", progress=False)
-
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seed", "5", "--out", str(out),
-           "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (out / CHECKPOINT).exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
-    killed_at = checkpoint.load(out / CHECKPOINT)["step"]
-    assert 0 < killed_at < 400 and not (out / METRICS).exists()
-
-    subprocess.run(cmd, check=True, capture_output=True)
-    resumed = json.loads((out / METRICS).read_text())
-    assert resumed["resumed_from_step"] == killed_at
-    assert _stable(resumed) == _stable(json.loads(json.dumps(reference)))
-    assert (out / "history.csv").read_text() == (tmp_path / "reference" / "history.csv").read_text()
+    _interrupt_then_resume(run, tmp_path, signal.SIGKILL, CHECKPOINT, ["--no-progress"])
 
 
 def test_vit_trains_and_reports_accuracy(tiny_image_data, tmp_path):
@@ -244,25 +251,5 @@ def test_sigterm_checkpoints_and_the_rerun_resumes_bit_exact(tiny_text_data, tmp
     run = _run(tiny_text_data, max_iters=400, eval_interval=50, log_interval=10, checkpoint_interval=None,
                checkpoint_minutes=None)  # no periodic checkpoint: only SIGTERM can have written one
     run["model"].update(n_layer=2, n_embd=48)
-    config = tmp_path / "run.json"
-    config.write_text(json.dumps(run))
-    reference = train(run, 5, tmp_path / "reference", progress=False)
-
-    out = tmp_path / "stopped"
-    cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seed", "5", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "progress.json").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 2, "training finished before SIGTERM reached it"
+    stderr = _interrupt_then_resume(run, tmp_path, signal.SIGTERM, "progress.json")
     assert "stopped by SIGTERM at step" in stderr and "a rerun resumes" in stderr
-    stopped_at = checkpoint.load(out / CHECKPOINT)["step"]
-    assert 0 < stopped_at < 400 and not (out / METRICS).exists()
-
-    subprocess.run(cmd, check=True, capture_output=True)
-    resumed = json.loads((out / METRICS).read_text())
-    assert resumed["resumed_from_step"] == stopped_at
-    assert _stable(resumed) == _stable(json.loads(json.dumps(reference)))
-    assert (out / "history.csv").read_text() == (tmp_path / "reference" / "history.csv").read_text()
