@@ -173,3 +173,18 @@ def test_resume_refuses_an_ensemble_checkpoint_of_other_seeds(tiny_text_data, tm
     (tmp_path / "x.pt").rename(ckpt)
     with pytest.raises(Exception, match=r"ensemble-seed0-1/ckpt.pt: made with a different config or seed"):
         train_ensemble(run, [0, 1], tmp_path, progress=False)
+
+
+def test_an_ensemble_writes_no_final_checkpoint_only_to_delete_it(tiny_text_data, tmp_path, monkeypatch):
+    """Its periodic checkpoints, yes; at the last step each member's final weights go to its own folder,
+    with no full-ensemble checkpoint written first (at E = 32 on a GPU, gigabytes for nothing)."""
+    saved = []
+    real_save = checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda path, state: (saved.append((path, state["step"])),
+                                                                  real_save(path, state))[1])
+    train_ensemble(_run(tiny_text_data, max_iters=10, checkpoint_interval=5), [0, 1], tmp_path / "arm",
+                   progress=False)
+    ensemble = ensemble_checkpoint(tmp_path / "arm", [0, 1])
+    assert [step for path, step in saved if path == ensemble] == [5]
+    assert sorted((p.parent.name, step) for p, step in saved if p != ensemble) == [("seed0", 10), ("seed1", 10)]
+    assert not ensemble.exists()

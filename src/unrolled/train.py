@@ -374,8 +374,9 @@ class Trainer:
 
     def checkpoint_due(self, last_save: float) -> bool:
         tcfg = self.tcfg
-        return (self.step == tcfg.max_iters
-                or (tcfg.checkpoint_interval is not None and self.step % tcfg.checkpoint_interval == 0)
+        if self.step == tcfg.max_iters:  # the final weights: a single run's checkpoint; an ensemble writes
+            return not self.ensemble     # each member's into its own folder instead (finish)
+        return ((tcfg.checkpoint_interval is not None and self.step % tcfg.checkpoint_interval == 0)
                 or (tcfg.checkpoint_minutes is not None and time.perf_counter() - last_save >= 60 * tcfg.checkpoint_minutes))
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -485,7 +486,7 @@ class Trainer:
                 write_json(run_dir / METRICS, metrics)  # last: its presence means the run finished
                 (run_dir / PROGRESS).unlink(missing_ok=True)
             if self.ensemble:
-                self.ckpt_path.unlink()  # every member's weights are in its own folder now
+                self.ckpt_path.unlink(missing_ok=True)  # every member's weights are in its own folder now
         return out
 
 
