@@ -32,7 +32,8 @@ import torch
 from unrolled import distributed
 from unrolled.atomic import write_json
 from unrolled.data.text import write_tokens
-from unrolled.train import H100_BF16_FLOPS, Trainer
+from unrolled.config import H100_BF16_FLOPS
+from unrolled.train import Trainer
 
 PRESETS = {
     # config/config.yaml's lm_char (600 steps, eval every 50 over 20 batches)
@@ -82,7 +83,7 @@ def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
            "run_minutes": run_s / 60, "seeds_per_hour": E * 3600 / run_s,
            "mfu_h100": None, "mem_GB": None}
     if device.startswith("cuda"):
-        row["mfu_h100"] = tokens_per_s * trainer.model.flops_per_token(trainer.mcfg.block_size) / H100_BF16_FLOPS
+        row["mfu_h100"] = trainer.model.estimate_mfu(tokens_per_s, H100_BF16_FLOPS)
         row["mem_GB"] = torch.cuda.max_memory_allocated() / 1e9
     del trainer
     gc.collect()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unrolled.config import H100_BF16_FLOPS
 from unrolled.models import ModelConfig, Transformer
 from unrolled.stats import bootstrap_ci
 
@@ -38,7 +39,6 @@ PRESETS = {  # the CPU default's char LM; GPT-2 124M (nanoGPT's config) for GPUs
     "gpt2": dict(model=dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50304, dropout=0.0),
                  batch=16),
 }
-H100_BF16_PEAK = 989e12
 
 
 def make_step(name, preset, device, compile_model, bf16):
@@ -131,8 +131,7 @@ def main(argv=None):
                "tokens_per_s": tokens[name] / med, "mem_MB": memory[name],
                "mem_ratio": memory[name] / memory["baseline"]}
         if device == "cuda":
-            row["mfu_h100"] = row["tokens_per_s"] * models[name].flops_per_token(models[name].cfg.block_size) \
-                / H100_BF16_PEAK
+            row["mfu_h100"] = models[name].estimate_mfu(row["tokens_per_s"], H100_BF16_FLOPS)
         rows.append(row)
 
     header = f"{args.preset} on {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} " \

@@ -37,7 +37,9 @@ def test_plan_matches_a_hand_count(tmp_path, monkeypatch):
     d, layers, vocab, block = 32, 2, 65, 16
     params = vocab * d + block * d + layers * (2 * d + 4 * d * d + 8 * d * d) + d
     assert vanilla["params"] == params and not vanilla["assumed_data"]
-    flops_token = 6 * params + 12 * layers * d * block
+    # every matrix product a token goes through: the blocks' and the tied head's (the lookups, position
+    # embeddings and norms cost none), twice per multiply-add and three times for forward and backward
+    flops_token = 6 * (layers * 12 * d * d + vocab * d) + 12 * layers * d * block
     tokens = 1000 * 4 * 3 * block
     assert vanilla["tokens_per_run"] == tokens
     # TrainConfig's defaults: an evaluation every 250 steps (4 of them) over 200 batches, forward only (1/3)

@@ -14,7 +14,7 @@ from conftest import REPO
 from unrolled.models import ModelConfig
 from unrolled import registry
 from unrolled.registry import figure_inputs, load_runs, run_config, run_file, run_files, run_of, runs_named, seeds
-from unrolled.train import TrainConfig
+from unrolled.config import TrainConfig
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 DERIVED_FROM_DATA = {"task", "vocab_size", "image_size", "channels", "num_classes", "n_dims"}

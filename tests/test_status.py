@@ -59,14 +59,14 @@ def test_status_names_an_unknown_experiment(tmp_path):
 
 def test_a_training_run_writes_its_progress_and_removes_it_at_the_end(tiny_text_data, tmp_path, monkeypatch):
     seen = []
-    record = Trainer._record
+    record = Trainer.record
 
     def spy(self, lr, train_loss, evals):
         progress = self.run_dirs[0] / registry.PROGRESS
         seen.append((self.step, json.loads(progress.read_text()), run_status(self.run_dirs[0])))
         return record(self, lr, train_loss, evals)
 
-    monkeypatch.setattr(Trainer, "_record", spy)
+    monkeypatch.setattr(Trainer, "record", spy)
     run = {"data": str(tiny_text_data), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16},
            "train": {"batch_size": 4, "max_iters": 12, "eval_interval": 6, "eval_iters": 2, "log_interval": 3}}
     train(run, 0, tmp_path / "run", progress=True)

@@ -44,9 +44,9 @@ CLAIM = {"arms": {"vanilla": {"median": 1.4685}, "a_minus_i": {"median": 1.455},
     ({"vanilla": "vanilla", "xsa": "xsa", "la": "learned_a"}, "xsa", "la", None),  # an extra pair the paper lacks
 ])
 def test_paper_difference_is_derived_from_what_the_paper_reports(mapping, arm, reference, expected):
-    from unrolled.table import paper_difference
+    from unrolled.paper import difference
 
-    got = paper_difference(CLAIM, mapping, arm, reference, baseline="vanilla" if "vanilla" in mapping else "gpt")
+    got = difference(CLAIM, mapping, arm, reference, baseline="vanilla" if "vanilla" in mapping else "gpt")
     assert got == (pytest.approx(expected) if expected is not None else None)
 
 
@@ -78,7 +78,7 @@ def test_claim_rows_show_spread_verdicts_and_the_bootstrap_from_ten_seeds(tmp_pa
         path.write_text(json.dumps(summary))
         experiments = {"lm": {"dataset": "tinyshakespeare_char", "arms": {a: {} for a in values}, "baseline": "vanilla",
                               "claims": {"p1_char_lm": {"vanilla": "vanilla", "a_minus_i": "a_minus_i"}}}}
-        write(experiments, tmp_path / str(n) / "results", tmp_path / f"{n}.md", "config/gpu.yaml")
+        write(experiments, {"summaries": [path]}, tmp_path / f"{n}.md", "config/gpu.yaml")
         return (tmp_path / f"{n}.md").read_text().split("## Paper 1, ViT")[0]
 
     three, six, ten = table_for(3), table_for(6), table_for(10)
@@ -110,7 +110,7 @@ def test_every_arm_appears_against_its_baseline_even_without_a_paper_claim(tmp_p
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(summary))
     experiments = {"lm": {"dataset": "shakespeare_char", "arms": {a: {} for a in values}, "baseline": "vanilla"}}
-    write(experiments, tmp_path / "results", tmp_path / "table.md", "config/mine.yaml")
+    write(experiments, {"summaries": [path]}, tmp_path / "table.md", "config/mine.yaml")
     table = (tmp_path / "table.md").read_text()
     section = table.split("## Every arm against its baseline")[1]
     assert "**`lm`** on `shakespeare_char`: `best_val_loss` (lower is better), 4 seeds per arm" in section
@@ -132,18 +132,18 @@ def test_zeroshot_claim_shows_the_paper_beside_both_protocols(tmp_path):
     from unrolled import stats
     from unrolled.paper import reported
     from unrolled.registry import experiment_file
-    from unrolled.table import _zeroshot_claim_section
+    from unrolled.table import _zeroshot_claim_section, read_inputs
 
     def block(loss):
         return {"loss": stats.summarize_experiment({"gpt2": {0: loss, 1: loss + 0.02}}, "gpt2", False)}
 
-    summary = {"seeds": [0, 1], "benchmarks": {"lambada": {"task": "lambada", "metrics": block(4.5)},
+    summary = {"experiment": "owt", "seeds": [0, 1], "benchmarks": {"lambada": {"task": "lambada", "metrics": block(4.5)},
                                                "lambada_lab": {"task": "lambada", "metrics": block(4.25)}}}
     path = tmp_path / experiment_file("owt", "zeroshot.json", "results")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(summary))
     experiments = {"owt": {"zeroshot": ["lambada", "lambada_lab"], "claims": {"p2_zeroshot": {"gpt2": "gpt2"}}}}
-    lines = _zeroshot_claim_section(reported()["p2_zeroshot"], experiments, tmp_path / "results")
+    lines = _zeroshot_claim_section(reported()["p2_zeroshot"], experiments, read_inputs({"zeroshot": [path]}))
     header = next(line for line in lines if line.startswith("| arm (paper's name)"))
     row = next(line for line in lines if line.startswith("| gpt2 (gpt2)"))
     cells = dict(zip(header.split(" | ")[1:], row.split(" | ")[1:]))

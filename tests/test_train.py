@@ -17,7 +17,8 @@ import torch
 from unrolled import checkpoint
 from unrolled.cli import main as cli_main
 from unrolled.data.batches import TokenBatches
-from unrolled.train import CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig, learning_rate, train
+from unrolled.config import TrainConfig
+from unrolled.train import CHECKPOINT, METRICS, NonFiniteLossError, learning_rate, train
 
 # Everything but timings and the resume marker must agree between runs.
 VOLATILE = {"wall_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
@@ -221,7 +222,8 @@ def test_compile_cache_is_set_before_training_starts(tiny_text_data, tmp_path, m
 def test_epochs_and_decay_all_in_training(tiny_image_data, tmp_path):
     """epochs / eval_epochs count the train split (180 images, batch 16: 11 steps an epoch, the last partial
     batch dropped); decay: all reaches the optimizer. Both are recorded in metrics.json."""
-    from unrolled.train import Trainer, model_config
+    from unrolled.config import model_config
+    from unrolled.train import Trainer
     from unrolled.data.batches import load_meta
 
     run = {"data": str(tiny_image_data), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "patch_size": 4},

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from scipy import stats as sps
 
-from unrolled.registry import RESULTS
+from unrolled.registry import RESULTS, SUMMARY, experiment_file
 
 TOLERANCE_FLOOR = 1e-6
 
@@ -43,7 +43,7 @@ def reference_summaries(dvc_file: str | Path = "results.dvc", store: str | Path 
     summaries = {}
     for entry in json.loads(manifest.read_text()):
         parts = Path(entry["relpath"]).parts
-        if len(parts) == 2 and parts[1] == "summary.json":
+        if len(parts) == 2 and parts[1] == SUMMARY:
             summaries[parts[0]] = json.loads(_object(Path(store), entry["md5"]).read_text())
     return summaries
 
@@ -79,7 +79,7 @@ def check(results: str | Path = RESULTS, dvc_file="results.dvc", store="referenc
     references = reference_summaries(dvc_file, store)
     rows, missing = [], []
     for name, ref in references.items():
-        path = Path(results) / name / "summary.json"
+        path = Path(experiment_file(name, SUMMARY, results))
         if not path.exists():
             missing.append(name)
             continue
@@ -99,3 +99,17 @@ def markdown(rows: list[dict], missing: list[str]) -> str:
     if missing:
         lines.append(f"Not in this run (not compared): {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
+
+
+def command(results: str | Path, dvc_file: str | Path, store: str | Path) -> str:
+    """`make check`: the table; an error (exit 2) on a real disagreement or with nothing to compare."""
+    from unrolled.errors import UnrolledError
+
+    rows, missing = check(results, dvc_file, store)
+    text = markdown(rows, missing)
+    bad = sum(not r["ok"] for r in rows)
+    if bad or not rows:
+        print(text, end="")
+        raise UnrolledError(f"{bad} comparison(s) disagree with the reference" if rows else
+                            f"nothing to compare: {results} holds none of the reference's experiments")
+    return text

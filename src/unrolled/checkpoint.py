@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from unrolled.atomic import atomic_path
-from unrolled.models import ModelConfig, Transformer
+from unrolled.config import trained_model_config
+from unrolled.models import Transformer
 from unrolled.registry import CHECKPOINT, METRICS
 
 
@@ -62,6 +63,6 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> Transformer:
     if not ckpt_path.exists():
         raise FileNotFoundError(f"{ckpt_path}: missing (checkpoints are not shared through DVC); "
                                 f"retrain the run, e.g. snakemake --forcerun train {metrics_path}")
-    model = Transformer(ModelConfig(**json.loads(metrics_path.read_text())["config"]["model"]))
+    model = Transformer(trained_model_config(json.loads(metrics_path.read_text())))
     model.load_state_dict(load(ckpt_path)["model"])
     return model.to(device).eval()

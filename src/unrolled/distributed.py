@@ -13,6 +13,7 @@ different CUDA_VISIBLE_DEVICES agree on which physical GPU a lock stands for. Ev
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
@@ -123,6 +124,24 @@ def shard(batch: tuple[torch.Tensor, ...], place: Placement) -> tuple[torch.Tens
     if size % place.world_size:
         raise ValueError(f"train.batch_size ({size}) must be divisible by the number of processes ({place.world_size})")
     return tuple(t[place.rank::place.world_size] for t in batch)
+
+
+def wrap(model: torch.nn.Module, place: Placement) -> torch.nn.Module:
+    """The model DDP-wrapped when data parallel (every rank's gradients averaged), else as it is. A seed
+    ensemble cannot be: it trains in one process."""
+    if not place.distributed:
+        return model
+    if getattr(model, "members", 1) > 1:
+        raise UnrolledError("an ensemble trains in one process: set `ensemble: 1` for resources.gpu > 1")
+    from torch.nn.parallel import DistributedDataParallel
+
+    cuda = place.device.startswith("cuda")
+    return DistributedDataParallel(model, device_ids=[torch.device(place.device).index] if cuda else None)
+
+
+def accumulating(wrapped: torch.nn.Module, place: Placement, last: bool):
+    """Around a micro-step's backward: DDP all-reduces gradients on the last micro-step only."""
+    return wrapped.no_sync() if place.distributed and not last else contextlib.nullcontext()
 
 
 def mean_across_ranks(value: torch.Tensor, place: Placement) -> torch.Tensor:

@@ -64,6 +64,13 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: d
     }
 
 
+def summarize_files(experiment: str, spec: dict, runs: list, histories: list, out_json, out_csv, out_curves) -> None:
+    """The summarize step: every run's metrics.json and history.csv into the summary and the curves table."""
+    read = load_histories(histories, spec)
+    write_curves(read, out_curves)
+    write_summary(summarize(experiment, spec, runs, read), out_json, out_csv)
+
+
 CURVE_FIELDS = ["step", "arm", "seed", "val_loss", "val_acc"]
 
 

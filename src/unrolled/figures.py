@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from unrolled import paper  # noqa: E402
 from unrolled.paper import reported  # noqa: E402
 from unrolled.registry import HISTORY, read_history, run_of  # noqa: E402
 
@@ -43,11 +44,6 @@ def _save(fig, out: Path):
         fig.savefig(out.with_suffix(suffix), dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
     plt.close(fig)
     return fig
-
-
-def _paper_arm_value(claim: dict, arm: str):
-    entry = claim.get("arms", {}).get(arm, {})
-    return entry.get("median", entry.get("value"))
 
 
 def arms(spec: dict, inputs: list[Path], out: Path):
@@ -78,7 +74,7 @@ def arms(spec: dict, inputs: list[Path], out: Path):
         if low is not None:
             right.errorbar(i + 0.15, c["mean"], yerr=[[c["mean"] - low], [high - c["mean"]]], fmt="o",
                            color=COLOURS[0], capsize=4, label="ours: mean, 95% t-interval" if i == 0 else None)
-        p_base, p_arm = (_paper_arm_value(claim, paper_arms.get(x, x)) for x in (base, c["arm"]))
+        p_base, p_arm = (paper.arm_value(claim, paper_arms.get(x, x)) for x in (base, c["arm"]))
         if p_base is not None and p_arm is not None:
             right.scatter(i - 0.15, p_arm - p_base, marker="D", color=COLOURS[1], zorder=4,
                           label="paper: difference of medians (its scale)" if i == 0 else None)
@@ -110,7 +106,7 @@ def curves(spec: dict, inputs: list[Path], out: Path):
         hist = by_arm[arm]
         steps = hist[0]["step"]
         vals = np.array([h["val_loss"] for h in hist])
-        paper_value = _paper_arm_value(claim, paper_arms.get(arm, arm))
+        paper_value = paper.arm_value(claim, paper_arms.get(arm, arm))
         label = f"{arm} ({len(hist)} seeds)" + (f"; {claim['paper']}: {paper_value:.2f} at its scale" if paper_value else "")
         ax.plot(steps, vals.mean(0), color=colour, label=label)
         ax.fill_between(steps, vals.min(0), vals.max(0), color=colour, alpha=0.2)
@@ -222,18 +218,6 @@ def icl(spec: dict, inputs: list[Path], out: Path):
     return _save(fig, out)
 
 
-def paper_difference(claims: dict, arm: str, reference: str) -> tuple[float, str] | None:
-    """The paper's arm - reference for a comparison both of whose arms one of the experiment's claims maps
-    (`claims`: claim id -> our arm -> the paper's arm), and the paper's name; None if no claim has both."""
-    for claim_id, mapping in claims.items():
-        claim = reported().get(claim_id, {})
-        if arm in mapping and reference in mapping:
-            p_arm, p_ref = (_paper_arm_value(claim, mapping[x]) for x in (arm, reference))
-            if p_arm is not None and p_ref is not None:
-                return p_arm - p_ref, claim["paper"]
-    return None
-
-
 def across(spec: dict, inputs: list[Path], out: Path):
     """Left: every arm against the baseline; right: the experiment's extra pairs (if any). A line per
     comparison with its per-step 95% t-interval band; dashed verticals where the reference arm's seeds reach
@@ -255,9 +239,10 @@ def across(spec: dict, inputs: list[Path], out: Path):
             if all(r["ci95"][0] is not None for r in c["steps"]):
                 ax.fill_between(steps, [r["ci95"][0] for r in c["steps"]], [r["ci95"][1] for r in c["steps"]],
                                 color=colour, alpha=0.15)
-            paper = paper_difference(spec.get("claims", {}), c["arm"], c["reference"])
-            if paper:
-                ax.axhline(paper[0], color=colour, ls=":", lw=1.2, label=f"{paper[1]}: {paper[0]:+.3f} (its scale)")
+            reported_diff = paper.difference_in_claims(spec.get("claims", {}), c["arm"], c["reference"])
+            if reported_diff:
+                value, name = reported_diff
+                ax.axhline(value, color=colour, ls=":", lw=1.2, label=f"{name}: {value:+.3f} (its scale)")
             if c["reference"] not in marked:
                 marked.add(c["reference"])
                 best = at["arms"][c["reference"]]["best_step_median"]

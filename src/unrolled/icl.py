@@ -93,14 +93,14 @@ def baseline_errors(prompts: dict, meta: dict, lasso_alphas=LASSO_ALPHAS) -> dic
     return out
 
 
-def evaluate_run(run: str | Path, data_folder: str | Path) -> dict:
+def evaluate_run(run_dir: str | Path, data_folder: str | Path) -> dict:
     """One finished run's error curve on the data set's test prompts (on the CPU: the models are small,
     and the baselines run there anyway)."""
-    model = checkpoint.load_model(run, "cpu")
+    model = checkpoint.load_model(run_dir, "cpu")
     errors = model_errors(model, load_prompts(data_folder, "test")) / signal_variance(load_meta(data_folder))
     return ({"n_examples": list(range(errors.shape[1])), "error": errors.mean(0).tolist(),
              "sem": (errors.std(0, ddof=1) / np.sqrt(len(errors))).tolist(), "prompts": len(errors)}
-            | provenance.evaluation(run, "cpu"))
+            | provenance.evaluation(run_dir, "cpu"))
 
 
 def summarize(experiment: str, spec: dict, files: list[str | Path], data_folder: str | Path) -> dict:

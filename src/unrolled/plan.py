@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 
 from unrolled import registry
-
-H100_BF16_FLOPS = 989e12  # dense bf16 peak of an H100 (and an H200): the MFU reference throughout
+from unrolled.config import H100_BF16_FLOPS
 
 # The measured single-H100 MFU of GPT-2 124M is 0.39 and of AoT-MSSA 0.35 (benchmarks/results/
 # step_time_gpt2.json, batch 12, compile, bf16); 0.30 leaves room for 8-GPU all-reduce and evaluation.
@@ -56,7 +55,7 @@ def _run_cost(run: dict, meta: dict) -> tuple[int, float, int, float]:
     import torch
 
     from unrolled.models import Transformer
-    from unrolled.train import model_config
+    from unrolled.config import model_config
 
     mcfg, tcfg = model_config(run, meta)
     with torch.device("meta"):  # the count, without allocating the weights
@@ -122,3 +121,13 @@ def markdown(rows: list[dict], mfu: float, peak_flops: float) -> str:
     lines += ["", f"Total: {total:,.0f} GPU-hours; the longest job needs {max(r['allocations'] for r in rows)} "
                   f"allocation(s), i.e. that many attempts within Snakemake's `retries` + 1."]
     return "\n".join(lines) + "\n"
+
+
+def report(configfiles: list[str] | None, experiments: list[str], mfu: float | None = None,
+           peak_tflops: float | None = None) -> str:
+    """`python -m unrolled plan`: the table for the config's experiments (all, or those named)."""
+    config = registry.load_config(configfiles)
+    if experiments:
+        config["experiments"] = {name: config["experiments"][name] for name in experiments}
+    mfu, peak = mfu or ASSUMED_MFU, peak_tflops * 1e12 if peak_tflops else H100_BF16_FLOPS
+    return markdown(plan(config, mfu, peak), mfu, peak)

@@ -57,6 +57,11 @@ def environment(device: str) -> dict:
     return info
 
 
+def data_record(data: str | Path, meta: dict) -> dict:
+    """What a run records of the data set it trained on: its folder, name and sources' hashes."""
+    return {"data": {"path": str(data), "name": meta.get("name"), "sources": meta.get("sources")}}
+
+
 def evaluation(run: str | Path, device: str) -> dict:
     """What an evaluation of a trained run records: the run, its config hash, the code and the machine."""
     from unrolled.registry import METRICS

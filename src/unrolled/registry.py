@@ -30,8 +30,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-RAW, PREPARED, EXTERNAL, RESULTS = "data/raw", "data/prepared", "data/external", "results"
+RAW, PREPARED, EXTERNAL, RESULTS, LOGS = "data/raw", "data/prepared", "data/external", "results", "logs"
 METRICS, HISTORY, CHECKPOINT, ICL = "metrics.json", "history.csv", "ckpt.pt", "icl.json"
+SUMMARY, SUMMARY_CSV, ZEROSHOT_SUMMARY = "summary.json", "summary.csv", "zeroshot.json"  # an experiment's
 PROGRESS = "progress.json"  # a training run's live state, removed when it finishes
 THEORY = {"probdr": ["probdr.json", "probdr_latents.npz"], "snr": ["snr.json"]}
 FIGURE_THEORY = {"snr": "snr", "mnist": "probdr"}  # figure kind -> the theory experiment it draws
@@ -159,7 +160,7 @@ def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | P
     run = {"data": f"{data_root}/{spec['dataset']}", "model": {**spec.get("model", {}), **switches},
            "train": dict(spec.get("train", {}))}
     if tune:
-        run["tune"] = {"summary": experiment_file(tune["experiment"], "summary.json", results),
+        run["tune"] = {"summary": experiment_file(tune["experiment"], SUMMARY, results),
                        "key": tune["key"], "values": tune["values"]}
     return run
 
@@ -167,7 +168,7 @@ def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | P
 def tune_inputs(spec: dict, arm: str, results: str | Path = RESULTS) -> list[str]:
     """The sweep summary a tuned arm's runs read when they start (none for other arms)."""
     tune = (spec["arms"][arm] or {}).get("tune")
-    return [experiment_file(tune["experiment"], "summary.json", results)] if tune else []
+    return [experiment_file(tune["experiment"], SUMMARY, results)] if tune else []
 
 
 def tuned_run(run: dict) -> dict:
@@ -207,6 +208,17 @@ def across_figure(experiment: str) -> str:
     return f"across_training/{experiment}"
 
 
+def log_file(kind: str, name: str) -> str:
+    """A job's log: logs/{kind}/{name}.log (name may hold "{wildcard}"s and folders)."""
+    return f"{LOGS}/{kind}/{name}.log"
+
+
+def benchmark_file(kind: str, name: str, root: str | Path = RESULTS) -> str:
+    """A job's timing file (Snakemake's benchmark): a run's cost is a result (root: the results folder);
+    the data and figure steps' go under logs/ (root LOGS), so redrawing changes no result DVC tracks."""
+    return f"{root}/benchmarks/{kind}/{name}.tsv"
+
+
 def table_file(root: str | Path = RESULTS) -> str:
     """The paper-vs-reproduced table of the config whose results folder is `root`."""
     return f"{root}/tables/paper_vs_reproduced.md"
@@ -221,7 +233,7 @@ def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) 
     configured arms and seeds, or theory results."""
     kind = spec["kind"]
     if kind in ("arms", "grid", "across"):
-        return [experiment_file(spec["experiment"], "summary.json", results)]
+        return [experiment_file(spec["experiment"], SUMMARY, results)]
     if kind == "curves":
         exp = experiments[spec["experiment"]]
         return [run_file(spec["experiment"], arm, s, HISTORY, runs_root(results)) for arm in spec["arms"]

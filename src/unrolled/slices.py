@@ -91,3 +91,15 @@ def markdown(config: dict) -> str:
     total = sum(j["minutes"] for s in packed for j in s)
     lines += ["", f"Total: {total:.0f} minutes ({total / 60:.1f} GPU-hours) estimated."]
     return "\n".join(lines) + "\n"
+
+
+def command(configfiles: list[str] | None, targets: str | None = None) -> str:
+    """`python -m unrolled slices`: the table, or slice `targets`'s target files (one a line)."""
+    import logging
+
+    config = registry.load_config(configfiles)
+    if not targets:
+        return markdown(config)
+    number, chosen = pick(config, targets)
+    logging.info("slice %d: %s", number, ", ".join(f"{j['experiment']}/{j['arm']}" for j in chosen))
+    return "\n".join(t for job in chosen for t in job["targets"]) + "\n"

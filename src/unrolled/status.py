@@ -72,3 +72,11 @@ def report(experiments: dict, names: list[str] | None = None, root: str | Path =
         total = {state: total[state] + counts[state] for state in STATES}
     lines.append("all: " + ", ".join(f"{n} {state}" for state, n in total.items()) + f" (of {sum(total.values())} runs)")
     return lines
+
+
+def command(configfiles: list[str] | None, experiments: list[str], runs: str | None = None) -> str:
+    """`python -m unrolled status`: the config's runs (in its results folder unless `runs` says otherwise)."""
+    from unrolled.registry import RESULTS, load_config, runs_root
+
+    config = load_config(configfiles)
+    return "\n".join(report(config["experiments"], experiments, runs or runs_root(config.get("results", RESULTS)))) + "\n"

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from unrolled.atomic import atomic_path
+from unrolled import paper
 from unrolled.paper import reported
 from unrolled.stats import BOOTSTRAP_MIN_N, VERDICT_MIN_N
-from unrolled.registry import ICL, experiment_file, lab_benchmark, theory_files
+from unrolled.registry import lab_benchmark
 
 
 def _fmt(x, digits=4):
@@ -48,20 +49,6 @@ def _difference(c: dict) -> str:
     boot = c.get("bootstrap_ci95")
     extra = f"; bootstrap [{_fmt(boot[0])}, {_fmt(boot[1])}]" if boot else ""
     return f"{_fmt(c.get('mean'))} [{_fmt(low)}, {_fmt(high)}]{extra}"
-
-
-def paper_difference(claim: dict, mapping: dict, arm: str, reference: str, baseline: str) -> float | None:
-    """The paper's arm - reference for one of our comparisons: the difference of its reported medians (or
-    single values) where it reports both arms; else, against the baseline only, its `difference` for the arm;
-    else none (an extra pair the paper never compared)."""
-    def reported_value(ours):
-        entry = claim.get("arms", {}).get(mapping[ours], {})
-        return entry.get("median", entry.get("value"))
-
-    p_arm, p_ref = reported_value(arm), reported_value(reference)
-    if p_arm is not None and p_ref is not None:
-        return p_arm - p_ref
-    return claim.get("difference", {}).get(mapping[arm]) if reference == baseline else None
 
 
 def claim_block(claim_id: str, claim: dict, summary: dict) -> dict:
@@ -110,14 +97,14 @@ def _experiment_header(name: str, spec: dict, summary: dict) -> list[str]:
     return lines
 
 
-def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
+def _claim_section(claim_id, claim, experiments, read: dict) -> list[str]:
     lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}."
              + (" Values read off the paper's figure." if claim.get("read_off_figure") else ""), ""]
     users = {name: spec for name, spec in experiments.items() if claim_id in spec.get("claims", {})}
     if not users:
         return lines + ["Not run in this configuration; `config/paper.yaml` runs it at paper scale.", ""]
     for name, spec in users.items():
-        summary = json.loads(Path(experiment_file(name, "summary.json", results)).read_text())
+        summary = read["summaries"][name]
         block = claim_block(claim_id, claim, summary)
         mapping = spec["claims"][claim_id]  # our arm -> the paper's arm
         lines += _experiment_header(name, spec, summary)
@@ -141,7 +128,7 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
         for c in block["comparisons"]:
             if c["arm"] not in mapping or c["reference"] not in mapping:
                 continue
-            paper_diff = paper_difference(claim, mapping, c["arm"], c["reference"], summary["baseline"])
+            paper_diff = paper.difference(claim, mapping, c["arm"], c["reference"], summary["baseline"])
             lines.append(f"| {c['arm']} − {c['reference']} | {_fmt(paper_diff)} | {_difference(c)} | "
                          f"{_fmt(c.get('wilcoxon_p'), 3)} ({_fmt(c.get('min_attainable_p'), 3)}) | "
                          f"{c.get('wins', '–')} / {c.get('losses', '–')} | "
@@ -150,17 +137,16 @@ def _claim_section(claim_id, claim, experiments, results: Path) -> list[str]:
     return lines
 
 
-def _theory_section(claim, name: str, results: Path) -> tuple[list[str], dict | None]:
+def _theory_section(claim, name: str, read: dict) -> tuple[list[str], dict | None]:
     """The section's heading and the paper's setup, and the theory result if this config ran it."""
     lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
-    path = Path(theory_files(name, results)[0])
-    if not path.exists():
+    if name not in read["theory"]:
         return lines + ["Not run in this configuration.", ""], None
-    return lines, json.loads(path.read_text())
+    return lines, read["theory"][name]
 
 
-def _snr_section(claim, results: Path) -> list[str]:
-    lines, r = _theory_section(claim, "snr", results)
+def _snr_section(claim_id, claim, experiments, read: dict) -> list[str]:
+    lines, r = _theory_section(claim, "snr", read)
     if r is None:
         return lines
     lines += [f"*Reproduced:* N = {r['n_tokens']} tokens, K = {r['groups']} groups, p = {r['p']}, d = {r['d']}, "
@@ -180,8 +166,8 @@ def _snr_section(claim, results: Path) -> list[str]:
     return lines
 
 
-def _mnist_section(claim, results: Path) -> list[str]:
-    lines, r = _theory_section(claim, "probdr", results)
+def _mnist_section(claim_id, claim, experiments, read: dict) -> list[str]:
+    lines, r = _theory_section(claim, "probdr", read)
     if r is None:
         return lines
     d = r["block_depth"]
@@ -203,14 +189,14 @@ def _ci(d: dict, digits=4) -> str:
     return f"{_fmt(d['mean'], digits)} [{_fmt(d['ci95'][0], digits)}, {_fmt(d['ci95'][1], digits)}]"
 
 
-def _zeroshot_claim_section(claim, experiments, results: Path) -> list[str]:
+def _zeroshot_claim_section(claim, experiments, read: dict) -> list[str]:
     lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
     users = {n: s for n, s in experiments.items() if "p2_zeroshot" in s.get("claims", {})}
     if not users:
         return lines + ["Not run in this configuration; `config/paper.yaml` runs it at paper scale.", ""]
     columns = claim["columns"]
     for name, spec in users.items():
-        summary = json.loads(Path(experiment_file(name, "zeroshot.json", results)).read_text())
+        summary = read["zeroshot"][name]
         lines += [f"*Reproduced:* experiment `{name}`, {len(summary['seeds'])} seed(s) per arm, final weights. "
                   f"{spec.get('scale', '')} Each cell: paper / reproduced mean [95% CI] with our sliding-window "
                   "protocol / with the lab's protocol (`{benchmark}_lab`; zeroshot.py), the paper's most likely "
@@ -229,7 +215,7 @@ def _zeroshot_claim_section(claim, experiments, results: Path) -> list[str]:
     return lines
 
 
-def _zeroshot_runs_section(experiments, results: Path) -> list[str]:
+def _zeroshot_runs_section(experiments, read: dict) -> list[str]:
     """Every zero-shot benchmark of this configuration, including the offline cloze sanity check."""
     users = {n: s for n, s in experiments.items() if s.get("zeroshot")}
     if not users:
@@ -239,7 +225,7 @@ def _zeroshot_runs_section(experiments, results: Path) -> list[str]:
              "against the shortest-candidate rule, the floor a summed log-probability gives for free "
              "(exact McNemar test); losses are nats per token of the model's own tokenizer.", ""]
     for name, spec in users.items():
-        summary = json.loads(Path(experiment_file(name, "zeroshot.json", results)).read_text())
+        summary = read["zeroshot"][name]
         for bench, b in summary["benchmarks"].items():
             protocol = b.get("protocol", "sliding")
             lines += [f"**`{bench}`** ({b['task']}, {protocol} protocol), experiment `{name}`:", ""]
@@ -261,13 +247,13 @@ def _zeroshot_runs_section(experiments, results: Path) -> list[str]:
     return lines
 
 
-def _icl_section(claim, experiments, results: Path) -> list[str]:
+def _icl_section(claim_id, claim, experiments, read: dict) -> list[str]:
     lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
-    users = [n for n in experiments if Path(experiment_file(n, ICL, results)).exists()]
+    users = [n for n in experiments if n in read["icl"]]
     if not users:
         return lines + ["Not run in this configuration.", ""]
     for name in users:
-        r = json.loads(Path(experiment_file(name, ICL, results)).read_text())
+        r = read["icl"][name]
         kind = f"sparse w ({r['sparsity']} of {r['n_dims']} non-zero)" if r["sparsity"] else "dense w"
         ks = r["table_k"]
         lines += [f"*Reproduced:* experiment `{name}`: d = {r['n_dims']}, {kind}, noise σ = {r['noise_std']}, "
@@ -286,7 +272,7 @@ def _icl_section(claim, experiments, results: Path) -> list[str]:
     return lines
 
 
-def _every_arm_section(experiments, results: Path) -> list[str]:
+def _every_arm_section(experiments, read: dict) -> list[str]:
     """Every arm of every experiment against its baseline (and the experiment's extra pairs), whether
     or not it maps to a paper claim: the claim sections above show only the arms a paper ran. Beside the
     best-over-training difference, the difference across training: at the last evaluation and at the
@@ -298,7 +284,7 @@ def _every_arm_section(experiments, results: Path) -> list[str]:
              "(the last, and the step whose mean difference is best for the arm: picked after looking, so its "
              "CI is optimistic); `results/figures/across_training/` draws every step.", ""]
     for name, spec in experiments.items():
-        summary = json.loads(Path(experiment_file(name, "summary.json", results)).read_text())
+        summary = read["summaries"][name]
         key = summary["primary"]
         block = summary["metrics"][key]
         across = {(c["arm"], c["reference"]): c for c in summary["across_training"]["comparisons"]}
@@ -322,9 +308,34 @@ def _every_arm_section(experiments, results: Path) -> list[str]:
     return lines
 
 
-def write(experiments: dict, results: str | Path, out: str | Path, config_name: str,
+def _zeroshot_sections(claim_id, claim, experiments, read: dict) -> list[str]:
+    return _zeroshot_claim_section(claim, experiments, read) + _zeroshot_runs_section(experiments, read)
+
+
+# Claims drawn by a section of their own; every other claim by _claim_section.
+SECTIONS = {"p2_snr": _snr_section, "p1_mnist": _mnist_section, "p2_zeroshot": _zeroshot_sections,
+            "p2_icl": _icl_section}
+
+
+def read_inputs(inputs: dict[str, list]) -> dict[str, dict]:
+    """The files the workflow passes, by kind, read and keyed by what they are of: an experiment's summary,
+    zero-shot and ICL summaries by their `experiment`, theory results by their name (snr, probdr)."""
+    read = {"summaries": {}, "zeroshot": {}, "icl": {}, "theory": {}}
+    for kind in ("summaries", "zeroshot", "icl"):
+        for path in inputs.get(kind, []):
+            result = json.loads(Path(path).read_text())
+            read[kind][result["experiment"]] = result
+    for path in inputs.get("theory", []):
+        if Path(path).suffix == ".json":
+            read["theory"][Path(path).stem] = json.loads(Path(path).read_text())
+    return read
+
+
+def write(experiments: dict, inputs: dict[str, list], out: str | Path, config_name: str,
           left_out: dict | None = None) -> None:
-    results = Path(results)
+    """The table from the files it is given (`inputs`: summaries, zeroshot, icl and theory files), never a
+    folder's listing, as the figures."""
+    read = read_inputs(inputs)
     lines = ["# Paper vs reproduced", "",
              f"Generated by the workflow from `{config_name}`. Every reproduced number is a mean over seeds with its "
              f"95% t-interval (from {BOOTSTRAP_MIN_N} seeds on, the percentile bootstrap beside it); differences are "
@@ -332,17 +343,8 @@ def write(experiments: dict, results: str | Path, out: str | Path, config_name: 
              "exact Wilcoxon signed-rank p (at n seeds at least 2/2ⁿ: 0.25 at n = 3). Below "
              f"{VERDICT_MIN_N} paired seeds no verdict is drawn. Rows at a smaller scale than the paper say so.", ""]
     for claim_id, claim in reported().items():
-        if claim_id == "p2_snr":
-            lines += _snr_section(claim, results)
-        elif claim_id == "p1_mnist":
-            lines += _mnist_section(claim, results)
-        elif claim_id == "p2_zeroshot":
-            lines += _zeroshot_claim_section(claim, experiments, results) + _zeroshot_runs_section(experiments, results)
-        elif claim_id == "p2_icl":
-            lines += _icl_section(claim, experiments, results)
-        else:
-            lines += _claim_section(claim_id, claim, experiments, results)
-    lines += _every_arm_section(experiments, results)
+        lines += SECTIONS.get(claim_id, _claim_section)(claim_id, claim, experiments, read)
+    lines += _every_arm_section(experiments, read)
     if left_out:
         lines += ["## Left out of this run", "", "Experiments of the configuration that did not run here, and why:", ""]
         lines += [f"- `{name}`: {why}" for name, why in left_out.items()] + [""]

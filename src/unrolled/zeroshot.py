@@ -26,6 +26,7 @@ needs an end-of-text token (GPT-2 BPE). The protocol is recorded in the prepared
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -286,21 +287,24 @@ def evaluate(model, tokenizer, task: str, examples: list[dict], stride: int | No
         "protocol": protocol, "block_size": block_size, "stride": stride}
 
 
-def evaluate_run(run: str | Path, benchmark: str | Path, data: str | Path, bpe: str | Path | None = None,
+def evaluate_run(run_dir: str | Path, benchmark: str | Path, data: str | Path, bpe: str | Path | None = None,
                  stride: int | None = None, device: str = "auto") -> dict:
-    """One finished run scored on one prepared benchmark, by the benchmark's protocol, with the run's
+    """One finished run (its folder) scored on one prepared benchmark, by the benchmark's protocol, with the run's
     tokenizer (from its training data, and the fetched BPE folder for BPE models), on a GPU no other job
     holds if there is one."""
     bench_meta = load_meta(benchmark)
     if bench_meta.get("kind") != "zeroshot":
         raise ValueError(f"{benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
     device = distributed.setup(device).device
-    model = checkpoint.load_model(run, device)
+    model = checkpoint.load_model(run_dir, device)
     loss_examples = load_examples(benchmark, LOSS_TEXTS) if (Path(benchmark) / LOSS_TEXTS).exists() else None
     result = evaluate(model, tokenizer_for(load_meta(data), bpe), bench_meta["task"], load_examples(benchmark),
                       stride, device, bench_meta.get("protocol", "sliding"), loss_examples)
+    logging.getLogger(__name__).info("%s on %s: %s", run_dir, bench_meta["name"],
+                                     {k: v for k, v in result.items() if k in ("loss", "accuracy")})
     return ({"benchmark": bench_meta["name"], "task": bench_meta["task"], "protocol": result["protocol"],
-             "metrics": result, "benchmark_sources": bench_meta.get("sources")} | provenance.evaluation(run, device))
+             "metrics": result, "benchmark_sources": bench_meta.get("sources")}
+            | provenance.evaluation(run_dir, device))
 
 
 SUMMARY_METRICS = {"loss": False, "accuracy": True}  # metric -> higher is better

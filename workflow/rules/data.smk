@@ -11,30 +11,30 @@ rule fetch_source:
     output:
         raw=directory(registry.raw_dir("{source}")),
     log:
-        "logs/data/fetch_{source}.log",
+        registry.log_file("data", "fetch_{source}"),
     benchmark:
-        "logs/benchmarks/data/fetch_{source}.tsv"
+        registry.benchmark_file("data", "fetch_{source}", registry.LOGS)
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(source_spec(wildcards.source)),
+        spec=R.spec_json("sources"),
     shell:
-        "python -m unrolled fetch --name {wildcards.source} --spec {params.spec:q}" " --out {output.raw} > {log} 2>&1"
+        "python -m unrolled fetch --name {wildcards.source} --spec {params.spec:q} --out {output.raw} > {log} 2>&1"
 
 
 rule prepare_dataset:
     input:
-        unpack(dataset_inputs),
+        unpack(R.dataset_inputs),
     output:
         data=directory(registry.prepared_dir("{dataset}")),
     log:
-        "logs/data/prepare_{dataset}.log",
+        registry.log_file("data", "prepare_{dataset}"),
     benchmark:
-        "logs/benchmarks/data/prepare_{dataset}.tsv"
+        registry.benchmark_file("data", "prepare_{dataset}", registry.LOGS)
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(dataset_spec(wildcards.dataset)),
+        spec=R.spec_json("datasets"),
         sources=lambda wildcards, input: " ".join(f"--source {role}={path}" for role, path in input.items()),
     shell:
         "python -m unrolled prepare --name {wildcards.dataset} --spec {params.spec:q}"

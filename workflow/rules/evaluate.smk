@@ -4,20 +4,20 @@
 
 rule summarize:
     input:
-        metrics=experiment_runs(METRICS),
-        histories=experiment_runs(HISTORY),
+        metrics=R.experiment_runs(METRICS),
+        histories=R.experiment_runs(HISTORY),
     output:
-        json=experiment_file("{experiment}", "summary.json"),
-        csv=experiment_file("{experiment}", "summary.csv"),
-        curves=registry.curves_file("{experiment}", RESULTS),
+        json=R.summary("{experiment}"),
+        csv=R.summary("{experiment}", registry.SUMMARY_CSV),
+        curves=registry.curves_file("{experiment}", R.results),
     log:
-        "logs/evaluate/{experiment}.log",
+        registry.log_file("evaluate", "{experiment}"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{experiment}}.tsv"
+        R.benchmark("evaluate", "{experiment}")
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
+        spec=R.spec_json("experiments"),
     shell:
         "python -m unrolled summarize --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --histories {input.histories} --out-json {output.json} --out-csv {output.csv}"
@@ -26,16 +26,16 @@ rule summarize:
 
 rule summaries:
     input:
-        [experiment_file(name, "summary.json") for name in config["experiments"]],
+        R.summaries,
 
 
 rule metrics:
     input:
         summaries=rules.summaries.input,
     output:
-        json=f"{RESULTS}/metrics.json",
+        json=f"{R.results}/metrics.json",
     log:
-        "logs/evaluate/metrics.log",
+        registry.log_file("evaluate", "metrics"),
     conda:
         "../envs/unrolled.yml"
     shell:

@@ -1,25 +1,26 @@
-# Figures and the paper-vs-reproduced table: they read summaries, histories and theory results only.
+# Figures and the paper-vs-reproduced table: they read the summaries, histories and theory results they
+# are given (their inputs), never a folder's listing.
 
 
 rule figure:
     input:
-        lambda wildcards: registry.figure_inputs(_lookup("figures", wildcards.figure), config["experiments"], RESULTS),
+        R.figure_inputs,
     output:
         png=report(
-            registry.figure_file("{figure}", root=RESULTS),
+            R.figure("{figure}"),
             caption="../report/figure.rst",
             category="Figures",
             labels=lambda wildcards: {"figure": wildcards.figure},
         ),
-        pdf=registry.figure_file("{figure}", "pdf", RESULTS),
+        pdf=R.figure("{figure}", "pdf"),
     log:
-        "logs/figures/{figure}.log",
+        registry.log_file("figures", "{figure}"),
     benchmark:
-        "logs/benchmarks/figures/{figure}.tsv"
+        registry.benchmark_file("figures", "{figure}", registry.LOGS)
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(_lookup("figures", wildcards.figure)),
+        spec=R.spec_json("figures"),
     shell:
         "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input} > {log} 2>&1"
 
@@ -30,53 +31,43 @@ rule across_training_figure:
         summary=rules.summarize.output.json,
     output:
         png=report(
-            registry.figure_file(registry.across_figure("{experiment}"), root=RESULTS),
+            R.figure(registry.across_figure("{experiment}")),
             caption="../report/across.rst",
             category="Across training",
             labels=lambda wildcards: {"experiment": wildcards.experiment},
         ),
-        pdf=registry.figure_file(registry.across_figure("{experiment}"), "pdf", RESULTS),
+        pdf=R.figure(registry.across_figure("{experiment}"), "pdf"),
     log:
-        "logs/figures/across_training/{experiment}.log",
+        registry.log_file("figures", registry.across_figure("{experiment}")),
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(
-            {
-                "kind": "across",
-                "experiment": wildcards.experiment,
-                "claims": experiment_spec(wildcards.experiment).get("claims", {}),
-            }
-        ),
+        spec=R.across_spec,
     shell:
         "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input.summary} > {log} 2>&1"
 
 
 rule figures:
     input:
-        [registry.figure_file(name, root=RESULTS) for name in config["figures"]],
-        [registry.figure_file(registry.across_figure(name), root=RESULTS) for name in config["experiments"]],
+        [R.figure(name) for name in config["figures"]],
+        [R.figure(registry.across_figure(name)) for name in config["experiments"]],
 
 
 rule table:
     input:
         summaries=rules.summaries.input,
-        zeroshot=ZEROSHOT_SUMMARIES,
-        icl=ICL_SUMMARIES,
+        zeroshot=R.zeroshot_summaries,
+        icl=R.icl_summaries,
         theory=rules.theory.input,
     output:
-        md=report(registry.table_file(RESULTS), caption="../report/table.rst", category="Tables"),
+        md=report(registry.table_file(R.results), caption="../report/table.rst", category="Tables"),
     log:
-        "logs/figures/table.log",
+        registry.log_file("figures", "table"),
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=json.dumps(config["experiments"]),
-        left_out=json.dumps(config["left_out"]),
-        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output.md)),  # {results}/tables/
-        # relative: the table reads the same in every clone (Snakemake gives absolute paths)
-        config_name=lambda wildcards: " ".join(os.path.relpath(f) for f in workflow.overwrite_configfiles)
-        or "config/config.yaml",
+        **R.table_params(workflow.overwrite_configfiles),
     shell:
         "python -m unrolled table --spec {params.spec:q} --config-name {params.config_name:q}"
-        " --results {params.results} --left-out {params.left_out:q} --out {output.md} > {log} 2>&1"
+        " --left-out {params.left_out:q} --summaries {input.summaries} --zeroshot {input.zeroshot}"
+        " --icl {input.icl} --theory {input.theory} --out {output.md} > {log} 2>&1"

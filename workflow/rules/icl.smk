@@ -4,18 +4,18 @@
 
 rule icl_eval:
     input:
-        unpack(unless_partial(evaluation_inputs)),
+        unpack(R.unless_partial(R.evaluation_inputs)),
     output:
-        json=run_file("{experiment}", "{arm}", "{seed}", ICL),
+        json=R.run_file("{experiment}", "{arm}", "{seed}", ICL),
     log:
-        "logs/icl/{experiment}/{arm}/seed{seed}.log",
+        registry.log_file("icl", "{experiment}/{arm}/seed{seed}"),
     benchmark:
-        f"{RESULTS}/benchmarks/icl/{{experiment}}/{{arm}}/seed{{seed}}.tsv"
+        R.benchmark("icl", "{experiment}/{arm}/seed{seed}")
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     params:
-        run=run_path,
+        run=R.run_path,
     shell:
         "OMP_NUM_THREADS={threads} python -m unrolled icl-eval --run {params.run} --data {input.data}"
         " --out {output.json} > {log} 2>&1"
@@ -23,18 +23,18 @@ rule icl_eval:
 
 rule summarize_icl:
     input:
-        runs=experiment_runs(ICL),
-        data=experiment_data,
+        runs=R.experiment_runs(ICL),
+        data=R.experiment_data,
     output:
-        json=experiment_file("{experiment}", ICL),
+        json=R.summary("{experiment}", ICL),
     log:
-        "logs/icl/{experiment}.log",
+        registry.log_file("icl", "{experiment}"),
     benchmark:
-        f"{RESULTS}/benchmarks/icl/{{experiment}}.tsv"
+        R.benchmark("icl", "{experiment}")
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
+        spec=R.spec_json("experiments"),
     shell:
         "python -m unrolled summarize-icl --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --data {input.data} --out {output.json} {input.runs} > {log} 2>&1"

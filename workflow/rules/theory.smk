@@ -5,16 +5,16 @@ rule theory_probdr:
     input:
         data=lambda wildcards: registry.prepared_dir(config["theory"]["probdr"]["dataset"]),
     output:
-        json=registry.theory_files("probdr", RESULTS)[0],
-        latents=registry.theory_files("probdr", RESULTS)[1],
+        json=R.theory("probdr")[0],
+        latents=R.theory("probdr")[1],
     log:
-        "logs/theory/probdr.log",
+        registry.log_file("theory", "probdr"),
     benchmark:
-        f"{RESULTS}/benchmarks/theory/probdr.tsv"
+        R.benchmark("theory", "probdr")
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(config["theory"]["probdr"]),
+        spec=R.theory_json("probdr"),
     shell:
         "python -m unrolled theory-probdr --spec {params.spec:q} --data {input.data} --out-json {output.json}"
         " --out-latents {output.latents} > {log} 2>&1"
@@ -22,19 +22,19 @@ rule theory_probdr:
 
 rule theory_snr:
     output:
-        json=registry.theory_files("snr", RESULTS)[0],
+        json=R.theory("snr")[0],
     log:
-        "logs/theory/snr.log",
+        registry.log_file("theory", "snr"),
     benchmark:
-        f"{RESULTS}/benchmarks/theory/snr.tsv"
+        R.benchmark("theory", "snr")
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(config["theory"]["snr"]),
+        spec=R.theory_json("snr"),
     shell:
         "python -m unrolled theory-snr --spec {params.spec:q} --out {output.json} > {log} 2>&1"
 
 
 rule theory:
     input:
-        [registry.theory_files(name, RESULTS)[0] for name in config["theory"]],
+        [R.theory(name)[0] for name in config["theory"]],

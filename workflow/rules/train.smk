@@ -1,43 +1,44 @@
 # Training. An experiment trains one job per run {experiment}/{arm}/seed{n} (rule train), or, with
 # `ensemble: E`, one job per group of E seeds that trains them as a seed ensemble in one process and
-# writes the same per-seed files (one rule per group, made below). Checkpoints are not declared
-# outputs, so Snakemake keeps them when a job fails or is killed, and the rerun resumes from them. An
-# experiment with resources.gpu = N > 1 trains each run data-parallel: the job locks N GPUs and starts
-# torchrun with one rank on each (`--processes`; on the CPU, N gloo processes).
+# writes the same per-seed files (one rule per group, made below from the train rule). Checkpoints are not
+# declared outputs, so Snakemake keeps them when a job fails or is killed, and the rerun resumes from them.
+# An experiment with resources.gpu = N > 1 trains each run data-parallel: the job locks N GPUs and starts
+# torchrun with one rank on each (`--processes`; on the CPU, N gloo processes). Snakemake may lower the
+# `gpu` resource it schedules with to --resources; the job still starts that many ranks, or fails clearly.
 
 
 rule train:
     input:
-        unpack(unless_partial(training_inputs)),
+        unpack(R.unless_partial(R.training_inputs)),
     output:
-        metrics=run_file("{experiment}", "{arm}", "{seed}", METRICS),
-        history=run_file("{experiment}", "{arm}", "{seed}", HISTORY),
+        metrics=R.run_file("{experiment}", "{arm}", "{seed}", METRICS),
+        history=R.run_file("{experiment}", "{arm}", "{seed}", HISTORY),
     log:
-        "logs/train/{experiment}/{arm}/seed{seed}.log",
+        registry.log_file("train", "{experiment}/{arm}/seed{seed}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{experiment}}/{{arm}}/seed{{seed}}.tsv"
+        R.benchmark("train", "{experiment}/{arm}/seed{seed}")
     wildcard_constraints:
-        experiment=SINGLE_RUN_EXPERIMENTS,
+        experiment=R.single_run_experiments,
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
-        gpu=train_gpus,
-        mem_mb=experiment_resource("mem_mb", 4000),
-        runtime=experiment_resource("runtime", 60),
+        gpu=R.resource("gpu"),
+        mem_mb=R.resource("mem_mb"),
+        runtime=R.resource("runtime"),
     params:
-        config=lambda wildcards: json.dumps(
-            run_config(experiment_spec(wildcards.experiment), wildcards.arm, results=RESULTS)
-        ),
-        out=lambda wildcards, output: os.path.dirname(output.metrics),
-        processes=train_gpus,
-        compile_cache=compile_cache_arg,
+        config=R.run_config,
+        seeds=lambda wildcards: f"--seed {wildcards.seed}",
+        out=R.parent,
+        processes=R.resource("gpu"),
+        compile_cache=R.compile_cache,
     shell:
-        "python -m unrolled train --config {params.config:q} --seed {wildcards.seed} --out {params.out}"
+        "python -m unrolled train --config {params.config:q} {params.seeds} --out {params.out}"
         " --threads {threads} --processes {params.processes} {params.compile_cache} > {log} 2>&1"
 
 
-for _experiment, _groups in ENSEMBLES.items():
+# A seed group's job: the train rule's body, with the group's seeds and the arm's folder.
+for _experiment, _groups in R.ensembles.items():
     for _group in _groups:
         _seeds = f"{_group[0]}-{_group[-1]}"
 
@@ -45,28 +46,28 @@ for _experiment, _groups in ENSEMBLES.items():
             name:
                 f"train_ensemble_{_experiment}_seed{_seeds}"
             input:
-                unpack(unless_partial(training_inputs)),
+                unpack(R.unless_partial(R.training_inputs)),
             output:
-                metrics=[run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
-                history=[run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
+                metrics=[R.run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
+                history=[R.run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
             log:
-                f"logs/train/{{experiment}}/{{arm}}/seed{_seeds}.log",
+                registry.log_file("train", f"{{experiment}}/{{arm}}/seed{_seeds}"),
             benchmark:
-                f"{RESULTS}/benchmarks/train/{{experiment}}/{{arm}}/seed{_seeds}.tsv"
+                R.benchmark("train", f"{{experiment}}/{{arm}}/seed{_seeds}")
             wildcard_constraints:
-                experiment=_exact([_experiment]),
+                experiment=exact([_experiment]),
             conda:
                 "../envs/unrolled.yml"
             threads: config["train_threads"]
             resources:
-                gpu=train_gpus,
-                mem_mb=experiment_resource("mem_mb", 4000),
-                runtime=experiment_resource("runtime", 60),
+                gpu=R.resource("gpu"),
+                mem_mb=R.resource("mem_mb"),
+                runtime=R.resource("runtime"),
             params:
                 config=rules.train.params.config,
-                seeds=" ".join(map(str, _group)),
-                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm, RUNS),
+                seeds="--seeds " + " ".join(map(str, _group)),
+                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm, R.runs),
+                processes=rules.train.params.processes,
                 compile_cache=rules.train.params.compile_cache,
             shell:
-                "python -m unrolled train --config {params.config:q} --seeds {params.seeds} --out {params.out}"
-                " --threads {threads} {params.compile_cache} > {log} 2>&1"
+                rules.train.rule.shellcmd

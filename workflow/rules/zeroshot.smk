@@ -4,21 +4,21 @@
 
 rule zeroshot:
     input:
-        unpack(unless_partial(evaluation_inputs)),
+        unpack(R.unless_partial(R.evaluation_inputs)),
     output:
-        json=run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")),
+        json=R.run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")),
     log:
-        "logs/zeroshot/{experiment}/{arm}/seed{seed}/{benchmark}.log",
+        registry.log_file("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}"),
     benchmark:
-        f"{RESULTS}/benchmarks/zeroshot/{{experiment}}/{{arm}}/seed{{seed}}/{{benchmark}}.tsv"
+        R.benchmark("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}")
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
-        gpu=lambda wildcards: min(1, experiment_spec(wildcards.experiment).get("resources", {}).get("gpu", 0)),
+        gpu=lambda wildcards: min(1, R.experiment(wildcards.experiment).get("resources", {}).get("gpu", 0)),
     params:
-        run=run_path,
-        bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in tokenizer_inputs(wildcards)),
+        run=R.run_path,
+        bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in R.tokenizer_inputs(wildcards)),
     shell:
         "OMP_NUM_THREADS={threads} python -m unrolled zeroshot --run {params.run} --benchmark {input.benchmark}"
         " --data {input.data} {params.bpe} --out {output.json} > {log} 2>&1"
@@ -26,15 +26,15 @@ rule zeroshot:
 
 rule summarize_zeroshot:
     input:
-        runs=zeroshot_runs,
+        runs=R.zeroshot_runs,
     output:
-        json=experiment_file("{experiment}", "zeroshot.json"),
+        json=R.summary("{experiment}", registry.ZEROSHOT_SUMMARY),
     log:
-        "logs/zeroshot/{experiment}.log",
+        registry.log_file("zeroshot", "{experiment}"),
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=lambda wildcards: json.dumps(experiment_spec(wildcards.experiment)),
+        spec=R.spec_json("experiments"),
     shell:
         "python -m unrolled summarize-zeroshot --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --out {output.json} {input.runs} > {log} 2>&1"

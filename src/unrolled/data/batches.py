@@ -191,7 +191,17 @@ class MemberBatches:
     def __init__(self, sampler, seeds: list[int]):
         self.members = [sampler.with_seed(s) for s in seeds]
         self.tokens_per_batch = sampler.tokens_per_batch
-        self.val_batches = sampler.val_batches  # every member is scored on the same batches
+        self.sampler = sampler
+
+    @staticmethod
+    def of(sampler, seeds: list[int]):
+        """The batches of a job of these seeds: the sampler itself for one (it was built with that seed)."""
+        return sampler if len(seeds) == 1 else MemberBatches(sampler, seeds)
+
+    def val_batches(self, n_batches: int | None, val_seed: int) -> list:
+        """Every member scores the same batches: each expanded (a view) to (members, ...)."""
+        E = len(self.members)
+        return [(x.expand(E, *x.shape), y.expand(E, *y.shape)) for x, y in self.sampler.val_batches(n_batches, val_seed)]
 
     def next_train(self):
         xs, ys = zip(*(m.next_train() for m in self.members))

@@ -6,6 +6,7 @@ and the data set's options, writes its files and returns the fields for meta.jso
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from unrolled.atomic import atomic_dir, write_json
@@ -131,4 +132,6 @@ def prepare(name: str, spec: dict, source_dirs: dict[str, str | Path], out: str 
             fields["protocol"] = spec.get("protocol", "sliding")
         meta = {"name": name, "builder": spec["builder"], **fields, "sources": sources}
         write_json(tmp / "meta.json", meta)
+    sizes = {k: meta[k] for k in ("train_tokens", "val_tokens", "counts", "examples") if k in meta}
+    logging.getLogger(__name__).info("prepared %s into %s: %s", name, out, sizes)
     return meta

@@ -13,6 +13,7 @@ renamed into place only after every hash has matched. `SOURCE.json` records what
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -218,6 +219,7 @@ def fetch(name: str, spec: dict, out: str | Path, external: str | Path = "data/e
         provenance = {"name": name, "spec": spec, "archive": got.name, "archive_sha256": archive_sha256,
                       "members": members, "files": hashes}
         write_json(tmp_out / PROVENANCE, provenance)
+    logging.getLogger(__name__).info("fetched %s: %d file(s) into %s", name, len(hashes), out)
     return provenance
 
 

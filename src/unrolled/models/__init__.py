@@ -1,4 +1,4 @@
-from unrolled.models.ensemble import Ensemble
+from unrolled.models.ensemble import Ensemble, stack
 from unrolled.models.transformer import ModelConfig, Transformer
 
-__all__ = ["Ensemble", "ModelConfig", "Transformer"]
+__all__ = ["Ensemble", "ModelConfig", "Transformer", "stack"]

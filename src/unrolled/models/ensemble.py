@@ -28,12 +28,18 @@ from unrolled.models.transformer import Transformer
 
 # On the CPU, vmap runs attention once per member (correct, and what the CPU has cores for); GPUs fold the
 # members into the fused kernel's batch. The CPU note that says so would repeat at every call.
-warnings.filterwarnings("ignore", message=r".*batching rule for aten::_scaled_dot_product_flash_attention_for_cpu")
+CPU_ATTENTION_NOTE = r".*batching rule for aten::_scaled_dot_product_flash_attention_for_cpu"
+
+
+def stack(members: list[Transformer]) -> nn.Module:
+    """The model a job of these members trains: the member itself when there is one, else their Ensemble."""
+    return members[0] if len(members) == 1 else Ensemble(members)
 
 
 class Ensemble(nn.Module):
     def __init__(self, members: list[Transformer]):
         super().__init__()
+        warnings.filterwarnings("ignore", message=CPU_ATTENTION_NOTE)  # once an ensemble exists, not on import
         self.cfg, self.size = members[0].cfg, len(members)
         # The layout: a copy of member 0 whose parameters are replaced by the stacked ones. Tied weights
         # (the LM head and the token embedding) stay one stacked parameter.
@@ -60,6 +66,12 @@ class Ensemble(nn.Module):
     def num_params(self) -> int:
         """Parameters of one member."""
         return self.model.num_params() // self.size
+
+    @property
+    def members(self) -> int:
+        return self.size
+
+    estimate_mfu = Transformer.estimate_mfu  # every member's items at one member's FLOPs each
 
     def flops_per_item(self) -> float:
         """One member's training FLOPs per item (Transformer.flops_per_item over the stacked weights)."""

@@ -205,8 +205,22 @@ class Transformer(nn.Module):
         """a in y = A v - a v, when it is learned."""
         return torch.sigmoid(self.identity_logit) if self.cfg.identity == "learned" else None
 
+    members = 1  # a seed ensemble (models/ensemble.py) answers the same calls for several members
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())  # tied weights counted once
+
+    def member_state_dict(self, k: int = 0) -> dict[str, torch.Tensor]:
+        """The weights of member k (of the one member a plain model is)."""
+        return self.state_dict()
+
+    def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
+        return torch.nn.utils.clip_grad_norm_(self.parameters(), max_norm)
+
+    def estimate_mfu(self, items_per_second: float, peak_flops: float) -> float:
+        """Model FLOPs utilisation: the training FLOPs of `items_per_second` (every member's, for an
+        ensemble) over the device's peak FLOP/s (config.PEAK_FLOPS)."""
+        return items_per_second * self.flops_per_item() / peak_flops
 
     def flops_per_item(self, members: int = 1) -> float:
         """Training FLOPs (forward and backward) per item a sampler counts (an LM's token; a whole image or

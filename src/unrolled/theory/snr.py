@@ -98,3 +98,8 @@ def run(n_tokens: int, groups: int, p: int, deltas: list[float], eta: float, tau
         out["long_run"][str(e)] = {"snr": values, "theory_rate": 1 + e * tau,
                                    "stall_layer": stall_layer(values, 1 + e * tau)}
     return out
+
+
+def from_spec(spec: dict) -> dict:
+    """The config's theory.snr entry, run."""
+    return run(**spec)

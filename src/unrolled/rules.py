@@ -1,0 +1,169 @@
+"""What the workflow's rules ask of the config: their inputs, params, resources and file names, from their
+wildcards. Pure Python (no torch), so the Snakefile imports it cheaply; workflow/rules/common.smk makes one
+`Rules(config)`, R, and every rule calls it. Where files live is the registry's (registry.py): this class
+only applies it to the config's results folder.
+
+Everything a config makes goes under its `results` folder. With `partial`, nothing trains: a rule that
+makes a run's files gets no inputs (`unless_partial`), so the finished files the summaries read count as up
+to date (registry.resolve kept only the finished seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from unrolled import registry
+
+RESOURCE_DEFAULTS = {"mem_mb": 4000, "runtime": 60}  # a training job's, where its experiment sets none
+
+
+def exact(names) -> str:
+    """A wildcard constraint matching exactly these names (none: matches nothing)."""
+    return "|".join(names) or "(?!)"
+
+
+class Rules:
+    def __init__(self, config: dict):
+        self.config = config
+        self.results = config["results"]
+        self.runs = registry.runs_root(self.results)
+        self.partial = config["partial"]
+        experiments = config["experiments"]
+        # Experiments with `ensemble: E > 1` train E seeds per job (a rule per seed group, train.smk).
+        self.ensembles = {name: registry.seed_groups(spec) for name, spec in experiments.items()
+                          if spec.get("ensemble", 1) > 1}
+        self.single_run_experiments = exact(name for name in experiments if name not in self.ensembles)
+
+    # -- the config's entries ---------------------------------------------------------------------------
+    def lookup(self, section: str, name: str) -> dict:
+        entries = self.config.get(section, {})
+        if name not in entries:
+            raise ValueError(f"config: {section}.{name} is not defined; known: {sorted(entries)}")
+        return entries[name]
+
+    def experiment(self, name: str) -> dict:
+        return self.lookup("experiments", name)
+
+    def spec_json(self, section: str):
+        """Params function: a config entry (named by the wildcard of the section's kind) as JSON."""
+        key = {"sources": "source", "datasets": "dataset", "experiments": "experiment", "figures": "figure"}[section]
+        return lambda wildcards: json.dumps(self.lookup(section, getattr(wildcards, key)))
+
+    def across_spec(self, wildcards) -> str:
+        """An experiment's across-training figure spec (every experiment has one, without a config entry)."""
+        return json.dumps({"kind": "across", "experiment": wildcards.experiment,
+                           "claims": self.experiment(wildcards.experiment).get("claims", {})})
+
+    def table_params(self, configfiles) -> dict:
+        """The table's experiments, what the config left out here, and the config's name, relative to the
+        repository, so the table reads the same in every clone (Snakemake gives absolute paths)."""
+        return {"spec": json.dumps(self.config["experiments"]), "left_out": json.dumps(self.config["left_out"]),
+                "config_name": " ".join(os.path.relpath(f) for f in configfiles) or "config/config.yaml"}
+
+    def theory_json(self, name: str):
+        """Params function: the config's theory.<name> entry as JSON."""
+        return lambda wildcards: json.dumps(self.config["theory"][name])
+
+    # -- files ----------------------------------------------------------------------------------------
+    def summary(self, experiment: str, name: str = registry.SUMMARY) -> str:
+        return registry.experiment_file(experiment, name, self.results)
+
+    def run_file(self, experiment, arm, seed, name: str) -> str:
+        return registry.run_file(experiment, arm, seed, name, self.runs)
+
+    def run_path(self, wildcards) -> str:
+        """A run's folder, from its wildcards."""
+        return registry.run_dir(wildcards.experiment, wildcards.arm, wildcards.seed, self.runs)
+
+    def benchmark(self, kind: str, name: str) -> str:
+        """A job's timing file: under the results folder (a result: what a run cost)."""
+        return registry.benchmark_file(kind, name, self.results)
+
+    def figure(self, name: str, suffix: str = "png") -> str:
+        return registry.figure_file(name, suffix, self.results)
+
+    def theory(self, name: str) -> list[str]:
+        return registry.theory_files(name, self.results)
+
+    def figure_inputs(self, wildcards) -> list[str]:
+        """The files a configured figure draws (and only those)."""
+        return registry.figure_inputs(self.lookup("figures", wildcards.figure), self.config["experiments"],
+                                      self.results)
+
+    @property
+    def summaries(self) -> list[str]:
+        return [self.summary(name) for name in self.config["experiments"]]
+
+    @property
+    def zeroshot_summaries(self) -> list[str]:
+        return [self.summary(name, registry.ZEROSHOT_SUMMARY) for name, spec in self.config["experiments"].items()
+                if spec.get("zeroshot")]
+
+    @property
+    def icl_summaries(self) -> list[str]:
+        return [self.summary(name, registry.ICL) for name, spec in self.config["experiments"].items()
+                if registry.is_icl(spec, self.config)]
+
+    # -- input functions ------------------------------------------------------------------------------
+    def unless_partial(self, function):
+        """A run-making rule's input function, or no inputs at all when the config is `partial`."""
+        return (lambda wildcards: []) if self.partial else function
+
+    def dataset_inputs(self, wildcards) -> dict:
+        """The fetched source folders a data set is built from, by role."""
+        return {role: registry.raw_dir(src) for role, src in self.lookup("datasets", wildcards.dataset)["sources"].items()}
+
+    def experiment_data(self, wildcards) -> str:
+        """The prepared data set an experiment trains on."""
+        return registry.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
+
+    def training_inputs(self, wildcards) -> dict:
+        """A training job's inputs: its data set, and a tuned arm's sweep summary."""
+        spec = self.experiment(wildcards.experiment)
+        return {"data": self.experiment_data(wildcards),
+                "tuned": registry.tune_inputs(spec, wildcards.arm, self.results)}
+
+    def tokenizer_inputs(self, wildcards) -> list[str]:
+        """The fetched BPE folder a BPE-tokenized experiment's models need to read text; none for chars."""
+        dataset = self.experiment(wildcards.experiment)["dataset"]
+        bpe = self.lookup("datasets", dataset)["sources"].get("bpe")
+        return [registry.raw_dir(bpe)] if bpe else []
+
+    def evaluation_inputs(self, wildcards) -> dict:
+        """What evaluating a finished run reads: its metrics (and, beside them, its weights) and its data set;
+        a zero-shot job also the benchmark and the BPE ranks."""
+        inputs = {"run": f"{self.run_path(wildcards)}/{registry.METRICS}", "data": self.experiment_data(wildcards)}
+        if hasattr(wildcards, "benchmark"):
+            inputs |= {"benchmark": registry.prepared_dir(wildcards.benchmark),
+                       "tokenizer": self.tokenizer_inputs(wildcards)}
+        return inputs
+
+    def experiment_runs(self, name: str):
+        """Input function: the file `name` of every run of the experiment."""
+        return lambda wildcards: registry.run_files(wildcards.experiment, self.experiment(wildcards.experiment),
+                                                    name, self.runs)
+
+    def zeroshot_runs(self, wildcards) -> list[str]:
+        spec = self.experiment(wildcards.experiment)
+        return [f for bench in spec.get("zeroshot", [])
+                for f in registry.run_files(wildcards.experiment, spec, registry.zeroshot_name(bench), self.runs)]
+
+    # -- params and resources -------------------------------------------------------------------------
+    def run_config(self, wildcards) -> str:
+        return json.dumps(registry.run_config(self.experiment(wildcards.experiment), wildcards.arm,
+                                              results=self.results))
+
+    def resource(self, key: str):
+        """A training job's resources.<key> from its experiment: `gpu` (else the config's train_gpus; the job
+        starts that many ranks, never silently fewer), `mem_mb`, `runtime` (RESOURCE_DEFAULTS)."""
+        default = self.config["train_gpus"] if key == "gpu" else RESOURCE_DEFAULTS[key]
+        return lambda wildcards: self.experiment(wildcards.experiment).get("resources", {}).get(key, default)
+
+    def compile_cache(self, wildcards) -> str:
+        return f"--compile-cache {self.config['compile_cache']}" if self.config["compile_cache"] else ""
+
+    @staticmethod
+    def parent(wildcards, output) -> str:
+        """Params function: the folder of the rule's first output (a run's folder)."""
+        return os.path.dirname(output[0])
