@@ -18,7 +18,7 @@ from unrolled.atomic import atomic_path, write_json
 from unrolled.registry import load_runs, seeds
 
 # metric name -> (keys in metrics.json, higher is better)
-METRICS = {
+METRIC_KEYS = {
     "val_loss": (("best_val_loss", "final_val_loss"), False),
     "val_acc": (("best_val_acc", "final_val_acc"), True),
 }
@@ -38,7 +38,7 @@ def load_histories(files: list[str | Path], spec: dict) -> dict:
 def summarize(experiment: str, spec: dict, files: list[str | Path], histories: dict) -> dict:
     """Statistics over seeds from `files`, the metrics.json of every run of the experiment, and
     `histories`, their history.csv rows (`load_histories`)."""
-    keys, higher = METRICS[spec["metric"]]
+    keys, higher = METRIC_KEYS[spec["metric"]]
     runs = load_runs(files, spec, registry.METRICS)
     values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
     curves = {arm: {s: {int(row["step"]): float(row[spec["metric"]]) for row in rows} for s, rows in by_seed.items()}

@@ -87,9 +87,8 @@ def plan(config: dict, mfu: float = ASSUMED_MFU, peak_flops: float = H100_BF16_F
     """One row per experiment and arm: size, FLOPs and expected wall time of its training jobs."""
     rows = []
     for name, spec in config["experiments"].items():
-        resources = spec.get("resources", {})
-        gpus = max(1, resources.get("gpu", 1))
-        runtime = resources.get("runtime", 60)
+        resources = registry.resources(spec, {"train_gpus": 1})  # a plan is for GPUs: at least one a job
+        gpus, runtime = max(1, resources["gpu"]), resources["runtime"]
         usable_hours = max(1, runtime - ALLOCATION_OVERHEAD_MINUTES) / 60
         groups = registry.seed_groups(spec)
         per_job = max(len(g) for g in groups)

@@ -150,6 +150,15 @@ def load_runs(files: Iterable[str | Path], spec: dict, name: str, read=read_json
     return {arm: {s: runs[arm][s] for s in seeds(spec)} for arm in spec["arms"]}
 
 
+RESOURCE_DEFAULTS = {"mem_mb": 4000, "runtime": 60}  # a training job's, where its experiment sets none
+
+
+def resources(spec: dict, config: dict) -> dict:
+    """A training job's resources: its experiment's `resources`, else `gpu` the config's train_gpus (0 on
+    the CPU; the gpu profile sets 1) and RESOURCE_DEFAULTS. A job starts its `gpu` ranks, never fewer."""
+    return {"gpu": config.get("train_gpus", 0), **RESOURCE_DEFAULTS, **spec.get("resources", {})}
+
+
 def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | Path = RESULTS) -> dict:
     """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm
     tuned by a sweep (`tune`) also names the sweep's summary, read when the run starts (`tuned_run`)."""

@@ -15,9 +15,6 @@ import os
 
 from unrolled import registry
 
-RESOURCE_DEFAULTS = {"mem_mb": 4000, "runtime": 60}  # a training job's, where its experiment sets none
-
-
 def exact(names) -> str:
     """A wildcard constraint matching exactly these names (none: matches nothing)."""
     return "|".join(names) or "(?!)"
@@ -155,10 +152,8 @@ class Rules:
                                               results=self.results))
 
     def resource(self, key: str):
-        """A training job's resources.<key> from its experiment: `gpu` (else the config's train_gpus; the job
-        starts that many ranks, never silently fewer), `mem_mb`, `runtime` (RESOURCE_DEFAULTS)."""
-        default = self.config["train_gpus"] if key == "gpu" else RESOURCE_DEFAULTS[key]
-        return lambda wildcards: self.experiment(wildcards.experiment).get("resources", {}).get(key, default)
+        """A training job's `gpu`, `mem_mb` or `runtime` (registry.resources)."""
+        return lambda wildcards: registry.resources(self.experiment(wildcards.experiment), self.config)[key]
 
     def compile_cache(self, wildcards) -> str:
         return f"--compile-cache {self.config['compile_cache']}" if self.config["compile_cache"] else ""

@@ -15,7 +15,7 @@ rule zeroshot:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
-        gpu=lambda wildcards: min(1, R.experiment(wildcards.experiment).get("resources", {}).get("gpu", 0)),
+        gpu=lambda wildcards: min(1, R.resource("gpu")(wildcards)),  # one GPU at most, where training has one
     params:
         run=R.run_path,
         bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in R.tokenizer_inputs(wildcards)),
