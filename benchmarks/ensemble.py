@@ -8,7 +8,8 @@ max_iters / eval_interval evaluations, so
 
     seeds per hour = E * 3600 / (max_iters * step + evaluations * eval)
 
-and MFU = training tokens/s x FLOPs per token (6N + 12 L d T) / the H100's dense bf16 peak. E = 1 is the
+and MFU = training tokens/s x FLOPs per token (the model's exact count, flops_per_item) / the H100's dense
+bf16 peak. E = 1 is the
 single-run path (a plain Transformer, no vmap). The E values cannot be interleaved round by round as in
 step_time.py: on an 80 GB GPU they do not fit in memory together (E = 32 alone takes about 50 GB).
 

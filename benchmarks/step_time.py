@@ -1,11 +1,15 @@
 """Train-step time and peak memory of every model variant, as ratios to the baseline.
 
-Variants are timed side by side in one process, interleaved round by round, so machine noise hits all
-of them alike; read the median of the per-round ratios and its bootstrap CI. Memory: on CUDA the allocator's
-peak; on CPU the activations saved for backward (peak RSS there is dominated by the torch import).
+Variants are timed side by side in one process, interleaved round by round (at least 21), so machine noise
+hits all of them alike; read the median of the per-round ratios and its bootstrap CI. On a GPU each round's
+steps are timed by CUDA events recorded around them, with no host sync inside a round or between rounds
+(one at the end reads every event); on the CPU by the wall clock. Memory: on CUDA the allocator's peak; on
+CPU the activations saved for backward (peak RSS there is dominated by the torch import).
 
     python benchmarks/step_time.py                      # CPU, the default reproduction's LM size
     python benchmarks/step_time.py --preset gpt2 --compile   # GPU: GPT-2 124M, bf16, tokens/s and MFU
+    python benchmarks/step_time.py --preset gpt2 --compile --nanogpt ../nanoGPT/model.py
+        # nanoGPT's own GPT beside ours in the same rounds (a copy given by path; never vendored)
 """
 
 from __future__ import annotations
@@ -59,10 +63,61 @@ def make_step(name, preset, device, compile_model, bf16):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if device == "cuda":
-            torch.cuda.synchronize()
 
     return model, step, batch * cfg.block_size, (x, y)
+
+
+def make_nanogpt_step(path: Path, preset, device, compile_model, bf16):
+    """nanoGPT's GPT (its model.py, loaded from `path`) at the preset's size, with its own optimizer setup;
+    the same step as ours. Its FLOPs are our baseline's: the same architecture."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nanogpt_model", path)
+    nano = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nano)
+    m = PRESETS[preset]["model"]
+    torch.manual_seed(0)
+    model = nano.GPT(nano.GPTConfig(block_size=m["block_size"], vocab_size=m["vocab_size"], n_layer=m["n_layer"],
+                                    n_head=m["n_head"], n_embd=m["n_embd"], dropout=0.0, bias=False)).to(device)
+    opt = model.configure_optimizers(0.1, 1e-4, (0.9, 0.95), device)
+    fwd = torch.compile(model) if compile_model else model
+    batch = PRESETS[preset]["batch"]
+    x = torch.randint(0, m["vocab_size"], (batch, m["block_size"]), device=device)
+
+    def step():
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+            _, loss = fwd(x, x)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return model, step, batch * m["block_size"], (x, x)
+
+
+class Timer:
+    """Seconds per step of each timed stretch: CUDA events on a GPU (read once, at the end), else the clock."""
+
+    def __init__(self, device: str):
+        self.cuda, self.spans = device == "cuda", []
+
+    def start(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def stop(self, started, steps: int, into: list) -> None:
+        ended = self.start()
+        self.spans.append((started, ended, steps, into))
+
+    def collect(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+        for started, ended, steps, into in self.spans:
+            seconds = started.elapsed_time(ended) / 1e3 if self.cuda else ended - started
+            into.append(seconds / steps)
 
 
 def saved_activation_mb(model, step_inputs) -> float:
@@ -94,6 +149,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant per round")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--nanogpt", type=Path, help="a copy of nanoGPT's model.py: its GPT is timed beside ours")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -103,8 +159,12 @@ def main(argv=None):
     names = ["baseline"] + [v for v in args.variants if v != "baseline"]
 
     steps, models, tokens, memory = {}, {}, {}, {}
+    if args.nanogpt:
+        names.append("nanogpt")
     for name in names:
-        models[name], steps[name], tokens[name], inputs = make_step(name, args.preset, device, args.compile, bf16)
+        make = (lambda *a: make_nanogpt_step(args.nanogpt, *a)) if name == "nanogpt" else \
+            (lambda *a: make_step(name, *a))
+        models[name], steps[name], tokens[name], inputs = make(args.preset, device, args.compile, bf16)
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         for _ in range(3):  # warm-up (and compilation)
@@ -112,13 +172,16 @@ def main(argv=None):
         memory[name] = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
                         else saved_activation_mb(models[name], inputs))
 
-    times = {name: [] for name in names}
+    if args.rounds < 21:
+        parser.error("--rounds: at least 21, so the ratios' CIs can resolve 2%")
+    times, timer = {name: [] for name in names}, Timer(device)
     for _ in range(args.rounds):
         for name in names:  # interleaved: each round times every variant once
-            start = time.perf_counter()
+            started = timer.start()
             for _ in range(args.steps):
                 steps[name]()
-            times[name].append((time.perf_counter() - start) / args.steps)
+            timer.stop(started, args.steps, times[name])
+    timer.collect()
 
     rows = []
     for name in names:
@@ -126,12 +189,14 @@ def main(argv=None):
         # Ratios are paired by round (same moment, same machine state); report their median and IQR.
         ratios = sorted(t / b for t, b in zip(times[name], times["baseline"]))
         low, high = bootstrap_ci(ratios, statistic=np.median) if name != "baseline" else (1.0, 1.0)
-        row = {"variant": name, "params_M": models[name].num_params() / 1e6, "step_ms": 1e3 * med,
+        params = sum(p.numel() for p in models[name].parameters())
+        row = {"variant": name, "params_M": params / 1e6, "step_ms": 1e3 * med,
                "ratio": statistics.median(ratios), "ratio_ci95": f"{low:.3f}-{high:.3f}",
                "tokens_per_s": tokens[name] / med, "mem_MB": memory[name],
                "mem_ratio": memory[name] / memory["baseline"]}
         if device == "cuda":
-            row["mfu_h100"] = models[name].estimate_mfu(row["tokens_per_s"], H100_BF16_FLOPS)
+            ours = models["baseline" if name == "nanogpt" else name]  # nanoGPT's GPT is our baseline's architecture
+            row["mfu_h100"] = ours.estimate_mfu(row["tokens_per_s"], H100_BF16_FLOPS)
         rows.append(row)
 
     header = f"{args.preset} on {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} " \

@@ -14,20 +14,25 @@ from unrolled.errors import UnrolledError
 from unrolled.train import METRICS, train
 
 
-def test_two_process_ddp_matches_single_process(tiny_text_data, tmp_path):
+def _ddp(run, out):
+    """The workflow's command: the job starts torchrun with 2 ranks itself (on the CPU, gloo)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "unrolled", "train", "--config", json.dumps(run), "--seed", "0",
+           "--out", str(out), "--no-progress", "--processes", "2"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / METRICS).read_text())
+
+
+@pytest.mark.parametrize("grad_accum", [1, 2])  # 2: the first micro-step of each step skips DDP's all-reduce
+def test_two_process_ddp_matches_single_process(tiny_text_data, tmp_path, grad_accum):
     run = {"data": str(tiny_text_data),
            # dropout 0: each rank would otherwise draw its own masks, and only the sum of gradients is shared
            "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.0},
-           "train": {"batch_size": 8, "max_iters": 12, "eval_interval": 4, "eval_iters": 3, "warmup_iters": 2}}
+           "train": {"batch_size": 8, "grad_accum": grad_accum, "max_iters": 12, "eval_interval": 4, "eval_iters": 3,
+                     "warmup_iters": 2}}
     single = train(run, 0, tmp_path / "single", progress=False)
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # The workflow's command: the job starts torchrun with 2 ranks itself (on the CPU, gloo).
-    cmd = [sys.executable, "-m", "unrolled", "train", "--config", json.dumps(run), "--seed", "0",
-           "--out", str(tmp_path / "ddp"), "--no-progress", "--processes", "2"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ddp = json.loads((tmp_path / "ddp" / METRICS).read_text())
+    ddp = _ddp(run, tmp_path / "ddp")
     assert ddp["world_size"] == 2 and single["world_size"] == 1
     assert ddp["tokens"] == single["tokens"]  # the same global batches
     for key in ("best_val_loss", "final_val_loss"):
@@ -37,6 +42,21 @@ def test_two_process_ddp_matches_single_process(tiny_text_data, tmp_path):
     assert len(single_hist) == len(ddp_hist) == 4
     for a, b in zip(single_hist[1:], ddp_hist[1:]):
         assert [float(x) for x in a.split(",") if x] == pytest.approx([float(x) for x in b.split(",") if x], rel=1e-5)
+
+
+def test_ddp_with_dropout_draws_each_ranks_own_masks(tiny_text_data, tmp_path):
+    """With dropout every rank reseeds its generator (seed + 1,000,003 x rank) after the identical
+    initialisation: 2 ranks are another, equally valid draw of the masks than one process (so not equal to
+    it), and the same draw every time (deterministic)."""
+    run = {"data": str(tiny_text_data),
+           "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.3},
+           "train": {"batch_size": 8, "grad_accum": 2, "max_iters": 8, "eval_interval": 4, "eval_iters": 3,
+                     "warmup_iters": 2}}
+    single = train(run, 0, tmp_path / "single", progress=False)
+    first, second = _ddp(run, tmp_path / "ddp1"), _ddp(run, tmp_path / "ddp2")
+    assert first["best_val_loss"] == second["best_val_loss"]
+    assert (tmp_path / "ddp1" / "history.csv").read_text() == (tmp_path / "ddp2" / "history.csv").read_text()
+    assert first["best_val_loss"] != pytest.approx(single["best_val_loss"], rel=1e-6)
 
 
 def test_batch_must_split_evenly(tiny_text_data):

@@ -93,3 +93,18 @@ def test_the_status_command_reads_the_config_and_the_runs(tmp_path):
     default = subprocess.run([sys.executable, "-m", "unrolled", "status", "lm_char"], cwd=tmp_path,
                              capture_output=True, text=True, check=True)
     assert default.stdout.startswith("lm_char: 18 not started (of 18)")
+
+
+def test_progress_files_are_written_at_evaluations_and_otherwise_at_most_every_30_seconds(tmp_path):
+    from unrolled.train import Progress
+
+    progress = Progress([tmp_path], max_iters=100, start_step=0, items_per_step=8)
+    progress.report(10, [2.0], [[]], evaluation=False)
+    assert json.loads((tmp_path / registry.PROGRESS).read_text())["step"] == 10  # the first is written
+    progress.report(20, [1.9], [[]], evaluation=False)
+    assert json.loads((tmp_path / registry.PROGRESS).read_text())["step"] == 10  # 30 s have not passed
+    progress.report(25, [1.8], [[{"val_loss": 1.7}]], evaluation=True)
+    assert json.loads((tmp_path / registry.PROGRESS).read_text())["last_val_loss"] == 1.7
+    progress.written -= Progress.WRITE_SECONDS
+    progress.report(30, [1.7], [[{"val_loss": 1.7}]], evaluation=False)
+    assert json.loads((tmp_path / registry.PROGRESS).read_text())["step"] == 30

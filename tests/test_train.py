@@ -255,3 +255,35 @@ def test_sigterm_checkpoints_and_the_rerun_resumes_bit_exact(tiny_text_data, tmp
     run["model"].update(n_layer=2, n_embd=48)
     stderr = _interrupt_then_resume(run, tmp_path, signal.SIGTERM, "progress.json")
     assert "stopped by SIGTERM at step" in stderr and "a rerun resumes" in stderr
+
+
+def test_checkpoint_minutes_timer(tiny_text_data, tmp_path, monkeypatch):
+    """A checkpoint once `checkpoint_minutes` have passed since the last (a clock that advances a minute per
+    step: every 2nd step at 2 minutes), and always at the end; none from the timer when it is off."""
+    from unrolled import train as train_module
+
+    minutes = iter(range(10_000))
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: 60.0 * next(minutes))
+    saved = []
+    monkeypatch.setattr(checkpoint, "save", lambda path, state: saved.append(state["step"]))
+    run = _run(tiny_text_data, max_iters=8, checkpoint_interval=None, checkpoint_minutes=2, eval_interval=8,
+               log_interval=100)
+    train(run, 0, tmp_path / "timed", progress=False)
+    assert saved and saved[-1] == 8 and len(saved) >= 3
+    assert all(b > a for a, b in zip(saved, saved[1:]))
+    saved.clear()
+    train({**run, "train": {**run["train"], "checkpoint_minutes": None}}, 0, tmp_path / "untimed", progress=False)
+    assert saved == [8]
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tiny_text_data, tmp_path):
+    """torch.compile (the paper-scale configs' path) for a few steps on the CPU: the same losses as eager
+    within a small tolerance (the fused kernels round differently)."""
+    run = _run(tiny_text_data, max_iters=6, eval_interval=3)
+    run["model"]["dropout"] = 0.0  # compiled and eager dropout draw different masks
+    eager = train(run, 0, tmp_path / "eager", progress=False)
+    compiled = train({**run, "train": {**run["train"], "compile": True}}, 0, tmp_path / "compiled", progress=False)
+    assert compiled["config"]["train"]["compile"] and compiled["steps"] == eager["steps"] == 6
+    for key in ("best_val_loss", "final_val_loss"):
+        assert compiled[key] == pytest.approx(eager[key], abs=1e-4)

@@ -54,10 +54,15 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
     dtype: str = "auto"  # "auto" (bf16 autocast where the GPU supports it, else fp32), "float32", "bfloat16"
     compile: bool = False
+    # torch.compile's mode: "default", or "max-autotune-no-cudagraphs" (autotuned kernels; longer compiles,
+    # which the compile cache keeps)
+    compile_mode: str = "default"
 
     def __post_init__(self):
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"train.lr_schedule: {self.lr_schedule!r} is not 'cosine' or 'constant'")
+        if self.compile_mode not in ("default", "max-autotune-no-cudagraphs"):
+            raise ValueError(f"train.compile_mode: {self.compile_mode!r} is not 'default' or 'max-autotune-no-cudagraphs'")
         if self.decay not in ("matrices", "all"):
             raise ValueError(f"train.decay: {self.decay!r} is not 'matrices' or 'all'")
         if self.dtype not in ("auto", "float32", "bfloat16"):

@@ -197,13 +197,18 @@ class History:
 
 
 class Progress:
-    """How far a job is: a log line, and each run's progress.json (read by `python -m unrolled status`)."""
+    """How far a job is: a log line, and each run's progress.json (read by `python -m unrolled status`),
+    written at every evaluation and otherwise at most every WRITE_SECONDS (a fast job logs often, and an
+    ensemble writes one file per member)."""
+
+    WRITE_SECONDS = 30.0
 
     def __init__(self, run_dirs: list[Path], max_iters: int, start_step: int, items_per_step: int):
         self.run_dirs, self.max_iters, self.start_step = run_dirs, max_iters, start_step
         self.items_per_step, self.started = items_per_step * len(run_dirs), time.perf_counter()
+        self.written = -self.WRITE_SECONDS
 
-    def report(self, step: int, train_loss: list[float], history: list[list[dict]]) -> None:
+    def report(self, step: int, train_loss: list[float], history: list[list[dict]], evaluation: bool) -> None:
         elapsed = time.perf_counter() - self.started
         done = step - self.start_step
         eta = elapsed / done * (self.max_iters - step)
@@ -211,6 +216,9 @@ class Progress:
         loss = f"{train_loss[0]:.4f}" if len(train_loss) == 1 else f"{np.mean(train_loss):.4f} (mean of {len(train_loss)})"
         log.info("step %d/%d: train %s, %s tok/s, elapsed %.0fs, eta %.0fs", step, self.max_iters, loss,
                  f"{items_per_s:,.0f}", elapsed, eta)
+        if not evaluation and elapsed - self.written < self.WRITE_SECONDS:
+            return
+        self.written = elapsed
         for run_dir, member_loss, rows in zip(self.run_dirs, train_loss, history):
             write_json(run_dir / PROGRESS, {
                 "step": step, "max_iters": self.max_iters, "train_loss": member_loss,
@@ -252,7 +260,7 @@ class Trainer:
         groups = self.model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay)
         self.optimizer = torch.optim.AdamW(groups, lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2), fused=cuda or None)
         self.wrapped = distributed.wrap(self.model, place)
-        self.forward = torch.compile(self.wrapped) if tcfg.compile else self.wrapped
+        self.forward = torch.compile(self.wrapped, mode=tcfg.compile_mode) if tcfg.compile else self.wrapped
         self.step, self.wall_before, self.history = 0, 0.0, History(self.run_dirs)
         self.loss_sum, self.loss_count = torch.zeros(len(self.seeds), device=device), 0
 
@@ -341,7 +349,7 @@ class Trainer:
                 if self.step % tcfg.log_interval == 0 or is_eval:
                     train_loss = self.mean_train_loss()
                     if place.is_main and self.progress:
-                        progress.report(self.step, train_loss, self.history.rows)
+                        progress.report(self.step, train_loss, self.history.rows, is_eval)
                 if is_eval:
                     self.record(lr, train_loss, self.evaluate())
                     distributed.barrier(place)

@@ -1,0 +1,82 @@
+"""The benchmark tools a GPU session runs (benchmarks/): they must work before the GPU time is spent, so they
+run here on the CPU at small sizes, and their pure parts are checked against known inputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64", "matmul"),
+    ("ampere_bf16_s16816gemm_bf16_128x64_ldg8_f2f_stages_64x3_tn", "matmul"),
+    ("aten::mm", "matmul"),
+    ("pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4>>", "attention"),
+    ("fmha_cutlassB_bf16_aligned_64x64_k64_sm80", "attention"),
+    ("aten::_scaled_dot_product_flash_attention_for_cpu", "attention"),
+    ("void at::native::(anonymous namespace)::fused_adam_kernel", "optimizer"),
+    ("aten::_foreach_add_", "optimizer"),
+    ("Memcpy HtoD (Pinned -> Device)", "copies"),
+    ("aten::copy_", "copies"),
+    ("triton_per_fused_native_layer_norm_0", "elementwise/normalisation"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl>", "elementwise/normalisation"),
+])
+def test_kernels_are_grouped_by_kind(name, kind):
+    from kernel_profile import kind_of
+
+    assert kind_of(name) == kind
+
+
+def test_the_profile_runs_on_the_cpu(tmp_path):
+    from kernel_profile import main
+
+    main(["--preset", "cpu", "--ensemble", "2", "--steps", "1", "--warmup", "1", "--out", str(tmp_path / "p.json")])
+    result = json.loads((tmp_path / "p.json").read_text())["char LM ensemble E=2"]
+    assert sum(result["share"].values()) == pytest.approx(1.0) and result["ms_per_step"]["matmul"] > 0
+    assert "idle" not in result["ms_per_step"]  # on the CPU the host is the device
+
+
+def test_the_equivalence_check_passes_on_the_cpu(tmp_path):
+    from equivalence import main
+
+    assert main(["--preset", "cpu", "--members", "2", "--steps", "3", "--out", str(tmp_path / "e.json")]) == 0
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["ok"] and result["worst"] < 1e-4 and set(result["max_abs_loss_difference"]) == {"0", "1"}
+
+
+def test_step_time_puts_a_given_nanogpt_beside_ours(tmp_path):
+    """A model.py with nanoGPT's interface (GPT, GPTConfig, configure_optimizers), given by path, is timed
+    in the same interleaved rounds, and its MFU counted as our baseline's architecture."""
+    from step_time import main
+
+    (tmp_path / "model.py").write_text('''
+from dataclasses import dataclass
+import torch
+from unrolled.models import ModelConfig, Transformer
+
+@dataclass
+class GPTConfig:
+    block_size: int; vocab_size: int; n_layer: int; n_head: int; n_embd: int; dropout: float; bias: bool
+
+class GPT(Transformer):
+    def __init__(self, c):
+        super().__init__(ModelConfig(block_size=c.block_size, vocab_size=c.vocab_size, n_layer=c.n_layer,
+                                     n_head=c.n_head, n_embd=c.n_embd, dropout=c.dropout, bias=c.bias))
+
+    def configure_optimizers(self, weight_decay, lr, betas, device_type):
+        return torch.optim.AdamW(self.parameters(), lr=lr, betas=betas)
+''')
+    main(["--rounds", "21", "--steps", "1", "--variants", "baseline", "--nanogpt", str(tmp_path / "model.py"),
+          "--out", str(tmp_path / "t.json")])
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "t.json").read_text())["rows"]}
+    assert set(rows) == {"baseline", "nanogpt"} and rows["nanogpt"]["params_M"] == rows["baseline"]["params_M"]
+    assert len(json.loads((tmp_path / "t.json").read_text())["raw_seconds"]["nanogpt"]) == 21
+    with pytest.raises(SystemExit):
+        main(["--rounds", "5", "--variants", "baseline"])  # fewer than 21 rounds cannot resolve 2%
