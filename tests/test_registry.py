@@ -13,7 +13,8 @@ import yaml
 from conftest import REPO
 from unrolled.models import ModelConfig
 from unrolled import registry
-from unrolled.registry import figure_inputs, load_runs, run_config, run_file, run_files, run_of, runs_named, seeds
+from unrolled.config import run_config
+from unrolled.registry import figure_inputs, load_runs, run_file, run_files, run_of, runs_named, seeds
 from unrolled.config import TrainConfig
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())

@@ -94,7 +94,8 @@ def ddp_through_slurm(slurm, smoke_run, tmp_path_factory):
 
     import yaml
 
-    from unrolled.registry import run_config, run_file
+    from unrolled.config import run_config
+    from unrolled.registry import run_file
     from unrolled.train import CHECKPOINT
 
     env, state = slurm

@@ -3,7 +3,7 @@
 
 A run config has three parts: `data` (a prepared data set folder), `model` (ModelConfig fields; the
 vocabulary or image shape comes from the data set) and `train` (TrainConfig); an arm tuned by a sweep adds
-`tuned` (registry.tuned_run). Unknown keys are errors that name them. This module also holds the peak
+`tuned` (tuned_run). Unknown keys are errors that name them. This module also holds the peak
 FLOP/s of the GPUs the project knows, against which a model estimates its MFU (Transformer.estimate_mfu).
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+from unrolled.registry import PREPARED, RESULTS, SUMMARY, experiment_file, read_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,6 +74,37 @@ class TrainConfig:
                 raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
         if self.checkpoint_interval is not None and self.checkpoint_interval < 1:
             raise ValueError(f"train.checkpoint_interval must be at least 1 or null, got {self.checkpoint_interval}")
+
+
+def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | Path = RESULTS) -> dict:
+    """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm
+    tuned by a sweep (`tune`) also names the sweep's summary, read when the run starts (`tuned_run`)."""
+    if arm not in spec["arms"]:
+        raise ValueError(f"arm {arm!r} is not defined; arms: {sorted(spec['arms'])}")
+    switches = dict(spec["arms"][arm] or {})
+    tune = switches.pop("tune", None)
+    run = {"data": f"{data_root}/{spec['dataset']}", "model": {**spec.get("model", {}), **switches},
+           "train": dict(spec.get("train", {}))}
+    if tune:
+        run["tune"] = {"summary": experiment_file(tune["experiment"], SUMMARY, results),
+                       "key": tune["key"], "values": tune["values"]}
+    return run
+
+
+def tuned_run(run: dict) -> dict:
+    """A run config whose model key is tuned by a sweep, with the sweep's choice filled in: the value of
+    the sweep arm with the best mean primary metric over the sweep's seeds (`tuned` records which)."""
+    if "tune" not in run:
+        return run
+    tune = run["tune"]
+    summary = read_json(tune["summary"])
+    means = {arm: d["mean"] for arm, d in summary["metrics"][summary["primary"]]["arms"].items()}
+    best = (max if summary["higher_is_better"] else min)(means, key=means.get)
+    value = tune["values"][best]
+    tuned = {"experiment": summary["experiment"], "arm": best, "key": tune["key"], "value": value,
+             "metric": summary["primary"], "mean": means[best]}
+    return {**{k: v for k, v in run.items() if k != "tune"}, "model": {**run["model"], tune["key"]: value},
+            "tuned": tuned}
 
 
 def _build(cls, section: str, values: dict):

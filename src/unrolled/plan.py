@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from unrolled import registry
-from unrolled.config import H100_BF16_FLOPS
+from unrolled.config import H100_BF16_FLOPS, run_config
 
 # The measured single-H100 MFU of GPT-2 124M is 0.39 and of AoT-MSSA 0.35 (benchmarks/results/
 # step_time_gpt2.json, batch 12, compile, bf16); 0.30 leaves room for 8-GPU all-reduce and evaluation.
@@ -78,7 +78,7 @@ def job_cost(config: dict, name: str, arm: str, seeds_per_job: int) -> dict:
     model's size and the items each run trains on."""
     spec = config["experiments"][name]
     meta, assumed = _meta(config, spec["dataset"])
-    params, flops_item, items, eval_flops = _run_cost(registry.run_config(spec, arm), meta)
+    params, flops_item, items, eval_flops = _run_cost(run_config(spec, arm), meta)
     return {"params": params, "assumed_data": assumed, "tokens_per_run": items,
             "flops_per_job": (items * flops_item + eval_flops) * seeds_per_job}
 

@@ -159,41 +159,10 @@ def resources(spec: dict, config: dict) -> dict:
     return {"gpu": config.get("train_gpus", 0), **RESOURCE_DEFAULTS, **spec.get("resources", {})}
 
 
-def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | Path = RESULTS) -> dict:
-    """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm
-    tuned by a sweep (`tune`) also names the sweep's summary, read when the run starts (`tuned_run`)."""
-    if arm not in spec["arms"]:
-        raise ValueError(f"arm {arm!r} is not defined; arms: {sorted(spec['arms'])}")
-    switches = dict(spec["arms"][arm] or {})
-    tune = switches.pop("tune", None)
-    run = {"data": f"{data_root}/{spec['dataset']}", "model": {**spec.get("model", {}), **switches},
-           "train": dict(spec.get("train", {}))}
-    if tune:
-        run["tune"] = {"summary": experiment_file(tune["experiment"], SUMMARY, results),
-                       "key": tune["key"], "values": tune["values"]}
-    return run
-
-
 def tune_inputs(spec: dict, arm: str, results: str | Path = RESULTS) -> list[str]:
     """The sweep summary a tuned arm's runs read when they start (none for other arms)."""
     tune = (spec["arms"][arm] or {}).get("tune")
     return [experiment_file(tune["experiment"], SUMMARY, results)] if tune else []
-
-
-def tuned_run(run: dict) -> dict:
-    """A run config whose model key is tuned by a sweep, with the sweep's choice filled in: the value of
-    the sweep arm with the best mean primary metric over the sweep's seeds (`tuned` records which)."""
-    if "tune" not in run:
-        return run
-    tune = run["tune"]
-    summary = read_json(tune["summary"])
-    means = {arm: d["mean"] for arm, d in summary["metrics"][summary["primary"]]["arms"].items()}
-    best = (max if summary["higher_is_better"] else min)(means, key=means.get)
-    value = tune["values"][best]
-    tuned = {"experiment": summary["experiment"], "arm": best, "key": tune["key"], "value": value,
-             "metric": summary["primary"], "mean": means[best]}
-    return {**{k: v for k, v in run.items() if k != "tune"}, "model": {**run["model"], tune["key"]: value},
-            "tuned": tuned}
 
 
 # -- statistics, theory, figures ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import json
 import os
 
 from unrolled import registry
+from unrolled.config import run_config
 
 def exact(names) -> str:
     """A wildcard constraint matching exactly these names (none: matches nothing)."""
@@ -148,7 +149,7 @@ class Rules:
 
     # -- params and resources -------------------------------------------------------------------------
     def run_config(self, wildcards) -> str:
-        return json.dumps(registry.run_config(self.experiment(wildcards.experiment), wildcards.arm,
+        return json.dumps(run_config(self.experiment(wildcards.experiment), wildcards.arm,
                                               results=self.results))
 
     def resource(self, key: str):

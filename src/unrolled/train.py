@@ -31,13 +31,13 @@ import torch
 
 from unrolled import checkpoint, distributed
 from unrolled.atomic import atomic_path, write_json
-from unrolled.config import H100_BF16_FLOPS, TrainConfig, parse_run_config
+from unrolled.config import H100_BF16_FLOPS, TrainConfig, parse_run_config, tuned_run
 from unrolled.data.batches import ImageBatches, MemberBatches, TokenBatches
 from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import ModelConfig, Transformer, stack
 from unrolled.provenance import config_hash, data_record, environment, git_sha
-from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, ensemble_dir, member_dir, tuned_run
+from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, ensemble_dir, member_dir
 
 log = logging.getLogger(__name__)
 
