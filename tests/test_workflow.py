@@ -369,3 +369,15 @@ def test_config_readme_commands_run_as_written(smoke_run, tmp_path):
     (user / "tweak.yaml").write_text("experiments:\n  lm_char:\n    seeds: 5\n")
     alone = run(["snakemake", "-n", "--configfile", "tweak.yaml"], cwd=user, check=False)
     assert alone.returncode != 0 and "--configfile config/config.yaml yours.yaml" in alone.stdout + alone.stderr
+
+
+def test_dvc_params_diff_relates_a_run_to_the_config(workflow_copy):
+    """dvc.yaml names the configs as params: `dvc params diff` shows which setting changed between commits."""
+    wf = workflow_copy
+    _git(wf, "init", "-q")
+    _git(wf, "add", "-A")
+    _git(wf, "commit", "-qm", "the default config")
+    config = (wf / "config" / "config.yaml").read_text()
+    (wf / "config" / "config.yaml").write_text(config.replace("max_iters: 600,", "max_iters: 700,", 1))
+    diff = json.loads(run([VENV_BIN / "dvc", "params", "diff", "--json"], cwd=wf).stdout)
+    assert diff["config/config.yaml"] == {"experiments.lm_char.train.max_iters": {"old": 600, "new": 700, "diff": 100}}
