@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import fields
@@ -146,3 +147,23 @@ def test_schema_errors_are_one_short_line_naming_the_key():
     first, *rest = str(info.value).splitlines()
     assert first.startswith("config: experiments.lm_char.train.max_itres: unknown key 'max_itres'; expected one of [")
     assert "'max_iters'" in first and len(rest) == 1
+
+
+def test_an_experiment_whose_data_is_elsewhere_stays_in_once_it_has_runs_here(tmp_path, monkeypatch):
+    """The GPU tier's ImageNet ViT trained on a node that had ImageNet: where its per-seed files are copied,
+    it is summarized (not left out for its missing data), and the Fashion-MNIST stand-in is not needed."""
+    config = _config("gpu.yaml", resolved=False)
+    monkeypatch.chdir(tmp_path)
+    assert "p1_vit_imagenet16" in registry.resolve(copy.deepcopy(config))["left_out"]
+    for arm in ("vanilla", "a_minus_i", "xsa"):  # seed 0 of every arm, copied from the GPU node
+        metrics = tmp_path / registry.run_file("p1_vit_imagenet16", arm, 0, registry.METRICS, "results/gpu/runs")
+        metrics.parent.mkdir(parents=True)
+        metrics.write_text("{}")
+    resolved = registry.resolve(copy.deepcopy(config))
+    assert "p1_vit_imagenet16" in resolved["experiments"] and "p1_vit_fashion" in resolved["left_out"]
+    assert resolved["figures"]["p1_vit_violin"]["experiment"] == "p1_vit_imagenet16"
+    with pytest.raises(ValueError, match="data set 'imagenet16'"):  # training more seeds needs the data ...
+        registry.check_config(resolved)
+    partial = registry.resolve({**copy.deepcopy(config), "partial": True})
+    registry.check_config(partial)  # ... summarizing the finished ones does not
+    assert partial["experiments"]["p1_vit_imagenet16"]["seeds"] == [0]

@@ -286,7 +286,8 @@ def resolve(config: dict) -> dict:
 
     - `recipe`: the named recipe's model and train fill in what the experiment leaves out;
     - an arm with `tune` learns its key's value in each arm of the sweep experiment (read when it trains);
-    - an experiment `when_data_present` whose data set cannot be built here (`data_missing`) is left out;
+    - an experiment `when_data_present` whose data set cannot be built here (`data_missing`) and which has no
+      finished run here (made on a machine that had the data) is left out;
       one `stand_in_for` others runs only where none of them does, and records why in `stand_in`;
     - with `partial: true`, each experiment keeps the seeds whose every arm has finished (none: it is left
       out) and records its planned count in `planned_seeds`: summaries, figures and the table then show
@@ -300,9 +301,11 @@ def resolve(config: dict) -> dict:
             recipe = _known(config, "recipes", spec["recipe"], f"experiments.{name}.recipe")
             for part in ("model", "train"):
                 spec[part] = {**recipe.get(part, {}), **spec.get(part, {})}
-    left_out = {}
+    left_out, runs = {}, runs_root(config.get("results", RESULTS))
     for name, spec in experiments.items():
-        reason = spec.get("when_data_present") and data_missing(config, spec["dataset"])
+        # Runs made elsewhere (a GPU node that had the data) keep it in, for their summaries and figures.
+        made = any(Path(run_file(name, arm, s, METRICS, runs)).exists() for arm in spec["arms"] for s in seeds(spec))
+        reason = spec.get("when_data_present") and not made and data_missing(config, spec["dataset"])
         if reason:
             left_out[name] = f"data set {spec['dataset']} is not here ({reason})"
     replaced_by = {}
@@ -368,8 +371,10 @@ def check_config(config: dict) -> None:
             _known(config, "sources", src, f"datasets.{name}.sources.{role}")
     for name in config.get("data_targets", []):
         _known(config, "datasets", name, "data_targets")
-    # Local data sets the user must supply: missing ones stop the dry run, not a job halfway through.
-    needed = {spec["dataset"]: f"experiments.{name}" for name, spec in config["experiments"].items()}
+    # Local data sets the user must supply: missing ones stop the dry run, not a job halfway through (with
+    # `partial`, nothing trains: the runs were made where the data was).
+    needed = {} if config.get("partial") else {spec["dataset"]: f"experiments.{name}"
+                                               for name, spec in config["experiments"].items()}
     needed |= {ds: "data_targets" for ds in config.get("data_targets", [])}
     for dataset, where in needed.items():
         for src in config["datasets"].get(dataset, {}).get("sources", {}).values():  # unknown: named below
