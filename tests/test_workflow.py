@@ -319,7 +319,7 @@ def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, m
     """vit_mnist trains its two seeds in one ensemble job; each seed's files equal a single run's (dropout 0)."""
     import csv
 
-    from unrolled.registry import run_config
+    from unrolled.config import run_config
     from unrolled.train import train
 
     import yaml
