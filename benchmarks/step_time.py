@@ -56,6 +56,12 @@ def make_step(name, preset, device, compile_model, bf16):
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
     y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
 
+    return model, training_step(model, fwd, opt, x, y, device, bf16), batch * cfg.block_size, (x, y)
+
+
+def training_step(model, fwd, opt, x, y, device: str, bf16: bool):
+    """One training step as the benchmark times it: forward (bf16 autocast on a GPU), backward, clip, AdamW."""
+
     def step():
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             _, loss = fwd(x, y)
@@ -64,7 +70,7 @@ def make_step(name, preset, device, compile_model, bf16):
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return model, step, batch * cfg.block_size, (x, y)
+    return step
 
 
 def make_nanogpt_step(path: Path, preset, device, compile_model, bf16):
@@ -84,15 +90,7 @@ def make_nanogpt_step(path: Path, preset, device, compile_model, bf16):
     batch = PRESETS[preset]["batch"]
     x = torch.randint(0, m["vocab_size"], (batch, m["block_size"]), device=device)
 
-    def step():
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-            _, loss = fwd(x, x)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    return model, step, batch * m["block_size"], (x, x)
+    return model, training_step(model, fwd, opt, x, x, device, bf16), batch * m["block_size"], (x, x)
 
 
 class Timer:
