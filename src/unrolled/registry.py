@@ -295,7 +295,7 @@ def resolve(config: dict) -> dict:
     - a figure of a left-out experiment draws the one that runs in its place, or is left out.
     Left-out experiments and why are in config["left_out"].
     """
-    experiments, recipes = config.get("experiments", {}), config.get("recipes", {})
+    experiments = config.get("experiments", {})
     for name, spec in experiments.items():
         if "recipe" in spec:
             recipe = _known(config, "recipes", spec["recipe"], f"experiments.{name}.recipe")
