@@ -188,3 +188,15 @@ def test_an_ensemble_writes_no_final_checkpoint_only_to_delete_it(tiny_text_data
     assert [step for path, step in saved if path == ensemble] == [5]
     assert sorted((p.parent.name, step) for p, step in saved if p != ensemble) == [("seed0", 10), ("seed1", 10)]
     assert not ensemble.exists()
+
+
+@pytest.mark.slow
+def test_compiled_per_member_clipping_and_adamw_match_single_eager_runs(tiny_text_data, tmp_path):
+    """train.compile_optimizer on an ensemble: the compiled per-member clipping and AdamW give each member
+    its eager single run's losses (clipping acting at every step: a member's norm must stay its own)."""
+    run = _run(tiny_text_data, max_iters=8, grad_clip=0.05)
+    train_ensemble({**run, "train": {**run["train"], "compile_optimizer": True}}, [0, 1], tmp_path / "ens",
+                   progress=False)
+    for seed in (0, 1):
+        train(run, seed, tmp_path / f"single{seed}", progress=False)
+        assert _close(_history(tmp_path / "ens" / f"seed{seed}"), _history(tmp_path / f"single{seed}"), 1e-5)

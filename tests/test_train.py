@@ -287,3 +287,23 @@ def test_compiled_training_matches_eager(tiny_text_data, tmp_path):
     assert compiled["config"]["train"]["compile"] and compiled["steps"] == eager["steps"] == 6
     for key in ("best_val_loss", "final_val_loss"):
         assert compiled[key] == pytest.approx(eager[key], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_compiled_clip_and_adamw_match_eager_without_recompiling(tiny_text_data, tmp_path):
+    """train.compile_optimizer: clipping and AdamW as one compiled function, the learning rate a tensor the
+    schedule fills in place. The same losses as the eager step (fp32, a few rounding steps apart), no
+    recompilation as the learning rate changes every step (warmup then cosine), and a job stopped by SIGTERM
+    resumes bit for bit (the tensor learning rate and the compiled step's state are in the checkpoint)."""
+    run = _run(tiny_text_data, max_iters=12, eval_interval=4, grad_clip=0.05)  # clipping acts at every step
+    eager = train(run, 0, tmp_path / "eager", progress=False)
+    compiled_run = {**run, "train": {**run["train"], "compile_optimizer": True}}
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        compiled = train(compiled_run, 0, tmp_path / "compiled", progress=False)
+    assert compiled["config"]["train"]["compile_optimizer"] and compiled["steps"] == 12
+    for key in ("best_val_loss", "final_val_loss"):
+        assert compiled[key] == pytest.approx(eager[key], abs=1e-5)
+    long_run = {**compiled_run, "train": {**compiled_run["train"], "max_iters": 300, "eval_interval": 50,
+                                          "log_interval": 10}}
+    (tmp_path / "resume").mkdir()
+    _interrupt_then_resume(long_run, tmp_path / "resume", signal.SIGTERM, CHECKPOINT, ["--no-progress"])

@@ -59,6 +59,10 @@ class TrainConfig:
     # torch.compile's mode: "default", or "max-autotune-no-cudagraphs" (autotuned kernels; longer compiles,
     # which the compile cache keeps)
     compile_mode: str = "default"
+    # Gradient clipping and AdamW compiled together into a few fused kernels (the learning rate is held as a
+    # tensor, so its schedule does not recompile). Off by default: the eager step is the measured one
+    # (benchmarks/step_time.py's compiled_step variant measures this one beside it).
+    compile_optimizer: bool = False
 
     def __post_init__(self):
         if self.lr_schedule not in ("cosine", "constant"):

@@ -258,7 +258,12 @@ class Trainer:
         if place.rank:
             torch.manual_seed(self.seeds[0] + 1_000_003 * place.rank)
         groups = self.model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay)
-        self.optimizer = torch.optim.AdamW(groups, lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2), fused=cuda or None)
+        # Compiled, the learning rate is a tensor the schedule fills in place (a new float would recompile)
+        # and AdamW is the multi-tensor one that inductor fuses; eager, it is the fused kernel on a GPU.
+        lr = torch.tensor(tcfg.lr, device=device) if tcfg.compile_optimizer else tcfg.lr
+        self.optimizer = torch.optim.AdamW(groups, lr=lr, betas=(tcfg.beta1, tcfg.beta2),
+                                           fused=(cuda and not tcfg.compile_optimizer) or None)
+        self.update = torch.compile(self.clip_and_step) if tcfg.compile_optimizer else self.clip_and_step
         self.wrapped = distributed.wrap(self.model, place)
         self.forward = torch.compile(self.wrapped, mode=tcfg.compile_mode) if tcfg.compile else self.wrapped
         self.step, self.wall_before, self.history = 0, 0.0, History(self.run_dirs)
@@ -288,7 +293,10 @@ class Trainer:
         tcfg = self.tcfg
         lr = learning_rate(self.step, tcfg)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
         for micro in range(tcfg.grad_accum):
             x, y = distributed.shard(self.batches.next_train(), self.place)  # every rank drew the same global batch
             with distributed.accumulating(self.wrapped, self.place, micro == tcfg.grad_accum - 1), self.autocast():
@@ -296,12 +304,15 @@ class Trainer:
                 (loss.sum() / tcfg.grad_accum).backward()  # member k's gradient is its own loss's
             self.loss_sum += loss.detach().float()
         self.loss_count += tcfg.grad_accum
-        if tcfg.grad_clip > 0:
-            self.model.clip_grad_norm_(tcfg.grad_clip)  # per member in an ensemble
-        self.optimizer.step()
+        self.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return lr
+
+    def clip_and_step(self) -> None:
+        if self.tcfg.grad_clip > 0:
+            self.model.clip_grad_norm_(self.tcfg.grad_clip)  # per member in an ensemble
+        self.optimizer.step()
 
     def mean_train_loss(self) -> list[float]:
         """Mean training loss per member since the last evaluation (one host sync)."""

@@ -41,6 +41,8 @@ class Ensemble(nn.Module):
         super().__init__()
         warnings.filterwarnings("ignore", message=CPU_ATTENTION_NOTE)  # once an ensemble exists, not on import
         self.cfg, self.size = members[0].cfg, len(members)
+        if self.cfg.loss_chunk:  # its autograd.Function has no vmap rule; a seed ensemble's vocabularies are small
+            raise ValueError("model.loss_chunk is for single runs; a seed ensemble computes its logits whole")
         # The layout: a copy of member 0 whose parameters are replaced by the stacked ones. Tied weights
         # (the LM head and the token embedding) stay one stacked parameter.
         self.model = copy.deepcopy(members[0])

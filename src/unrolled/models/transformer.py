@@ -8,6 +8,8 @@
                "exclusive": y = A v - (<A v, v> / <v, v>) v per head and token (Zhai et al.'s XSA):
                only the part of A v along the token's own value is removed, so y is orthogonal to v
     mlp        "gelu": 4x GELU MLP; "none": attention-only (AoT)
+    loss_chunk  lm: 0, or train through a fused LM head + cross-entropy over that many rows at a time
+               (models/chunked_loss.py), so a large vocabulary's logits never exist whole
     init       "gpt2": N(0, 0.02) weights, residual projections scaled by the number of branches (nanoGPT);
                "torch": PyTorch's own defaults (Linear and Conv2d Kaiming-uniform, Embedding N(0, 1)) and
                the ViT's position and CLS embeddings N(0, 1), as paper 1's ViT code (its imagenet.py)
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from unrolled.models.chunked_loss import linear_cross_entropy
 
 CHOICES = {
     "task": ("lm", "vit", "regression"),
@@ -54,6 +58,9 @@ class ModelConfig:
     identity_init: float = 0.0  # theta at init for identity="learned": a = sigmoid(0) = 0.5
     mlp: str = "gelu"
     init: str = "gpt2"
+    # lm: rows of the head's logits computed at a time by the fused linear + cross-entropy of training
+    # (models/chunked_loss.py); 0 computes all logits at once. The loss is the same; the memory is not.
+    loss_chunk: int = 0
     # lm
     vocab_size: int = 65
     block_size: int = 256
@@ -72,6 +79,8 @@ class ModelConfig:
                 raise ValueError(f"model.{key}: {getattr(self, key)!r} is not one of {allowed}")
         if self.n_embd % self.n_head:
             raise ValueError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
+        if self.loss_chunk < 0 or (self.loss_chunk and self.task != "lm"):
+            raise ValueError(f"model.loss_chunk: {self.loss_chunk} must be 0, or a positive row count for task lm")
         if self.task == "vit" and self.image_size % self.patch_size:
             raise ValueError(f"model.image_size ({self.image_size}) must be a multiple of model.patch_size")
 
@@ -279,7 +288,8 @@ class Transformer(nn.Module):
         return self.emb_dropout(torch.cat([cls, patches], dim=1) + self.pos_emb)
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
-        """lm: logits (B, T, V); vit: logits (B, classes); regression: predictions (B, k) of each y_i."""
+        """lm: logits (B, T, V) (None with targets and loss_chunk); vit: logits (B, classes); regression:
+        predictions (B, k) of each y_i."""
         task = self.cfg.task
         h = self.embed(x, targets if task == "regression" else None)
         scale = self.identity_scale
@@ -289,6 +299,9 @@ class Transformer(nn.Module):
         if task == "regression":
             out = self.head(h[:, ::2]).squeeze(-1)  # read out at the x positions
             return out, F.mse_loss(out, targets)
+        if task == "lm" and targets is not None and self.cfg.loss_chunk:  # the logits are never built whole
+            return None, linear_cross_entropy(h.reshape(-1, h.size(-1)), self.head.weight, targets.reshape(-1),
+                                              self.cfg.loss_chunk)
         logits = self.head(h if task == "lm" else h[:, 0])
         loss = None
         if targets is not None:
