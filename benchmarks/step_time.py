@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unrolled.config import H100_BF16_FLOPS
+from unrolled.config import H100_BF16_FLOPS, TrainConfig
 from unrolled.models import ModelConfig, Transformer
 from unrolled.stats import bootstrap_ci
+from unrolled.train import optimizer_and_update
 
 VARIANTS = {
     "baseline": dict(),
@@ -37,6 +38,10 @@ VARIANTS = {
     "aot_mssa_tied": dict(attention="mssa", mssa_output="tied", mlp="none"),
     "aot_mssa_a_minus_i": dict(attention="mssa", mlp="none", identity="subtract"),
     "mssa_mlp": dict(attention="mssa"),
+    # Implementation candidates (issue 22): the same model as the variant named, computed another way.
+    "chunked_ce": dict(loss_chunk=2048),  # the baseline with its head + loss fused, 2,048 rows at a time
+    "compiled_step": dict(),  # the baseline with clipping + AdamW compiled (train.compile_optimizer)
+    "xsa_composite": dict(identity="exclusive"),  # XSA through autograd's graph (the GPU's default is fused)
 }
 PRESETS = {  # the CPU default's char LM; GPT-2 124M (nanoGPT's config) for GPUs
     "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=84, dropout=0.0), batch=32),
@@ -50,24 +55,27 @@ def make_step(name, preset, device, compile_model, bf16):
     torch.manual_seed(0)
     cfg = ModelConfig(**PRESETS[preset]["model"], **VARIANTS[name])
     model = Transformer(cfg).to(device)
-    opt = torch.optim.AdamW(model.optimizer_groups(0.1), lr=1e-4, fused=device == "cuda" or None)
+    if name == "xsa_composite":
+        for block in model.blocks:
+            block.attn.fused_xsa = False
+    # the trainer's clip + AdamW (train.optimizer_and_update)
+    opt, update = optimizer_and_update(model, TrainConfig(lr=1e-4, compile_optimizer=name == "compiled_step"), device)
     fwd = torch.compile(model) if compile_model else model
     batch = PRESETS[preset]["batch"]
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
     y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
 
-    return model, training_step(model, fwd, opt, x, y, device, bf16), batch * cfg.block_size, (x, y)
+    return model, training_step(fwd, opt, update, x, y, device, bf16), batch * cfg.block_size, (x, y)
 
 
-def training_step(model, fwd, opt, x, y, device: str, bf16: bool):
-    """One training step as the benchmark times it: forward (bf16 autocast on a GPU), backward, clip, AdamW."""
+def training_step(fwd, opt, update, x, y, device: str, bf16: bool):
+    """One training step as the benchmark times it: forward (bf16 autocast on a GPU), backward, clip + AdamW."""
 
     def step():
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             _, loss = fwd(x, y)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        update()
         opt.zero_grad(set_to_none=True)
 
     return step
@@ -90,7 +98,11 @@ def make_nanogpt_step(path: Path, preset, device, compile_model, bf16):
     batch = PRESETS[preset]["batch"]
     x = torch.randint(0, m["vocab_size"], (batch, m["block_size"]), device=device)
 
-    return model, training_step(model, fwd, opt, x, x, device, bf16), batch * m["block_size"], (x, x)
+    def update():  # nanoGPT's train.py: clip, then its own AdamW
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    return model, training_step(fwd, opt, update, x, x, device, bf16), batch * m["block_size"], (x, x)
 
 
 class Timer:

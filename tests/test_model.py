@@ -87,9 +87,11 @@ def test_mssa_shares_one_projection_for_q_k_v(output):
 
 @pytest.mark.parametrize("task", ["lm", "vit"])  # causal and bidirectional
 @pytest.mark.parametrize("attention", ["mhsa", "mssa"])
-def test_exclusive_output_is_orthogonal_to_own_value_per_head(task, attention):
+@pytest.mark.parametrize("fused", [False, True])  # models/xsa.py's two forms (the GPU's is the fused one)
+def test_exclusive_output_is_orthogonal_to_own_value_per_head(task, attention, fused):
     """XSA: every head's output (before the output projection) has no component along the token's v."""
     attn = _model(task, dict(attention=attention, identity="exclusive")).blocks[0].attn.eval()
+    attn.fused_xsa = fused
     x = torch.randn(3, 9, 16)
     seen = {}
     attn.out.register_forward_pre_hook(lambda _, args: seen.setdefault("y", args[0]))

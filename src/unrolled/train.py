@@ -156,6 +156,24 @@ def gpu_backends(compiled_ensemble: bool) -> None:
         torch.backends.cuda.enable_cudnn_sdp(False)
 
 
+def optimizer_and_update(model: torch.nn.Module, tcfg: TrainConfig, device: str):
+    """AdamW over the model's parameter groups, and the update a step ends with: clip (per member in an
+    ensemble), then step. With train.compile_optimizer the two are one compiled function, the learning rate a
+    tensor the schedule fills in place (a new float would recompile) and AdamW the multi-tensor one inductor
+    fuses; otherwise they run eagerly, AdamW as the fused kernel on a GPU."""
+    compiled = tcfg.compile_optimizer
+    optimizer = torch.optim.AdamW(model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay),
+                                  lr=torch.tensor(tcfg.lr, device=device) if compiled else tcfg.lr,
+                                  betas=(tcfg.beta1, tcfg.beta2), fused=(device.startswith("cuda") and not compiled) or None)
+
+    def update():
+        if tcfg.grad_clip > 0:
+            model.clip_grad_norm_(tcfg.grad_clip)
+        optimizer.step()
+
+    return optimizer, torch.compile(update) if compiled else update
+
+
 def make_model(mcfg: ModelConfig, seeds: list[int], device: str) -> torch.nn.Module:
     """The job's model: member k's initial weights exactly seed k's single run's; one member is itself."""
     members = []
@@ -257,13 +275,7 @@ class Trainer:
             torch.manual_seed(self.seeds[0])
         if place.rank:
             torch.manual_seed(self.seeds[0] + 1_000_003 * place.rank)
-        groups = self.model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay)
-        # Compiled, the learning rate is a tensor the schedule fills in place (a new float would recompile)
-        # and AdamW is the multi-tensor one that inductor fuses; eager, it is the fused kernel on a GPU.
-        lr = torch.tensor(tcfg.lr, device=device) if tcfg.compile_optimizer else tcfg.lr
-        self.optimizer = torch.optim.AdamW(groups, lr=lr, betas=(tcfg.beta1, tcfg.beta2),
-                                           fused=(cuda and not tcfg.compile_optimizer) or None)
-        self.update = torch.compile(self.clip_and_step) if tcfg.compile_optimizer else self.clip_and_step
+        self.optimizer, self.update = optimizer_and_update(self.model, tcfg, device)
         self.wrapped = distributed.wrap(self.model, place)
         self.forward = torch.compile(self.wrapped, mode=tcfg.compile_mode) if tcfg.compile else self.wrapped
         self.step, self.wall_before, self.history = 0, 0.0, History(self.run_dirs)
@@ -308,11 +320,6 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return lr
-
-    def clip_and_step(self) -> None:
-        if self.tcfg.grad_clip > 0:
-            self.model.clip_grad_norm_(self.tcfg.grad_clip)  # per member in an ensemble
-        self.optimizer.step()
 
     def mean_train_loss(self) -> list[float]:
         """Mean training loss per member since the last evaluation (one host sync)."""

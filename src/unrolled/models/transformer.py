@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from unrolled.models import xsa
 from unrolled.models.chunked_loss import linear_cross_entropy
 
 CHOICES = {
@@ -86,6 +87,10 @@ class ModelConfig:
 
 
 class Attention(nn.Module):
+    # XSA's projection with its gradient written out (models/xsa.py): None uses it on GPUs only, so CPU results
+    # stay byte-identical; True or False forces it (tests, benchmarks/step_time.py's xsa_composite).
+    fused_xsa: bool | None = None
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_head, self.dropout = cfg.n_head, cfg.dropout
@@ -122,8 +127,8 @@ class Attention(nn.Module):
         elif self.identity == "learned":
             y = y - identity_scale * v
         elif self.identity == "exclusive":  # XSA: project A v off the unit direction of v
-            v_hat = F.normalize(v, dim=-1)
-            y = y - (y * v_hat).sum(-1, keepdim=True) * v_hat
+            fused = v.is_cuda if self.fused_xsa is None else self.fused_xsa
+            y = xsa.exclusive(y, v) if fused else xsa.composite(y, v)
         y = y.transpose(1, 2).reshape(B, T, C)
         # Tied MSSA output: sum_k U_k y_k, the transpose of the shared projection.
         y = F.linear(y, self.proj.weight.t()) if self.tied_output else self.out(y)
