@@ -26,11 +26,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ensemble import PRESETS as ENSEMBLE_PRESETS, synthetic_char_data  # noqa: E402
-from step_time import make_step  # noqa: E402
-
-from unrolled import distributed  # noqa: E402
-from unrolled.train import Trainer  # noqa: E402
+from step_time import make_ensemble_step, make_step  # noqa: E402
 
 # First match wins; everything else is elementwise work or normalisation (LayerNorm, GELU, dropout, softmax,
 # reductions, fused Triton kernels of pointwise ops).
@@ -51,6 +47,15 @@ def kind_of(name: str) -> str:
     return "elementwise/normalisation"
 
 
+def _inside(event, prefix: str) -> bool:
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith(prefix):
+            return True
+        parent = parent.cpu_parent
+    return False
+
+
 def profile_step(step, steps: int, device: str) -> dict:
     """Milliseconds per step of each kind of work (and idle, on a GPU) over `steps` profiled steps."""
     cuda = device == "cuda"
@@ -69,16 +74,16 @@ def profile_step(step, steps: int, device: str) -> dict:
             torch.cuda.synchronize()
         wall_ms = start.elapsed_time(end) if cuda else 1e3 * (time.perf_counter() - begun)
     totals = dict.fromkeys(ORDER, 0.0)
-    for event in prof.key_averages():
-        if cuda:
+    if cuda:
+        for event in prof.key_averages():
             us = getattr(event, "self_device_time_total", 0) or 0
-            if not us or event.device_type != torch.autograd.DeviceType.CUDA:
-                continue
-        else:
-            us = event.self_cpu_time_total
-            if not event.key.startswith("aten::"):
-                continue
-        totals[kind_of(event.key)] += us / 1e3
+            if us and event.device_type == torch.autograd.DeviceType.CUDA:
+                totals[kind_of(event.key)] += us / 1e3
+    else:  # CPU AdamW runs plain aten ops (mul_, lerp_, ...): what runs inside Optimizer.step is the optimizer's
+        for event in prof.events():
+            if event.name.startswith("aten::"):
+                kind = "optimizer" if _inside(event, "Optimizer.step") else kind_of(event.name)
+                totals[kind] += event.self_cpu_time_total / 1e3
     if cuda:
         totals["idle"] = max(0.0, wall_ms - sum(totals.values()))
     else:
@@ -86,16 +91,6 @@ def profile_step(step, steps: int, device: str) -> dict:
     return {"wall_ms_per_step": wall_ms / steps,
             "ms_per_step": {k: v / steps for k, v in totals.items()},
             "share": {k: v / max(sum(totals.values()), 1e-9) for k, v in totals.items()}}
-
-
-def ensemble_step(preset: str, members: int, device: str, tmp: Path):
-    data = synthetic_char_data(tmp)
-    p = ENSEMBLE_PRESETS[preset]
-    run = {"data": str(data), "model": p["model"], "train": p["train"]}
-    seeds = list(range(members))
-    trainer = Trainer(run, seeds, [tmp / f"seed{s}" for s in seeds], tmp / "ckpt.pt", progress=False)
-    trainer.build(distributed.Placement(device))
-    return trainer.train_step
 
 
 def main(argv=None):
@@ -111,7 +106,8 @@ def main(argv=None):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
-        targets = {f"char LM ensemble E={args.ensemble}": ensemble_step(args.preset, args.ensemble, device, Path(tmp))}
+        step = make_ensemble_step("baseline", args.preset, args.ensemble, device, Path(tmp))[1]
+        targets = {f"char LM ensemble E={args.ensemble}": step}
         if args.gpt2 if args.gpt2 is not None else device == "cuda":
             targets["GPT-2 124M"] = make_step("baseline", "gpt2", device, device == "cuda", device == "cuda")[1]
         for name, step in targets.items():

@@ -10,23 +10,35 @@ CPU the activations saved for backward (peak RSS there is dominated by the torch
     python benchmarks/step_time.py --preset gpt2 --compile   # GPU: GPT-2 124M, bf16, tokens/s and MFU
     python benchmarks/step_time.py --preset gpt2 --compile --nanogpt ../nanoGPT/model.py
         # nanoGPT's own GPT beside ours in the same rounds (a copy given by path; never vendored)
+    python benchmarks/step_time.py --preset paper --ensemble 32 --variants a_minus_i xsa compiled_step
+        # paper 1's char LM as the trainer runs it: seed ensembles of 32, each variant its own ensemble
+
+The implementation candidates are the baseline (or XSA) computed another way: chunked_ce (the head and loss
+fused, model.loss_chunk), compiled_step (clipping + AdamW compiled, train.compile_optimizer), xsa_composite
+(XSA through autograd's graph; `xsa` is models/xsa.py's fused form on a GPU, the same composite on the CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/ensemble.py's presets and data
+
 from unrolled.config import H100_BF16_FLOPS, TrainConfig
 from unrolled.models import ModelConfig, Transformer
 from unrolled.stats import bootstrap_ci
-from unrolled.train import optimizer_and_update
+from unrolled import distributed
+from unrolled.train import Trainer, optimizer_and_update
 
 VARIANTS = {
     "baseline": dict(),
@@ -66,6 +78,26 @@ def make_step(name, preset, device, compile_model, bf16):
     y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
 
     return model, training_step(fwd, opt, update, x, y, device, bf16), batch * cfg.block_size, (x, y)
+
+
+def make_ensemble_step(name, preset, members, device, folder: Path):
+    """A seed ensemble of `members` char LMs (benchmarks/ensemble.py's preset, on its synthetic data) as the
+    trainer runs it (train.Trainer: device batches, per-member clipping, compiled on a GPU) with the variant's
+    switches. Returns what make_step returns."""
+    from ensemble import PRESETS as ENSEMBLE_PRESETS, synthetic_char_data
+
+    p = ENSEMBLE_PRESETS[preset]
+    train = {**p["train"], "compile": p["train"]["compile"] and device == "cuda",
+             "compile_optimizer": name == "compiled_step"}
+    run = {"data": str(synthetic_char_data(folder)), "model": {**p["model"], **VARIANTS[name]}, "train": train}
+    seeds = list(range(members))
+    trainer = Trainer(run, seeds, [folder / name / f"seed{s}" for s in seeds], folder / name / "ckpt.pt", False)
+    trainer.build(distributed.Placement(device))
+    if name == "xsa_composite":
+        for module in trainer.model.modules():
+            if hasattr(module, "fused_xsa"):
+                module.fused_xsa = False
+    return trainer.model, trainer.train_step, members * trainer.batches.tokens_per_batch, trainer.batches.next_train()
 
 
 def training_step(fwd, opt, update, x, y, device: str, bf16: bool):
@@ -159,6 +191,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant per round")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--ensemble", type=int, default=0, metavar="E",
+                        help="time seed ensembles of E char LMs as the trainer runs them (--preset: "
+                             "benchmarks/ensemble.py's cpu or paper; compiled on a GPU)")
     parser.add_argument("--nanogpt", type=Path, help="a copy of nanoGPT's model.py: its GPT is timed beside ours")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -171,10 +206,17 @@ def main(argv=None):
     steps, models, tokens, memory = {}, {}, {}, {}
     if args.nanogpt:
         names.append("nanogpt")
+    if args.ensemble and (args.nanogpt or args.preset not in ("cpu", "paper") or "chunked_ce" in names):
+        parser.error("--ensemble: presets cpu or paper, without --nanogpt or chunked_ce (single runs only)")
+    folder = Path(tempfile.mkdtemp())
     for name in names:
-        make = (lambda *a: make_nanogpt_step(args.nanogpt, *a)) if name == "nanogpt" else \
-            (lambda *a: make_step(name, *a))
-        models[name], steps[name], tokens[name], inputs = make(args.preset, device, args.compile, bf16)
+        if name == "nanogpt":
+            made = make_nanogpt_step(args.nanogpt, args.preset, device, args.compile, bf16)
+        elif args.ensemble:
+            made = make_ensemble_step(name, args.preset, args.ensemble, device, folder)
+        else:
+            made = make_step(name, args.preset, device, args.compile, bf16)
+        models[name], steps[name], tokens[name], inputs = made
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         for _ in range(3):  # warm-up (and compilation)
@@ -199,7 +241,8 @@ def main(argv=None):
         # Ratios are paired by round (same moment, same machine state); report their median and IQR.
         ratios = sorted(t / b for t, b in zip(times[name], times["baseline"]))
         low, high = bootstrap_ci(ratios, statistic=np.median) if name != "baseline" else (1.0, 1.0)
-        params = sum(p.numel() for p in models[name].parameters())
+        model = models[name]  # one member's parameters, for an ensemble
+        params = model.num_params() if hasattr(model, "num_params") else sum(p.numel() for p in model.parameters())
         row = {"variant": name, "params_M": params / 1e6, "step_ms": 1e3 * med,
                "ratio": statistics.median(ratios), "ratio_ci95": f"{low:.3f}-{high:.3f}",
                "tokens_per_s": tokens[name] / med, "mem_MB": memory[name],
@@ -209,7 +252,9 @@ def main(argv=None):
             row["mfu_h100"] = ours.estimate_mfu(row["tokens_per_s"], H100_BF16_FLOPS)
         rows.append(row)
 
-    header = f"{args.preset} on {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} " \
+    shutil.rmtree(folder)
+    what = f"{args.preset} seed ensembles of E={args.ensemble}" if args.ensemble else args.preset
+    header = f"{what} on {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} " \
              f"(torch {torch.__version__}, {torch.get_num_threads()} threads, bf16={bf16}, compile={args.compile})"
     print(header)
     mem = "peak allocated (CUDA)" if device == "cuda" else "saved for backward (CPU)"

@@ -40,6 +40,36 @@ def test_the_profile_runs_on_the_cpu(tmp_path):
     result = json.loads((tmp_path / "p.json").read_text())["char LM ensemble E=2"]
     assert sum(result["share"].values()) == pytest.approx(1.0) and result["ms_per_step"]["matmul"] > 0
     assert "idle" not in result["ms_per_step"]  # on the CPU the host is the device
+    assert result["ms_per_step"]["optimizer"] > 0  # AdamW's plain aten ops, found inside Optimizer.step
+
+
+def test_step_time_times_the_candidates_in_seed_ensembles_as_the_trainer_runs_them(tmp_path):
+    from step_time import main
+
+    main(["--preset", "cpu", "--ensemble", "2", "--rounds", "21", "--steps", "1",
+          "--variants", "compiled_step", "xsa_composite", "--out", str(tmp_path / "t.json")])
+    result = json.loads((tmp_path / "t.json").read_text())
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert set(rows) == {"baseline", "compiled_step", "xsa_composite"} and "E=2" in result["setup"]
+    assert rows["compiled_step"]["params_M"] == rows["baseline"]["params_M"] < 1.0  # one member's, not E's
+    assert rows["xsa_composite"]["mem_MB"] > rows["baseline"]["mem_MB"]  # XSA keeps more for backward
+    with pytest.raises(SystemExit):  # the chunked loss is for single runs
+        main(["--preset", "cpu", "--ensemble", "2", "--variants", "chunked_ce"])
+
+
+def test_the_cudnn_probe_records_what_ran_and_what_failed(tmp_path):
+    """benchmarks/cudnn_vmap.py on the CPU: the math backend runs a compiled-ensemble-shaped step and is timed;
+    cuDNN, which the CPU lacks, is recorded as failed with its error, not raised; Attention is restored."""
+    from cudnn_vmap import main
+
+    from unrolled.models.transformer import Attention
+
+    heads = Attention.heads
+    result = main(["--preset", "cpu", "--members", "2", "--steps", "2", "--cases", "math", "cudnn_contiguous",
+                   "--out", str(tmp_path / "c.json")])
+    assert result["math"]["ran"] and result["math"]["step_ms"] > 0
+    assert not result["cudnn_contiguous"]["ran"] and "RuntimeError" in result["cudnn_contiguous"]["error"]
+    assert json.loads((tmp_path / "c.json").read_text()) == result and Attention.heads is heads
 
 
 def test_the_equivalence_check_passes_on_the_cpu(tmp_path):
@@ -72,10 +102,31 @@ class GPT(Transformer):
     def configure_optimizers(self, weight_decay, lr, betas, device_type):
         return torch.optim.AdamW(self.parameters(), lr=lr, betas=betas)
 ''')
-    main(["--rounds", "21", "--steps", "1", "--variants", "baseline", "--nanogpt", str(tmp_path / "model.py"),
-          "--out", str(tmp_path / "t.json")])
+    main(["--rounds", "21", "--steps", "1", "--variants", "baseline", "chunked_ce", "--nanogpt",
+          str(tmp_path / "model.py"), "--out", str(tmp_path / "t.json")])
     rows = {r["variant"]: r for r in json.loads((tmp_path / "t.json").read_text())["rows"]}
-    assert set(rows) == {"baseline", "nanogpt"} and rows["nanogpt"]["params_M"] == rows["baseline"]["params_M"]
+    assert set(rows) == {"baseline", "chunked_ce", "nanogpt"}
+    assert rows["nanogpt"]["params_M"] == rows["baseline"]["params_M"] == rows["chunked_ce"]["params_M"]
+    assert rows["chunked_ce"]["mem_MB"] < rows["baseline"]["mem_MB"]  # no (N, V) logits kept for backward
     assert len(json.loads((tmp_path / "t.json").read_text())["raw_seconds"]["nanogpt"]) == 21
     with pytest.raises(SystemExit):
         main(["--rounds", "5", "--variants", "baseline"])  # fewer than 21 rounds cannot resolve 2%
+
+
+def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path):
+    """benchmarks/gpu_checks.sh check 4 at CPU sizes (SMOKE=1): every step's JSON and log under
+    OUT/benchmarks/results/, the script's exit status 0; an unknown check is refused."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "SMOKE": "1"}
+    done = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "4", str(tmp_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    results = tmp_path / "benchmarks" / "results"
+    assert json.loads((results / "equivalence_gpu.json").read_text())["ok"]
+    assert json.loads((results / "cudnn_vmap_gpu.json").read_text())["math"]["ran"]
+    assert "skipped" in (results / "test_cuda.log").read_text()  # no CUDA here: it says so
+    bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO, capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "CHECK is 1, 2, 3 or 4" in bad.stderr

@@ -1,5 +1,6 @@
 """The GPU paths no CPU test reaches: bf16 autocast training, a compiled seed ensemble, batches sampled on
-the device, and the pinned-memory prefetch of a data set too large for the device. These run where CUDA
+the device, the pinned-memory prefetch of a data set too large for the device, and the speed candidates'
+GPU forms (the fused XSA, the chunked loss and the compiled clip + AdamW in bf16). These run where CUDA
 exists (the GPU checks run this file); elsewhere they skip, saying why."""
 
 from __future__ import annotations
@@ -57,3 +58,38 @@ def test_the_pinned_prefetch_serves_the_same_batches(tiny_text_data, monkeypatch
     c = module.TokenBatches(tiny_text_data, 16, 4, seed=0, device="cuda")
     c.load_state_dict(state)
     assert first[0].device.type == "cuda" and torch.equal(c.next_train()[0], second[0])
+
+
+def _tiny(data, **model):
+    return {"data": str(data), "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.0,
+                                         **model},
+            "train": {"batch_size": 8, "max_iters": 20, "eval_interval": 10, "eval_iters": 2, "dtype": "bfloat16"}}
+
+
+def test_the_gpu_runs_the_fused_xsa_and_trains_as_the_composite_does(tiny_text_data, tmp_path, monkeypatch):
+    from unrolled.models import xsa
+    from unrolled.models.transformer import Attention
+    from unrolled.train import train
+
+    calls = []
+    fused = xsa.exclusive
+    monkeypatch.setattr(xsa, "exclusive", lambda y, v: calls.append(1) or fused(y, v))
+    gpu = train(_tiny(tiny_text_data, identity="exclusive"), 0, tmp_path / "fused", progress=False)
+    assert calls  # the default on a GPU
+    monkeypatch.setattr(Attention, "fused_xsa", False)
+    composite = train(_tiny(tiny_text_data, identity="exclusive"), 0, tmp_path / "composite", progress=False)
+    assert abs(gpu["final_val_loss"] - composite["final_val_loss"]) < 1e-2
+
+
+@pytest.mark.parametrize("compile_model", [False, True])
+def test_the_chunked_loss_and_the_compiled_step_train_as_the_defaults_do(tiny_text_data, tmp_path, compile_model):
+    from unrolled.train import train
+
+    run = _tiny(tiny_text_data)
+    run["train"]["compile"] = compile_model
+    default = train(run, 0, tmp_path / "default", progress=False)
+    candidates = {**run, "model": {**run["model"], "loss_chunk": 24},
+                  "train": {**run["train"], "compile_optimizer": True}}
+    both = train(candidates, 0, tmp_path / "candidates", progress=False)
+    assert both["config"]["model"]["loss_chunk"] == 24 and both["config"]["train"]["compile_optimizer"]
+    assert abs(both["final_val_loss"] - default["final_val_loss"]) < 1e-2

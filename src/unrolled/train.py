@@ -161,10 +161,12 @@ def optimizer_and_update(model: torch.nn.Module, tcfg: TrainConfig, device: str)
     ensemble), then step. With train.compile_optimizer the two are one compiled function, the learning rate a
     tensor the schedule fills in place (a new float would recompile) and AdamW the multi-tensor one inductor
     fuses; otherwise they run eagerly, AdamW as the fused kernel on a GPU."""
-    compiled = tcfg.compile_optimizer
+    compiled, cuda = tcfg.compile_optimizer, device.startswith("cuda")
+    # On a GPU a tensor learning rate needs the capturable AdamW (its step counts stay on the device, too)
     optimizer = torch.optim.AdamW(model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay),
                                   lr=torch.tensor(tcfg.lr, device=device) if compiled else tcfg.lr,
-                                  betas=(tcfg.beta1, tcfg.beta2), fused=(device.startswith("cuda") and not compiled) or None)
+                                  betas=(tcfg.beta1, tcfg.beta2), fused=(cuda and not compiled) or None,
+                                  capturable=compiled and cuda)
 
     def update():
         if tcfg.grad_clip > 0:

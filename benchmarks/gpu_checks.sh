@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Issue 22's GPU checks, one per call, each sized for one command of at most about 9 minutes on an H100/H200
+# (estimates: none has run on a GPU yet). Results go to OUT/benchmarks/results/ as each step finishes, so a
+# timeout still returns the earlier ones; unpacked into a checkout they land where the README's benchmark
+# section reads them.
+#
+#   bash benchmarks/gpu_checks.sh CHECK OUT
+#     1  where the time goes: the kernel profile (E = 32 char-LM ensemble, GPT-2 124M), and seeds per hour
+#        at E in {32, 64} (one process on the GPU)
+#     2  GPT-2 124M side by side: baseline, A - I, XSA (fused; composite), nanoGPT's own model.py
+#        (NANOGPT=path/to/model.py: bring a copy, e.g. in an ignored folder; it is never vendored)
+#     3  the implementation candidates side by side: GPT-2 with the chunked loss and the compiled clip + AdamW;
+#        E = 32 char-LM ensembles with the compiled step, A - I, XSA fused and composite
+#     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
+#        cuDNN-under-vmap probe
+#
+# SMOKE=1 runs each step at CPU sizes (tests/test_benchmark_tools.py runs check 4 so), to try the plumbing.
+# Needs only PyTorch (and pytest for check 4) beside the checkout: src/ goes on PYTHONPATH.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+check=${1:?usage: benchmarks/gpu_checks.sh CHECK OUT}
+out=${2:?usage: benchmarks/gpu_checks.sh CHECK OUT}/benchmarks/results
+mkdir -p "$out"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/.cache/torch-compile}
+if [ -n "${SMOKE:-}" ]; then
+  ens="--preset cpu --ensemble 2" gpt2="--preset cpu" short="--rounds 21 --steps 1" members=2
+else
+  ens="--preset paper --ensemble 32" gpt2="--preset gpt2 --compile" short="" members=""
+fi
+failed=0
+step() {  # step NAME COMMAND...: run it (at most LIMIT seconds), its output to OUT/NAME.log
+  local name=$1
+  shift
+  echo "== $name: $*"
+  timeout --signal=TERM "${LIMIT:-540}" "$@" > >(tee "$out/$name.log") 2>&1 || { echo "== $name failed ($?)"; failed=1; }
+}
+case $check in
+  1)
+    step profile_gpu python benchmarks/kernel_profile.py $ens --out "$out/profile_gpu.json"
+    step ensemble_gpu_large python benchmarks/ensemble.py ${SMOKE:+--preset cpu --sizes 2 --steps 2} \
+      ${SMOKE:---preset paper --sizes 32 64} --out "$out/ensemble_gpu_large.json"
+    ;;
+  2)
+    step step_time_gpt2 python benchmarks/step_time.py $gpt2 $short --variants baseline a_minus_i xsa xsa_composite \
+      ${NANOGPT:+--nanogpt "$NANOGPT"} --out "$out/step_time_gpt2.json"
+    ;;
+  3)
+    step step_time_gpt2_candidates python benchmarks/step_time.py $gpt2 $short \
+      --variants baseline chunked_ce compiled_step --out "$out/step_time_gpt2_candidates.json"
+    step step_time_ensemble_gpu python benchmarks/step_time.py $ens $short \
+      --variants baseline compiled_step a_minus_i xsa xsa_composite --out "$out/step_time_ensemble_gpu.json"
+    ;;
+  4)
+    step equivalence_gpu python benchmarks/equivalence.py ${SMOKE:+--preset cpu --members 2 --steps 3} \
+      --out "$out/equivalence_gpu.json"
+    step test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    step cudnn_vmap_gpu python benchmarks/cudnn_vmap.py ${SMOKE:+--preset cpu --cases math --steps 2} \
+      ${members:+--members $members} --out "$out/cudnn_vmap_gpu.json"
+    ;;
+  *)
+    echo "benchmarks/gpu_checks.sh: CHECK is 1, 2, 3 or 4, not '$check'" >&2
+    exit 2
+    ;;
+esac
+exit $failed
