@@ -23,6 +23,7 @@ import argparse
 import gc
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +36,9 @@ from unrolled.atomic import write_json
 from unrolled.data.text import write_tokens
 from unrolled.config import H100_BF16_FLOPS
 from unrolled.train import Trainer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from step_time import Timer  # noqa: E402
 
 PRESETS = {
     # config/config.yaml's lm_char (600 steps, eval every 50 over 20 batches)
@@ -68,12 +72,12 @@ def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
     trainer.evaluate()  # and of evaluation
     sync()
     warmup = time.perf_counter() - started
-    times = []
+    timer, times = Timer(device), []  # CUDA events, read once after the last step: no host sync per step
     for _ in range(steps):
-        start = time.perf_counter()
+        started = timer.start()
         trainer.train_step()
-        sync()
-        times.append(time.perf_counter() - start)
+        timer.stop(started, 1, times)
+    timer.collect()
     start = time.perf_counter()
     trainer.evaluate()
     eval_s = time.perf_counter() - start
