@@ -129,6 +129,8 @@ def test_every_shipped_config_passes_the_cross_checks(name, tmp_path, monkeypatc
      "figures.p2_lm_curves names arm 'xsb'"),
     (lambda c: c["theory"].pop("snr"), "figures.p2_snr draws theory.snr"),
     (lambda c: c["experiments"]["lm_char"].update(ensemble=4, resources={"gpu": 2}), "an ensemble trains in one"),
+    (lambda c: c["experiments"]["lm_char"].update(ensemble=2, model={"loss_chunk": 512}),
+     "set model.loss_chunk, which is for single runs"),
 ])
 def test_cross_checks_name_the_key(edit, needle):
     config = _config("config.yaml")

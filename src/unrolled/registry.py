@@ -394,6 +394,11 @@ def check_config(config: dict) -> None:
         if spec.get("ensemble", 1) > 1 and spec.get("resources", {}).get("gpu", 0) > 1:
             raise ValueError(f"config: experiments.{name}: an ensemble trains in one process on one device; "
                              f"set resources.gpu to 1 or ensemble to 1")
+        chunked = [arm for arm, switches in spec["arms"].items()
+                   if {**spec.get("model", {}), **(switches or {})}.get("loss_chunk")]
+        if spec.get("ensemble", 1) > 1 and chunked:
+            raise ValueError(f"config: experiments.{name}: arms {chunked} set model.loss_chunk, which is for single "
+                             f"runs; set ensemble to 1 or leave loss_chunk out")
         for bench in spec.get("zeroshot", []):
             builder = _known(config, "datasets", bench, f"experiments.{name}.zeroshot")["builder"]
             if builder not in BENCHMARK_BUILDERS:
