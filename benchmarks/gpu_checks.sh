@@ -8,7 +8,8 @@
 #     1  where the time goes: the kernel profile (E = 32 char-LM ensemble, GPT-2 124M), and seeds per hour
 #        at E in {32, 64} (one process on the GPU)
 #     2  GPT-2 124M side by side: baseline, A - I, XSA (fused; composite), nanoGPT's own model.py
-#        (NANOGPT=path/to/model.py: bring a copy, e.g. in an ignored folder; it is never vendored)
+#        (NANOGPT=.cache/nanogpt/model.py: a copy of karpathy/nanoGPT's, in that ignored folder; never vendored;
+#        the device tool's `carry: [".cache/nanogpt"]` takes it along)
 #     3  the implementation candidates side by side: GPT-2 with the chunked loss and the compiled clip + AdamW;
 #        E = 32 char-LM ensembles with the compiled step, A - I, XSA fused and composite
 #     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
