@@ -11,11 +11,11 @@
 #        (NANOGPT=.cache/nanogpt/model.py: a copy of karpathy/nanoGPT's, in that ignored folder; never vendored;
 #        the device tool's `carry: [".cache/nanogpt"]` takes it along)
 #     3  the implementation candidates side by side: GPT-2 with the chunked loss and the compiled clip + AdamW;
-#        E = 32 char-LM ensembles with the compiled step, A - I, XSA fused and composite
+#        E = 16 char-LM ensembles with the compiled step, A - I, XSA fused and composite
 #     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
 #        cuDNN-under-vmap probe
 #
-# SMOKE=1 runs each step at CPU sizes (tests/test_benchmark_tools.py runs check 4 so), to try the plumbing.
+# SMOKE=1 runs each step at CPU sizes (tests/test_benchmark_tools.py runs every check so), to try the plumbing.
 # Needs only PyTorch (and pytest for check 4) beside the checkout: src/ goes on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,13 @@ mkdir -p "$out"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/.cache/torch-compile}
 if [ -n "${SMOKE:-}" ]; then
-  ens="--preset cpu --ensemble 2" gpt2="--preset cpu" short="--rounds 21 --steps 1" members=2
+  ens="--preset cpu --ensemble 2" side="--preset cpu --ensemble 2" gpt2="--preset cpu" short="--rounds 21 --steps 1"
+  sizes="--preset cpu --sizes 2 --steps 2" equiv="--preset cpu --members 2 --steps 3"
+  probe="--preset cpu --members 2 --steps 2 --cases math"
 else
-  ens="--preset paper --ensemble 32" gpt2="--preset gpt2 --compile" short="" members=""
+  # check 3 holds five ensembles at once: E = 16 (past the seeds-per-hour knee) keeps them in memory together
+  ens="--preset paper --ensemble 32" side="--preset paper --ensemble 16" gpt2="--preset gpt2 --compile" short=""
+  sizes="--preset paper --sizes 32 64" equiv="" probe=""
 fi
 failed=0
 step() {  # step NAME COMMAND...: run it (at most LIMIT seconds), its output to OUT/NAME.log
@@ -39,8 +43,7 @@ step() {  # step NAME COMMAND...: run it (at most LIMIT seconds), its output to 
 case $check in
   1)
     step profile_gpu python benchmarks/kernel_profile.py $ens --out "$out/profile_gpu.json"
-    step ensemble_gpu_large python benchmarks/ensemble.py ${SMOKE:+--preset cpu --sizes 2 --steps 2} \
-      ${SMOKE:---preset paper --sizes 32 64} --out "$out/ensemble_gpu_large.json"
+    step ensemble_gpu_large python benchmarks/ensemble.py $sizes --out "$out/ensemble_gpu_large.json"
     ;;
   2)
     step step_time_gpt2 python benchmarks/step_time.py $gpt2 $short --variants baseline a_minus_i xsa xsa_composite \
@@ -49,15 +52,13 @@ case $check in
   3)
     step step_time_gpt2_candidates python benchmarks/step_time.py $gpt2 $short \
       --variants baseline chunked_ce compiled_step --out "$out/step_time_gpt2_candidates.json"
-    step step_time_ensemble_gpu python benchmarks/step_time.py $ens $short \
+    step step_time_ensemble_gpu python benchmarks/step_time.py $side $short \
       --variants baseline compiled_step a_minus_i xsa xsa_composite --out "$out/step_time_ensemble_gpu.json"
     ;;
   4)
-    step equivalence_gpu python benchmarks/equivalence.py ${SMOKE:+--preset cpu --members 2 --steps 3} \
-      --out "$out/equivalence_gpu.json"
+    step equivalence_gpu python benchmarks/equivalence.py $equiv --out "$out/equivalence_gpu.json"
     step test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
-    step cudnn_vmap_gpu python benchmarks/cudnn_vmap.py ${SMOKE:+--preset cpu --cases math --steps 2} \
-      ${members:+--members $members} --out "$out/cudnn_vmap_gpu.json"
+    step cudnn_vmap_gpu python benchmarks/cudnn_vmap.py $probe --out "$out/cudnn_vmap_gpu.json"
     ;;
   *)
     echo "benchmarks/gpu_checks.sh: CHECK is 1, 2, 3 or 4, not '$check'" >&2

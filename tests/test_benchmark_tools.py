@@ -113,20 +113,28 @@ class GPT(Transformer):
         main(["--rounds", "5", "--variants", "baseline"])  # fewer than 21 rounds cannot resolve 2%
 
 
-def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path):
-    """benchmarks/gpu_checks.sh check 4 at CPU sizes (SMOKE=1): every step's JSON and log under
-    OUT/benchmarks/results/, the script's exit status 0; an unknown check is refused."""
+CHECK_FILES = {1: ["profile_gpu", "ensemble_gpu_large"], 2: ["step_time_gpt2"],
+               3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"]}
+
+
+@pytest.mark.parametrize("check", sorted(CHECK_FILES))
+def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, check):
+    """benchmarks/gpu_checks.sh at CPU sizes (SMOKE=1): every step's JSON and log under OUT/benchmarks/results/,
+    the script's exit status 0 (a step's failure makes it 1); an unknown check is refused."""
     import os
     import subprocess
 
     env = {**os.environ, "SMOKE": "1"}
-    done = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "4", str(tmp_path)], cwd=REPO, env=env,
+    done = subprocess.run(["bash", "benchmarks/gpu_checks.sh", str(check), str(tmp_path)], cwd=REPO, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:]
     results = tmp_path / "benchmarks" / "results"
-    assert json.loads((results / "equivalence_gpu.json").read_text())["ok"]
-    assert json.loads((results / "cudnn_vmap_gpu.json").read_text())["math"]["ran"]
-    assert "skipped" in (results / "test_cuda.log").read_text()  # no CUDA here: it says so
-    bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO, capture_output=True,
-                         text=True)
-    assert bad.returncode == 2 and "CHECK is 1, 2, 3 or 4" in bad.stderr
+    for name in CHECK_FILES[check]:
+        assert json.loads((results / f"{name}.json").read_text()) and (results / f"{name}.log").stat().st_size
+    if check == 4:
+        assert json.loads((results / "equivalence_gpu.json").read_text())["ok"]
+        assert json.loads((results / "cudnn_vmap_gpu.json").read_text())["math"]["ran"]
+        assert "skipped" in (results / "test_cuda.log").read_text()  # no CUDA here: it says so
+        bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO,
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and "CHECK is 1, 2, 3 or 4" in bad.stderr
