@@ -36,8 +36,12 @@ from step_time import Timer, make_ensemble_step  # noqa: E402
 
 from unrolled.models.transformer import Attention  # noqa: E402
 
-CASES = {"math": (SDPBackend.MATH, False), "flash": (SDPBackend.FLASH_ATTENTION, False), "cudnn": (SDPBackend.CUDNN_ATTENTION, False),
-         "cudnn_contiguous": (SDPBackend.CUDNN_ATTENTION, True)}
+CASES = {  # backend forced, contiguous q, k, v
+    "math": (SDPBackend.MATH, False),
+    "flash": (SDPBackend.FLASH_ATTENTION, False),
+    "cudnn": (SDPBackend.CUDNN_ATTENTION, False),
+    "cudnn_contiguous": (SDPBackend.CUDNN_ATTENTION, True),
+}
 
 
 @contextlib.contextmanager

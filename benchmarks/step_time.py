@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/ensemble.py's prese
 
 from unrolled.config import H100_BF16_FLOPS, TrainConfig
 from unrolled.models import ModelConfig, Transformer
+from unrolled.models.transformer import Attention
 from unrolled.stats import bootstrap_ci
 from unrolled import distributed
 from unrolled.train import Trainer, optimizer_and_update
@@ -62,14 +63,20 @@ PRESETS = {  # the CPU default's char LM; GPT-2 124M (nanoGPT's config) for GPUs
 }
 
 
+def composite_xsa(model) -> None:
+    """XSA through autograd's composite graph in every attention of `model` (a Transformer or an Ensemble)."""
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.fused_xsa = False
+
+
 def make_step(name, preset, device, compile_model, bf16):
     """Build a variant; return (model, one training step, tokens per step, the step's inputs)."""
     torch.manual_seed(0)
     cfg = ModelConfig(**PRESETS[preset]["model"], **VARIANTS[name])
     model = Transformer(cfg).to(device)
     if name == "xsa_composite":
-        for block in model.blocks:
-            block.attn.fused_xsa = False
+        composite_xsa(model)
     # the trainer's clip + AdamW (train.optimizer_and_update)
     opt, update = optimizer_and_update(model, TrainConfig(lr=1e-4, compile_optimizer=name == "compiled_step"), device)
     fwd = torch.compile(model) if compile_model else model
@@ -94,9 +101,7 @@ def make_ensemble_step(name, preset, members, device, folder: Path):
     trainer = Trainer(run, seeds, [folder / name / f"seed{s}" for s in seeds], folder / name / "ckpt.pt", False)
     trainer.build(distributed.Placement(device))
     if name == "xsa_composite":
-        for module in trainer.model.modules():
-            if hasattr(module, "fused_xsa"):
-                module.fused_xsa = False
+        composite_xsa(trainer.model)
     return trainer.model, trainer.train_step, members * trainer.batches.tokens_per_batch, trainer.batches.next_train()
 
 

@@ -35,8 +35,9 @@ class _Exclusive(torch.autograd.Function):
     @staticmethod
     def forward(y, v):
         acc = torch.promote_types(y.dtype, torch.float32)  # the row sums in fp32 at least (bf16 inputs)
-        vv = (v.to(acc) * v.to(acc)).sum(-1, keepdim=True).clamp_min(EPS * EPS)
-        c = (y.to(acc) * v.to(acc)).sum(-1, keepdim=True) / vv
+        va = v.to(acc)
+        vv = (va * va).sum(-1, keepdim=True).clamp_min(EPS * EPS)
+        c = (y.to(acc) * va).sum(-1, keepdim=True) / vv
         return y - (c * v).to(y.dtype), c, vv
 
     @staticmethod
