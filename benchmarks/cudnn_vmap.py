@@ -61,7 +61,7 @@ def probe(case: str, preset: str, members: int, steps: int, device: str, folder:
     try:
         with contiguous_heads(contiguous), sdpa_kernel(backend):
             step = make_ensemble_step("baseline", preset, members, device, folder / case)[1]
-            if device == "cuda":
+            if device == "cuda" and backend == SDPBackend.CUDNN_ATTENTION:
                 torch.backends.cuda.enable_cudnn_sdp(True)  # the trainer's gpu_backends switched it off
             for _ in range(3):  # compilation and warm-up
                 step()

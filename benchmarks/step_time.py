@@ -191,7 +191,8 @@ def saved_activation_mb(model, step_inputs) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="cpu")
+    parser.add_argument("--preset", choices=[*PRESETS, "paper"], default="cpu",
+                        help="cpu or gpt2; with --ensemble: benchmarks/ensemble.py's cpu or paper")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant per round")
@@ -211,6 +212,8 @@ def main(argv=None):
     steps, models, tokens, memory = {}, {}, {}, {}
     if args.nanogpt:
         names.append("nanogpt")
+    if not args.ensemble and args.preset not in PRESETS:
+        parser.error(f"--preset {args.preset}: a seed-ensemble preset; add --ensemble E")
     if args.ensemble and (args.nanogpt or args.preset not in ("cpu", "paper") or "chunked_ce" in names):
         parser.error("--ensemble: presets cpu or paper, without --nanogpt or chunked_ce (single runs only)")
     folder = Path(tempfile.mkdtemp())

@@ -43,7 +43,7 @@ def test_the_profile_runs_on_the_cpu(tmp_path):
     assert result["ms_per_step"]["optimizer"] > 0  # AdamW's plain aten ops, found inside Optimizer.step
 
 
-def test_step_time_times_the_candidates_in_seed_ensembles_as_the_trainer_runs_them(tmp_path):
+def test_step_time_times_the_candidates_in_seed_ensembles_as_the_trainer_runs_them(tmp_path, capsys):
     from step_time import main
 
     main(["--preset", "cpu", "--ensemble", "2", "--rounds", "21", "--steps", "1",
@@ -55,6 +55,13 @@ def test_step_time_times_the_candidates_in_seed_ensembles_as_the_trainer_runs_th
     assert rows["xsa_composite"]["mem_MB"] > rows["baseline"]["mem_MB"]  # XSA keeps more for backward
     with pytest.raises(SystemExit):  # the chunked loss is for single runs
         main(["--preset", "cpu", "--ensemble", "2", "--variants", "chunked_ce"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # an ensemble preset needs --ensemble
+        main(["--preset", "paper", "--variants", "baseline"])
+    assert "add --ensemble E" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # and is accepted with it (then refused for chunked_ce alone)
+        main(["--preset", "paper", "--ensemble", "2", "--variants", "chunked_ce"])
+    assert "single runs only" in capsys.readouterr().err
 
 
 def test_the_cudnn_probe_records_what_ran_and_what_failed(tmp_path):

@@ -148,8 +148,9 @@ def config_hashes(run: dict, seeds: list[int], meta: dict) -> tuple[list[str], s
 
 
 def gpu_backends(compiled_ensemble: bool) -> None:
-    """TF32 matmuls; and no cuDNN attention for a compiled ensemble (torch 2.11: cuDNN attention under vmap
-    + compile fails a stride assertion; flash attention, which an H100 runs as fast here, does not)."""
+    """TF32 matmuls; and no cuDNN attention for a compiled ensemble: under vmap + compile it once failed a
+    stride assertion, and where it runs (torch 2.11, H200) it is no faster than flash attention (1.009x the
+    step: benchmarks/results/cudnn_vmap_gpu.json)."""
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     if compiled_ensemble:
