@@ -24,13 +24,14 @@ endif
 # reruns jobs whose outputs a kill left incomplete (history.csv is rewritten while training).
 SNAKEMAKE := $(SMK)
 # The one-GPU tier: its config, through the gpu profile (local GPUs) instead of the default one.
-GPU_TIER  := --configfile config/gpu.yaml
+GPU_CONFIG ?= config/gpu.yaml
+GPU_TIER  := --configfile $(GPU_CONFIG)
 SNAKEMAKE_GPU := $(SMK) --workflow-profile none --profile workflow/profiles/gpu
-SLICE_MINUTES ?= 9
+SLICE_OUT ?= logs/slices
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: check reproduce reproduce-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
+.PHONY: check reproduce reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
 	pull-reference clean-venv
 
 ifndef NO_VENV
@@ -53,17 +54,22 @@ results/report.html: results/tables/paper_vs_reproduced.md results/metrics.json
 	$(SNAKEMAKE) --report $@ $(SNAKEMAKE_ARGS)
 
 ## The one-GPU tier (config/gpu.yaml) through the gpu profile, into results/gpu/: every experiment, then the
-## table, the figures and the report. SLICE=n (or SLICE=next) runs one slice of its training jobs instead,
-## cut off after SLICE_MINUTES (a job cut off checkpoints and stops; the rerun resumes it). The slices and
-## their state: `python -m unrolled slices --configfile config/gpu.yaml`.
+## table, the figures and the report. SLICE=n (or SLICE=next) runs one slice instead, as a GPU node does
+## (tools/gpu-slice.sh: one deadline, jobs that fit it, their archive in SLICE_OUT). The slices and their
+## state: `python -m unrolled slices --configfile config/gpu.yaml`.
 reproduce-gpu: $(STAMP)
 ifdef SLICE
-	timeout --signal=TERM --kill-after=60 $(SLICE_MINUTES)m $(SNAKEMAKE_GPU) \
-		$$($(PY) -m unrolled -q slices $(GPU_TIER) --targets $(SLICE)) $(GPU_TIER) $(SNAKEMAKE_ARGS)
+	PYTHON=$(PY) GPU_CONFIG=$(GPU_CONFIG) tools/gpu-slice.sh $(SLICE) $(SLICE_OUT)
 else
 	$(SNAKEMAKE_GPU) $(GPU_TIER) $(SNAKEMAKE_ARGS)
 	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) $(SNAKEMAKE_ARGS)
 endif
+
+## The GPU slice path rehearsed on the CPU: a stand-in for the GPU node (its packages only, plus the wheels
+## of gpu-wheels) runs a smoke-size slice under its deadline; its archive is unpacked in a second copy and
+## summarized. Fails unless a summary with paired seeds comes out (tools/rehearse_gpu.py; a few minutes).
+rehearse-gpu: $(STAMP)
+	$(PY) tools/rehearse_gpu.py .rehearsal
 
 ## The GPU tier's summaries, figures, table and report from the seeds finished so far (slices made on any
 ## machine and copied into results/gpu/runs/), training nothing: CPU, seconds.

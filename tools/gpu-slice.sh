@@ -1,41 +1,108 @@
 #!/usr/bin/env bash
-# One slice of the one-GPU tier on a GPU node that has PyTorch but no internet, no snakemake and no venv
-# (a shared node for a quarter of an hour, a short or preemptible queue, the lab's lent machines):
+# One slice of the one-GPU tier, under one deadline for the whole command, on a machine that may keep
+# nothing afterwards (a GPU node lent for a quarter of an hour with PyTorch but no internet, no snakemake
+# and no venv; a short or preemptible queue):
 #
-#   tools/gpu-slice.sh SLICE [MINUTES [OUT]]        SLICE: a number, or "next"
+#   tools/gpu-slice.sh SLICE [OUT]        SLICE: a number, or "next" (the first slice not finished here)
 #
-# Bring along: the checkout; .whl/ (make gpu-wheels); the sources the slice's data sets are built from,
-# fetched (data/raw/<source>, e.g. fashion_mnist, shakespeare, tinyshakespeare) or, for url sources, placed
-# in data/external/<source>/ (tiny-shakespeare: data/external/tinyshakespeare/input.txt).
-# It installs the wheels into a temp folder, runs the slice through the gpu profile for at most MINUTES
-# (default 9; a job still running then checkpoints and stops, and rerunning the slice resumes it), and packs
-# what the slice made, without checkpoints, into OUT/slice-results.tar.gz (default OUT: $OUT, else .): every
-# run's metrics.json, history.csv and evaluations, the training logs and Snakemake's. Unpacked in a checkout
+#   DEADLINE    seconds from the start for everything: install, data, training, evaluation, packing (540)
+#   GPU_CONFIG  the tier's config (config/gpu.yaml)
+#   PYTHON      the Python that has PyTorch (python3)
+#
+# Bring along (docs/gpu.md): the checkout; .whl/ (make gpu-wheels) where snakemake is not installed; the
+# sources the slice's data sets are built from (data/raw/<source>, or for url sources data/external/<source>/);
+# and results/gpu/ as published (its runs/ and tuned/), so "next" knows what is finished.
+#
+# It installs the wheels into a temp folder, then trains the slice's jobs one by one, each with its
+# evaluations right after it (they need the weights, which stay here). A job whose estimated minutes do not
+# fit in what is left of the deadline is not started. After each job, and on exit or SIGTERM, it packs every
+# finished seed's files (no checkpoints) into OUT/slice-results.tar.gz (written whole: temp file, then
+# rename), so a command killed at any point returns what had finished. Unpacked in a checkout
 # (`tar -xzf slice-results.tar.gz`), `make figures-gpu` summarizes them with the seeds already there.
+# Exit status: 0 when every job of the slice finished, 3 when one did not fit, else the failure's.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-slice=${1:?usage: tools/gpu-slice.sh SLICE [MINUTES [OUT]]}
-minutes=${2:-9}
-out=${3:-${OUT:-.}}
-site=${TMPDIR:-/tmp}/unrolled-site
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" .whl/*.whl || exit 1
-fi
-export PYTHONPATH="$PWD/src:$site${PYTHONPATH:+:$PYTHONPATH}"
-# The rules call `python`; some images have only python3.
-if ! command -v python >/dev/null; then
-  mkdir -p "$site/bin" && ln -sf "$(command -v python3)" "$site/bin/python" && export PATH="$site/bin:$PATH"
-fi
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python3 -m unrolled slices --configfile config/gpu.yaml | tee "$out/slices-before.md"
-targets=$(python3 -m unrolled -q slices --configfile config/gpu.yaml --targets "$slice") || exit 1
 started=$(date +%s)
-timeout --signal=TERM --kill-after=60 "${minutes}m" python3 -m snakemake --workflow-profile none \
-  --profile workflow/profiles/gpu $targets --configfile config/gpu.yaml 2>&1 | tee "$out/snakemake.log"
-status=${PIPESTATUS[0]}
-echo "slice $slice: snakemake exit $status after $(( $(date +%s) - started )) s" | tee -a "$out/snakemake.log"
-python3 -m unrolled slices --configfile config/gpu.yaml > "$out/slices-after.md"
-# Per-seed files only: checkpoints stay behind (gigabytes at scale, and the published results never hold them).
-find results/gpu/runs results/gpu/benchmarks logs -type f ! -name ckpt.pt -print0 2>/dev/null \
-  | tar -czf "$out/slice-results.tar.gz" --null -T -
+cd "$(dirname "$0")/.."
+slice=${1:?usage: tools/gpu-slice.sh SLICE [OUT]}
+out=$(mkdir -p "${2:-${OUT:-.}}" && cd "${2:-${OUT:-.}}" && pwd)
+deadline=$((started + ${DEADLINE:-540}))
+config=${GPU_CONFIG:-config/gpu.yaml}
+python=${PYTHON:-python3}
+results=$(sed -n 's/^results: *\([^ #]*\).*/\1/p' "$config")
+results=${results:-results/gpu}
+log="$out/slice.log"
+reserve=25 # seconds kept for stopping a job and packing
+child=
+
+say() { echo "[gpu-slice $(($(date +%s) - started)) s] $*" | tee -a "$log"; }
+
+pack() { # every finished file so far (no checkpoints, no half-written temp files), replacing the last archive
+  local folders
+  folders=$(for f in "$results/runs" "$results/benchmarks" "$results/tuned" logs; do [ -d "$f" ] && echo "$f"; done)
+  # shellcheck disable=SC2086  # one folder a word
+  find $folders -type f ! -name ckpt.pt ! -name '*.tmp' -print0 | tar -czf "$out/.slice-results.tar.gz.part" --null -T - &&
+    mv -f "$out/.slice-results.tar.gz.part" "$out/slice-results.tar.gz"
+}
+
+finish() {
+  local status=$?
+  trap - EXIT TERM INT
+  pack
+  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+    say "stopping the running job (it checkpoints here; this machine may not keep it)"
+    kill -TERM "$child" 2>/dev/null
+    wait "$child"
+    pack
+  fi
+  say "exit $status; archive: $out/slice-results.tar.gz"
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 143' TERM INT
+
+: >"$log"
+if ! "$python" -c "import snakemake" 2>/dev/null; then
+  [ -d .whl ] || { say "no snakemake here and no .whl/ to install it from (make gpu-wheels)"; exit 1; }
+  (cd .whl && sha256sum --check --quiet SHA256SUMS) >>"$log" 2>&1 ||
+    { say ".whl/ does not match its SHA256SUMS (make gpu-wheels again)"; exit 1; }
+  site=${TMPDIR:-/tmp}/unrolled-site
+  "$python" -m pip install -q --no-index --no-deps --no-compile --target "$site" .whl/*.whl >>"$log" 2>&1 ||
+    { say "installing .whl/ failed"; exit 1; }
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# The rules call `python`; some images have only python3. A wrapper, not a link: a venv's Python started
+# through a link in another folder would not find its venv.
+bin=${TMPDIR:-/tmp}/unrolled-bin
+mkdir -p "$bin" && printf '#!/bin/sh\nexec "%s" "$@"\n' "$(command -v "$python")" >"$bin/python" &&
+  chmod +x "$bin/python" && export PATH="$bin:$PATH"
+say "installed; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo 'no GPU')"
+
+jobs=$("$python" -m unrolled -q slices --configfile "$config" --jobs "$slice" 2>>"$log") ||
+  { say "slice $slice: no jobs to run (see $log)"; exit 2; }
+status=0
+while IFS=$'\t' read -r minutes name targets; do
+  left=$((deadline - $(date +%s) - reserve))
+  need=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 + 0.5 }')
+  if ((need > left)); then
+    say "not started: $name needs about $need s, $left s are left"
+    status=3
+    break
+  fi
+  say "$name: estimated $need s, $left s left"
+  # shellcheck disable=SC2086  # targets: one word each
+  timeout --signal=TERM --kill-after=15 "$left" "$python" -m snakemake $targets --workflow-profile none \
+    --profile workflow/profiles/gpu --configfile "$config" >>"$log" 2>&1 &
+  child=$!
+  wait "$child"
+  rc=$?
+  child=
+  pack
+  if ((rc != 0)); then
+    say "$name: snakemake exit $rc"
+    status=$rc
+    break
+  fi
+  say "$name: finished, packed"
+done <<<"$jobs"
 exit "$status"

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--out-json", required=True), _arg("--out-csv", required=True),
              _arg("--out-curves", required=True, help="every run's validation curve in one table (dvc plots)"),
              keywords=("experiment", "spec", "runs", "histories", "out_json", "out_csv", "out_curves"))
+    _command(sub, "tune", "a tuned arm's choice: the sweep arm with the best mean primary metric",
+             "config:choose_file", _arg("--summary", required=True, help="the sweep's summary.json"),
+             _arg("--key", required=True, help="the model key the sweep varies"),
+             _arg("--values", required=True, type=_json_arg, help="{sweep arm: its value} as JSON"),
+             out=True, keywords=("summary", "key", "values"))
     _command(sub, "metrics", "results/metrics.json (for `dvc metrics show`) from the summaries",
              "experiments:flat_metrics", _arg("summary_paths", nargs="*"), out=True, keywords=("summary_paths",))
     _command(sub, "zeroshot", "score one trained LM on one zero-shot benchmark", "zeroshot:evaluate_run",
@@ -144,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "slices", "the config's training jobs cut into slices of one short GPU allocation each "
              "(its `slices.minutes`), in order, with their state", "slices:command", CONFIGFILE,
              _arg("--targets", metavar="N", help="print slice N's target files (N from 1, or 'next')"),
-             keywords=("configfiles", "targets"), configfiles="configfile")
+             _arg("--jobs", metavar="N", help="print slice N's jobs: minutes, name and targets, a line each"),
+             keywords=("configfiles", "targets", "jobs_of"), configfiles="configfile", jobs_of="jobs")
     _command(sub, "check", "compare a finished run's paired differences with the published reference: same "
              "direction, within the reference's seed spread (exit 2 if not)", "check:command",
              _arg("--results", default="results", help="the run's results folder"),

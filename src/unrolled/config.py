@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from unrolled.registry import PREPARED, RESULTS, SUMMARY, experiment_file, read_json
+from unrolled.registry import PREPARED, RESULTS, read_json, tuned_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,9 +80,11 @@ class TrainConfig:
             raise ValueError(f"train.checkpoint_interval must be at least 1 or null, got {self.checkpoint_interval}")
 
 
-def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | Path = RESULTS) -> dict:
+def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | Path = RESULTS,
+               experiment: str | None = None) -> dict:
     """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm
-    tuned by a sweep (`tune`) also names the sweep's summary, read when the run starts (`tuned_run`)."""
+    tuned by a sweep (`tune`) also names its choice file (the `tune` rule writes it once, from the sweep's
+    summary; `tuned_run` fills the choice in)."""
     if arm not in spec["arms"]:
         raise ValueError(f"arm {arm!r} is not defined; arms: {sorted(spec['arms'])}")
     switches = dict(spec["arms"][arm] or {})
@@ -90,24 +92,44 @@ def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | P
     run = {"data": f"{data_root}/{spec['dataset']}", "model": {**spec.get("model", {}), **switches},
            "train": dict(spec.get("train", {}))}
     if tune:
-        run["tune"] = {"summary": experiment_file(tune["experiment"], SUMMARY, results),
-                       "key": tune["key"], "values": tune["values"]}
+        if experiment is None:
+            raise ValueError(f"arm {arm!r} is tuned by a sweep: its experiment's name is needed for its choice file")
+        run["tune"] = {"choice": tuned_file(experiment, arm, results)}
     return run
 
 
+def choose(summary: dict, key: str, values: dict) -> dict:
+    """A tuned arm's choice: the value of `key` in the sweep arm (of `values`' arms) with the best mean primary
+    metric over the sweep's seeds. `edge` says the choice is the grid's smallest or largest value, where the
+    best may lie outside the grid."""
+    means = {arm: d["mean"] for arm, d in summary["metrics"][summary["primary"]]["arms"].items() if arm in values}
+    missing = sorted(set(values) - set(means))
+    if missing:
+        raise ValueError(f"the sweep {summary['experiment']} has no results for {missing} yet: it cannot choose")
+    best = (max if summary["higher_is_better"] else min)(means, key=means.get)
+    grid = sorted(set(values.values()))
+    return {"experiment": summary["experiment"], "arm": best, "key": key, "value": values[best],
+            "metric": summary["primary"], "mean": means[best], "seeds": summary["seeds"], "grid": grid,
+            "edge": len(grid) > 1 and values[best] in (grid[0], grid[-1])}
+
+
+def choose_file(summary: str, key: str, values: dict) -> dict:
+    """The `tune` command: the choice from a sweep's summary file."""
+    return choose(read_json(summary), key, values)
+
+
 def tuned_run(run: dict) -> dict:
-    """A run config whose model key is tuned by a sweep, with the sweep's choice filled in: the value of
-    the sweep arm with the best mean primary metric over the sweep's seeds (`tuned` records which)."""
+    """A run config whose model key is tuned by a sweep, with the choice (the `tune` rule's file) filled in;
+    `tuned` records it."""
     if "tune" not in run:
         return run
-    tune = run["tune"]
-    summary = read_json(tune["summary"])
-    means = {arm: d["mean"] for arm, d in summary["metrics"][summary["primary"]]["arms"].items()}
-    best = (max if summary["higher_is_better"] else min)(means, key=means.get)
-    value = tune["values"][best]
-    tuned = {"experiment": summary["experiment"], "arm": best, "key": tune["key"], "value": value,
-             "metric": summary["primary"], "mean": means[best]}
-    return {**{k: v for k, v in run.items() if k != "tune"}, "model": {**run["model"], tune["key"]: value},
+    path = run["tune"]["choice"]
+    try:
+        tuned = read_json(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: the tuned arm's choice is not made yet (the workflow's `tune` rule makes it "
+                         f"from the sweep's summary)") from None
+    return {**{k: v for k, v in run.items() if k != "tune"}, "model": {**run["model"], tuned["key"]: tuned["value"]},
             "tuned": tuned}
 
 

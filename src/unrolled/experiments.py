@@ -15,6 +15,7 @@ from pathlib import Path
 
 from unrolled import registry, stats
 from unrolled.atomic import atomic_path, write_json
+from unrolled.errors import UnrolledError
 from unrolled.registry import load_runs, seeds
 
 # metric name -> (keys in metrics.json, higher is better)
@@ -35,11 +36,28 @@ def load_histories(files: list[str | Path], spec: dict) -> dict:
     return load_runs(files, spec, registry.HISTORY, read=registry.read_history)
 
 
+def check_pooled_configs(experiment: str, runs: dict[str, dict[int, dict]]) -> None:
+    """Seeds of one arm are pooled only if they trained with one run config (model and training), wherever
+    and whenever they ran: an error naming the arm, the seeds and the keys that differ otherwise."""
+    for arm, by_seed in runs.items():
+        flat = {seed: {f"{part}.{k}": v for part, d in m.get("config", {}).items() for k, v in d.items()}
+                for seed, m in by_seed.items()}
+        first, *rest = sorted(flat)
+        for seed in rest:
+            keys = sorted(k for k in flat[first].keys() | flat[seed].keys() if flat[first].get(k) != flat[seed].get(k))
+            if keys:
+                raise UnrolledError(
+                    f"{experiment}/{arm}: seeds {first} and {seed} trained with different run configs "
+                    f"({', '.join(f'{k}: {flat[first].get(k)!r} vs {flat[seed].get(k)!r}' for k in keys[:4])}); "
+                    f"their results cannot be pooled: retrain one of them, or give them different arms")
+
+
 def summarize(experiment: str, spec: dict, files: list[str | Path], histories: dict) -> dict:
     """Statistics over seeds from `files`, the metrics.json of every run of the experiment, and
     `histories`, their history.csv rows (`load_histories`)."""
     keys, higher = METRIC_KEYS[spec["metric"]]
     runs = load_runs(files, spec, registry.METRICS)
+    check_pooled_configs(experiment, runs)
     values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
     curves = {arm: {s: {int(row["step"]): float(row[spec["metric"]]) for row in rows} for s, rows in by_seed.items()}
               for arm, by_seed in histories.items()}

@@ -41,10 +41,14 @@ def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
         return {"tokenizer": "gpt2", "vocab_size": 50257}, True
     if builder.startswith("text"):
         return {"tokenizer": "char", "vocab_size": 65}, True  # tiny-shakespeare's; a few params either way
-    # shape, classes and the source's training images, of which the builder holds out val_fraction
-    images = {"cifar10": ([3, 32, 32], 10, 50_000), "imagenet16": ([3, 16, 16], 1000, 1_281_167),
-              "mnist_csv": ([1, 28, 28], 10, 5_000)}
-    shape, classes, total = images.get(builder, ([1, 28, 28], 10, 60_000))  # idx: (Fashion-)MNIST
+    # shape, classes, the source's training images (of which the builder holds out val_fraction) and its
+    # official held-out images (validation: official)
+    images = {"cifar10": ([3, 32, 32], 10, 50_000, 10_000), "imagenet16": ([3, 16, 16], 1000, 1_281_167, 50_000),
+              "mnist_csv": ([1, 28, 28], 10, 5_000, 0)}
+    shape, classes, total, official = images.get(builder, ([1, 28, 28], 10, 60_000, 10_000))  # idx: (Fashion-)MNIST
+    if spec.get("validation") == "official":
+        return {"kind": "images", "shape": shape, "num_classes": classes,
+                "counts": {"train": total, "val": official}}, True
     val = round(total * spec.get("val_fraction", 0.1))
     return {"kind": "images", "shape": shape, "num_classes": classes, "counts": {"train": total - val, "val": val}}, True
 
@@ -78,7 +82,7 @@ def job_cost(config: dict, name: str, arm: str, seeds_per_job: int) -> dict:
     model's size and the items each run trains on."""
     spec = config["experiments"][name]
     meta, assumed = _meta(config, spec["dataset"])
-    params, flops_item, items, eval_flops = _run_cost(run_config(spec, arm), meta)
+    params, flops_item, items, eval_flops = _run_cost(run_config(spec, arm, experiment=name), meta)
     return {"params": params, "assumed_data": assumed, "tokens_per_run": items,
             "flops_per_job": (items * flops_item + eval_flops) * seeds_per_job}
 

@@ -95,6 +95,11 @@ def seeds(spec: dict) -> list[int]:
     return list(range(s)) if isinstance(s, int) else list(s)
 
 
+def arm_seeds(spec: dict, arm: str) -> list[int]:
+    """An arm's seeds: the experiment's, or in a partial summary the arm's finished ones (`published_arms`)."""
+    return spec.get("arm_seeds", {}).get(arm) or seeds(spec)
+
+
 def seed_groups(spec: dict) -> list[list[int]]:
     """The experiment's seeds in training jobs: groups of `ensemble` seeds, in order (the last may be smaller)."""
     size, all_seeds = spec.get("ensemble", 1), seeds(spec)
@@ -103,7 +108,7 @@ def seed_groups(spec: dict) -> list[list[int]]:
 
 def run_files(experiment: str, spec: dict, name: str, root: str | Path = RUNS) -> list[str]:
     """`name` of every run of the experiment: arm by arm, seeds in order."""
-    return [run_file(experiment, arm, s, name, root) for arm in spec["arms"] for s in seeds(spec)]
+    return [run_file(experiment, arm, s, name, root) for arm in spec["arms"] for s in arm_seeds(spec, arm)]
 
 
 def run_of(path: str | Path, name: str) -> tuple[str, str, int]:
@@ -142,12 +147,12 @@ def load_runs(files: Iterable[str | Path], spec: dict, name: str, read=read_json
         if not Path(path).exists():
             raise FileNotFoundError(f"{path}: missing; run the step that writes it first")
         runs.setdefault(arm, {})[seed] = read(path)
-    missing = [f"{arm}/seed{s}" for arm in spec["arms"] for s in seeds(spec) if s not in runs[arm]]
+    missing = [f"{arm}/seed{s}" for arm in spec["arms"] for s in arm_seeds(spec, arm) if s not in runs[arm]]
     extra = [f"{arm}/seed{s}" for arm, by_seed in runs.items() for s in by_seed
-             if arm not in spec["arms"] or s not in seeds(spec)]
+             if arm not in spec["arms"] or s not in arm_seeds(spec, arm)]
     if missing or extra:
         raise ValueError(f"{name} files do not match the experiment's runs: missing {missing}, not in it {extra}")
-    return {arm: {s: runs[arm][s] for s in seeds(spec)} for arm in spec["arms"]}
+    return {arm: {s: runs[arm][s] for s in arm_seeds(spec, arm)} for arm in spec["arms"]}
 
 
 RESOURCE_DEFAULTS = {"mem_mb": 4000, "runtime": 60}  # a training job's, where its experiment sets none
@@ -159,13 +164,11 @@ def resources(spec: dict, config: dict) -> dict:
     return {"gpu": config.get("train_gpus", 0), **RESOURCE_DEFAULTS, **spec.get("resources", {})}
 
 
-def tune_inputs(spec: dict, arm: str, results: str | Path = RESULTS) -> list[str]:
-    """The sweep summary a tuned arm's runs read when they start (none for other arms)."""
-    tune = (spec["arms"][arm] or {}).get("tune")
-    return [experiment_file(tune["experiment"], SUMMARY, results)] if tune else []
+def tuned_file(experiment: str, arm: str, root: str | Path = RESULTS) -> str:
+    """A tuned arm's choice of its sweep (the `tune` rule's output; every seed group of the arm trains with it)."""
+    return f"{root}/tuned/{experiment}/{arm}.json"
 
 
-# -- statistics, theory, figures ----------------------------------------------------------------------
 def experiment_file(experiment: str, name: str, root: str | Path = RESULTS) -> str:
     """A per-experiment result over seeds: summary.json, summary.csv, zeroshot.json, icl.json."""
     return f"{root}/{experiment}/{name}"
@@ -215,7 +218,7 @@ def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) 
     if kind == "curves":
         exp = experiments[spec["experiment"]]
         return [run_file(spec["experiment"], arm, s, HISTORY, runs_root(results)) for arm in spec["arms"]
-                for s in seeds(exp)]
+                for s in arm_seeds(exp, arm)]
     if kind == "icl":
         return [experiment_file(name, ICL, results) for name in spec["experiments"]]
     return theory_files(FIGURE_THEORY[kind], results)
@@ -273,12 +276,34 @@ def data_missing(config: dict, dataset: str) -> str | None:
     return "; ".join(missing) or None
 
 
-def finished_seeds(name: str, spec: dict, config: dict) -> list[int]:
-    """The seeds of an experiment whose every arm has finished training and its evaluations."""
+def finished_seeds(name: str, spec: dict, config: dict) -> dict[str, list[int]]:
+    """Each arm's seeds that have finished training and their evaluations."""
     runs = runs_root(config.get("results", RESULTS))
     names = [METRICS] + ([ICL] if is_icl(spec, config) else []) + [zeroshot_name(b) for b in spec.get("zeroshot", [])]
-    return [s for s in seeds(spec)
-            if all(Path(run_file(name, arm, s, f, runs)).exists() for arm in spec["arms"] for f in names)]
+    return {arm: [s for s in seeds(spec) if all(Path(run_file(name, arm, s, f, runs)).exists() for f in names)]
+            for arm in spec["arms"]}
+
+
+def published_arms(spec: dict, finished: dict[str, list[int]]) -> dict[str, list[int]]:
+    """What a partial summary shows of an experiment's finished seeds (`finished_seeds`): {arm: its finished
+    seeds} for the baseline and every arm that shares a finished seed with it, so each shown arm has a paired
+    comparison (comparisons pair the seeds both arms have). {} when no arm shares one with the baseline."""
+    base = set(finished[spec["baseline"]])
+    shown = {arm: sorted(done) for arm, done in finished.items()
+             if arm != spec["baseline"] and base & set(done)}
+    return {spec["baseline"]: sorted(base), **shown} if shown else {}
+
+
+def _keep_arms(spec: dict, kept: list[str]) -> None:
+    """A partial experiment without the arms that have no published seeds yet: its pairs, claims and
+    size labels keep only what names kept arms."""
+    spec["planned_arms"] = list(spec["arms"])
+    spec["arms"] = {arm: spec["arms"][arm] for arm in kept}
+    spec["pairs"] = [pair for pair in spec.get("pairs", []) if all(a in kept for a in pair)]
+    spec["claims"] = {claim: {a: p for a, p in mapping.items() if a in kept}
+                      for claim, mapping in spec.get("claims", {}).items()}
+    if "unmatched" in spec:
+        spec["unmatched"] = [a for a in spec["unmatched"] if a in kept]
 
 
 def resolve(config: dict) -> dict:
@@ -322,25 +347,37 @@ def resolve(config: dict) -> dict:
         for arm, switches in spec["arms"].items():
             if switches and "tune" in switches:
                 tune = switches["tune"]
-                sweep = _known(config, "experiments", tune["experiment"], f"experiments.{name}.arms.{arm}.tune")
+                where = f"experiments.{name}.arms.{arm}.tune"
+                sweep = _known(config, "experiments", tune["experiment"], where)
+                for a in tune.get("arms", []):
+                    if a not in sweep["arms"]:
+                        raise ValueError(f"config: {where}.arms: {a!r} is not an arm of {tune['experiment']}")
                 tune["values"] = {a: {**sweep.get("model", {}), **(sw or {})}.get(tune["key"])
-                                  for a, sw in sweep["arms"].items()}
+                                  for a, sw in sweep["arms"].items() if a in tune.get("arms", sweep["arms"])}
     if config.get("partial"):
         for name, spec in experiments.items():
             if name in left_out:
                 continue
-            done = finished_seeds(name, spec, config)
+            shown = published_arms(spec, finished_seeds(name, spec, config))
             spec["planned_seeds"] = len(seeds(spec))
-            if done:
-                spec["seeds"] = done
-            else:
-                left_out[name] = "no seed finished in every arm yet"
+            if not shown:
+                left_out[name] = "no seed finished in the baseline and another arm yet"
+                continue
+            _keep_arms(spec, list(shown))
+            spec["seeds"] = sorted(set().union(*shown.values()))
+            spec["arm_seeds"] = shown
     config["experiments"] = {n: s for n, s in experiments.items() if n not in left_out}
     config["left_out"] = left_out
     for name, fig in list(config.get("figures", {}).items()):
         targets = [fig["experiment"]] if "experiment" in fig else fig.get("experiments", [])
         targets = [t if t in config["experiments"] else replaced_by.get(t, t) for t in targets]
         if not all(t in config["experiments"] for t in targets):
+            del config["figures"][name]
+            continue
+        if "arms" in fig:  # a partial experiment draws the arms it has so far
+            fig["arms"] = [a for a in fig["arms"] if a in config["experiments"][targets[0]]["arms"]]
+        cells = [a for row in fig.get("cells", {}).values() for a in row.values()]
+        if (cells and not all(a in config["experiments"][targets[0]]["arms"] for a in cells)) or fig.get("arms") == []:
             del config["figures"][name]
         elif "experiment" in fig:
             fig["experiment"] = targets[0]
@@ -407,6 +444,9 @@ def check_config(config: dict) -> None:
         for other in spec.get("stand_in_for", []):
             if other not in config["experiments"] and other not in config.get("left_out", {}):
                 raise ValueError(f"config: experiments.{name}.stand_in_for names {other!r}, not an experiment")
+        for part in ("model",):
+            if "tune" in spec.get(part, {}):
+                raise ValueError(f"config: experiments.{name}.{part}.tune: only an arm is tuned by a sweep")
         for arm, switches in spec["arms"].items():
             tune = (switches or {}).get("tune")
             if tune and tune["experiment"] not in config["experiments"]:
@@ -416,6 +456,16 @@ def check_config(config: dict) -> None:
             for arm in mapping:
                 if arm not in arms:
                     raise ValueError(f"config: experiments.{name}.claims.{claim} maps unknown arm {arm!r}")
+        for arm in spec.get("unmatched", []):
+            if arm not in arms:
+                raise ValueError(f"config: experiments.{name}.unmatched: {arm!r} is not one of its arms {sorted(arms)}")
+    for i, stage in enumerate(config.get("slices", {}).get("order", [])):
+        if stage["experiment"] in config.get("left_out", {}):
+            continue
+        exp = _known(config, "experiments", stage["experiment"], f"slices.order.{i}.experiment")
+        for arm in stage["arms"]:
+            if arm not in exp["arms"] and not config.get("partial"):
+                raise ValueError(f"config: slices.order.{i}: {arm!r} is not an arm of {stage['experiment']}")
     for name, fig in config.get("figures", {}).items():
         if "experiment" in fig:
             exp = _known(config, "experiments", fig["experiment"], f"figures.{name}.experiment")

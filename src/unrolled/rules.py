@@ -117,10 +117,28 @@ class Rules:
         return registry.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
 
     def training_inputs(self, wildcards) -> dict:
-        """A training job's inputs: its data set, and a tuned arm's sweep summary."""
-        spec = self.experiment(wildcards.experiment)
-        return {"data": self.experiment_data(wildcards),
-                "tuned": registry.tune_inputs(spec, wildcards.arm, self.results)}
+        """A training job's inputs: its data set, and a tuned arm's choice. The data set is `ancient`: data
+        prepared afresh (a new clone, a GPU node) never makes finished runs out of date."""
+        from snakemake.io import ancient
+
+        return {"data": ancient(self.experiment_data(wildcards)), "tuned": self.tuned_inputs(wildcards)}
+
+    def tuned_inputs(self, wildcards) -> list[str]:
+        """A tuned arm's choice file (none for other arms)."""
+        tune = (self.experiment(wildcards.experiment)["arms"][wildcards.arm] or {}).get("tune")
+        return [registry.tuned_file(wildcards.experiment, wildcards.arm, self.results)] if tune else []
+
+    def sweep_summary(self, wildcards):
+        """What a tuned arm's choice is made from: its sweep's summary, `ancient`, so the choice is made once
+        and every seed group of the arm trains with the same value, however many seeds the sweep gains."""
+        from snakemake.io import ancient
+
+        tune = self.experiment(wildcards.experiment)["arms"][wildcards.arm]["tune"]
+        return ancient(self.summary(tune["experiment"]))
+
+    def tune_params(self, wildcards) -> dict:
+        tune = self.experiment(wildcards.experiment)["arms"][wildcards.arm]["tune"]
+        return {"key": tune["key"], "values": json.dumps(tune["values"])}
 
     def tokenizer_inputs(self, wildcards) -> list[str]:
         """The fetched BPE folder a BPE-tokenized experiment's models need to read text; none for chars."""
@@ -129,9 +147,13 @@ class Rules:
         return [registry.raw_dir(bpe)] if bpe else []
 
     def evaluation_inputs(self, wildcards) -> dict:
-        """What evaluating a finished run reads: its metrics (and, beside them, its weights) and its data set;
-        a zero-shot job also the benchmark and the BPE ranks."""
-        inputs = {"run": f"{self.run_path(wildcards)}/{registry.METRICS}", "data": self.experiment_data(wildcards)}
+        """What evaluating a finished run reads: its metrics (and, beside them, its weights) and its data set
+        (`ancient`, as for training: the weights stay where the run trained); a zero-shot job also the
+        benchmark and the BPE ranks."""
+        from snakemake.io import ancient
+
+        inputs = {"run": f"{self.run_path(wildcards)}/{registry.METRICS}",
+                  "data": ancient(self.experiment_data(wildcards))}
         if hasattr(wildcards, "benchmark"):
             inputs |= {"benchmark": registry.prepared_dir(wildcards.benchmark),
                        "tokenizer": self.tokenizer_inputs(wildcards)}
@@ -149,8 +171,8 @@ class Rules:
 
     # -- params and resources -------------------------------------------------------------------------
     def run_config(self, wildcards) -> str:
-        return json.dumps(run_config(self.experiment(wildcards.experiment), wildcards.arm,
-                                              results=self.results))
+        return json.dumps(run_config(self.experiment(wildcards.experiment), wildcards.arm, results=self.results,
+                                     experiment=wildcards.experiment))
 
     def resource(self, key: str):
         """A training job's `gpu`, `mem_mb` or `runtime` (registry.resources)."""

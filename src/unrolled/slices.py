@@ -1,56 +1,169 @@
 """`python -m unrolled slices`: a config's training jobs cut into slices that each fit one short GPU
-allocation (the config's `slices.minutes`), in the config's order, so results accumulate slice by slice
-across allocations and machines.
+allocation (the config's `slices.minutes`), so every allocation returns paired seeds, and results accumulate
+slice by slice across allocations and machines.
 
-A job is one seed group of one arm (one process; a seed ensemble where `ensemble` > 1). Jobs are taken
-experiment by experiment in the config's order, and within an experiment seed group by seed group, every
-arm of a group before the next group: each finished group adds paired seeds to every comparison. A job's
-minutes are its FLOPs (`plan.job_cost`: training and evaluation) at the config's assumed MFU and peak, plus
-a fixed overhead (start, data, compile). Consecutive jobs fill a slice up to its minutes; a job longer than
-that gets a slice of its own (marked "over").
+A job is one seed group of one arm (one process; a seed ensemble where `ensemble` > 1). Jobs come in
+stages (`slices.order`, in the order of scientific value; arms it does not name follow in the config's
+order): a stage is a seed group of the arms of one comparison, and its jobs go into one slice together, so
+the slice returns the same seeds in both arms. A stage of one arm pairs with the baseline's seeds an
+earlier stage made (`registry.published_arms` says what a partial summary shows; `unpaired` checks it).
 
-A slice's targets are the files its jobs make: every seed's metrics.json and its evaluations (ICL errors,
-zero-shot scores: they need the weights, which stay on the machine that trained them). Snakemake builds
-the targets and what they need; a rerun skips what is finished.
+A job's minutes are its start-up, its training and evaluation FLOPs (`plan.job_cost`) at an MFU, and its
+evaluation jobs (ICL errors, zero-shot scores). Each is measured where the experiment has finished jobs
+(their metrics.json and Snakemake's timing files, copied back from wherever they ran) and assumed from
+`slices` until then. Stages fill a slice up to its minutes; a stage longer than that is split into its jobs,
+each a slice of its own (marked "over").
+
+A slice's targets are the files its jobs make: every seed's metrics.json and its evaluations (they need the
+weights, which stay on the machine that trained them). Snakemake builds the targets and what they need; a
+rerun skips what is finished.
 """
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from unrolled import plan, registry
 
-def jobs(config: dict) -> list[dict]:
-    """Every training job of the config, in slice order, with its estimated minutes and target files."""
-    settings = config["slices"]  # the schema's defaults filled in (registry.load_config)
-    runs = registry.runs_root(config.get("results", registry.RESULTS))
-    out = []
+
+def stages(config: dict) -> list[tuple[str, list[str]]]:
+    """(experiment, arms) in slice order: `slices.order`'s stages of experiments that run here, then every arm
+    not named there, an experiment's at a time, in the config's order."""
+    experiments, staged, out = config["experiments"], set(), []
+    for stage in config["slices"]["order"]:
+        spec = experiments.get(stage["experiment"])
+        arms = [a for a in stage["arms"] if spec and a in spec["arms"]]
+        if arms:
+            out.append((stage["experiment"], arms))
+            staged |= {(stage["experiment"], a) for a in arms}
+    for name, spec in experiments.items():
+        rest = [a for a in spec["arms"] if (name, a) not in staged]
+        if rest:
+            out.append((name, rest))
+    return out
+
+
+def _benchmark_seconds(path: str) -> float | None:
+    """The wall seconds of a Snakemake timing file (its first column), or None if there is none."""
+    try:
+        lines = Path(path).read_text().splitlines()
+        return float(lines[1].split("\t")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _group_name(seeds: list[int]) -> str:
+    return f"seed{seeds[0]}" if len(seeds) == 1 else f"seed{seeds[0]}-{seeds[-1]}"
+
+
+def measured(config: dict) -> dict[str, dict]:
+    """Per experiment, what its finished jobs measured: the MFU of their training loops (FLOPs over wall
+    seconds), the start-up of a job (Snakemake's timing of the whole job less the loop's wall time; jobs that
+    resumed are left out) and of an evaluation job, in minutes. Only what was measured is there."""
+    results = config.get("results", registry.RESULTS)
+    runs, peak = registry.runs_root(results), config["slices"]["peak_tflops"] * 1e12
+    out = {}
     for name, spec in config["experiments"].items():
-        groups = registry.seed_groups(spec)
+        mfus, startups, evaluations = [], [], []
+        for arm in spec["arms"]:
+            for group in registry.seed_groups(spec):
+                path = Path(registry.run_file(name, arm, group[0], registry.METRICS, runs))
+                if not path.exists():
+                    continue
+                m = registry.read_json(path)
+                size = m.get("ensemble", {}).get("size", 1)
+                flops = plan.job_cost(config, name, arm, size)["flops_per_job"]
+                mfus.append(flops / (m["wall_seconds"] * peak))
+                job = _benchmark_seconds(registry.benchmark_file("train", f"{name}/{arm}/{_group_name(group)}",
+                                                                 results))
+                if job is not None and not m.get("resumed_from_step"):
+                    startups.append(max(0.0, job - m["wall_seconds"]) / 60)
+                for kind, file in _evaluations(name, spec, config, arm, group[0]):
+                    seconds = _benchmark_seconds(registry.benchmark_file(kind, file, results))
+                    if seconds is not None:
+                        evaluations.append(seconds / 60)
+        found = {"mfu": mfus, "startup_minutes": startups, "evaluation_minutes": evaluations}
+        if any(found.values()):
+            out[name] = {key: statistics.median(v) for key, v in found.items() if v}
+    return out
+
+
+def _evaluations(name: str, spec: dict, config: dict, arm: str, seed: int) -> list[tuple[str, str]]:
+    """A run's evaluation jobs as (kind, timing-file name): the ICL errors, each zero-shot benchmark."""
+    icl = [("icl", f"{name}/{arm}/seed{seed}")] if registry.is_icl(spec, config) else []
+    return icl + [("zeroshot", f"{name}/{arm}/seed{seed}/{b}") for b in spec.get("zeroshot", [])]
+
+
+def job_minutes(config: dict, name: str, arm: str, size: int, measure: dict) -> dict:
+    """A job's estimated minutes (start-up, training, evaluation jobs) and whether each part was measured."""
+    settings, spec = config["slices"], config["experiments"][name]
+    got = measure.get(name, {})
+    mfu = got.get("mfu", settings["mfu"])
+    training = plan.job_cost(config, name, arm, size)["flops_per_job"] / (settings["peak_tflops"] * 1e12 * mfu) / 60
+    startup = got.get("startup_minutes", settings["job_overhead_minutes"])
+    evaluation = size * len(_evaluations(name, spec, config, arm, 0)) * got.get(
+        "evaluation_minutes", settings["evaluation_minutes"])
+    return {"minutes": startup + training + evaluation, "measured": sorted(got)}
+
+
+def jobs(config: dict) -> list[list[dict]]:
+    """Every training job of the config, as stages (each a seed group of one comparison's arms), in slice
+    order, with each job's estimated minutes and target files."""
+    runs = registry.runs_root(config.get("results", registry.RESULTS))
+    measure = measured(config)
+    cost = {}
+    out = []
+    for name, arms in stages(config):
+        spec = config["experiments"][name]
         evaluations = ([registry.ICL] if registry.is_icl(spec, config) else []) + [
             registry.zeroshot_name(b) for b in spec.get("zeroshot", [])]
-        minutes = {arm: plan.job_cost(config, name, arm, max(len(g) for g in groups))["flops_per_job"]
-                   / (settings["peak_tflops"] * 1e12 * settings["mfu"]) / 60 + settings["job_overhead_minutes"]
-                   for arm in spec["arms"]}
-        for group in groups:
-            for arm in spec["arms"]:
+        for group in registry.seed_groups(spec):
+            stage = []
+            for arm in arms:
+                key = (name, arm, len(group))
+                if key not in cost:
+                    cost[key] = job_minutes(config, name, arm, len(group), measure)
                 targets = [registry.run_file(name, arm, s, f, runs) for s in group
                            for f in [registry.METRICS, *evaluations]]
-                out.append({"experiment": name, "arm": arm, "seeds": group, "minutes": minutes[arm],
-                            "targets": targets})
+                stage.append({"experiment": name, "arm": arm, "seeds": group, **cost[key], "targets": targets})
+            out.append(stage)
     return out
 
 
 def slices(config: dict) -> list[list[dict]]:
-    """The jobs packed in order into slices of at most `slices.minutes` each (a longer job alone)."""
+    """The stages packed in order into slices of at most `slices.minutes` each; a stage longer than that is
+    split into its jobs, each a slice of its own."""
     limit = config["slices"]["minutes"]
     packed, current = [], []
-    for job in jobs(config):
-        if current and sum(j["minutes"] for j in current) + job["minutes"] > limit:
+    for stage in jobs(config):
+        minutes = sum(j["minutes"] for j in stage)
+        if minutes > limit:
+            packed += ([current] if current else []) + [[job] for job in stage]
+            current = []
+            continue
+        if current and sum(j["minutes"] for j in current) + minutes > limit:
             packed.append(current)
             current = []
-        current.append(job)
+        current += stage
     return packed + ([current] if current else [])
+
+
+def unpaired(config: dict, packed: list[list[dict]] | None = None) -> list[str]:
+    """The jobs whose seeds no partial summary shows paired once their slice and every slice before it have
+    finished (`registry.published_arms`): what a slice would return unpublished."""
+    packed = slices(config) if packed is None else packed
+    finished = {name: {arm: set() for arm in spec["arms"]} for name, spec in config["experiments"].items()}
+    out = []
+    for number, chosen in enumerate(packed, 1):
+        for job in chosen:
+            finished[job["experiment"]][job["arm"]] |= set(job["seeds"])
+        for job in chosen:
+            spec = config["experiments"][job["experiment"]]
+            shown = registry.published_arms(spec, {a: sorted(s) for a, s in finished[job["experiment"]].items()})
+            if job["arm"] not in shown:
+                out.append(f"slice {number}: {_job_name(job)}")
+    return out
 
 
 def done(slice_jobs: list[dict]) -> bool:
@@ -64,24 +177,26 @@ def pick(config: dict, which: str) -> tuple[int, list[dict]]:
         for number, s in enumerate(packed, 1):
             if not done(s):
                 return number, s
-        raise ValueError(f"every one of the {len(packed)} slices is finished")
+        raise ValueError(f"every one of the {len(packed)} slices is finished (here: the finished runs are the "
+                         f"ones under {config['results']}/runs/)")
     if not which.isdigit() or not 1 <= int(which) <= len(packed):
         raise ValueError(f"no slice {which!r}: the config has slices 1 to {len(packed)}, or say 'next'")
     return int(which), packed[int(which) - 1]
 
 
 def _job_name(job: dict) -> str:
-    seeds = job["seeds"]
-    group = f"seed{seeds[0]}" if len(seeds) == 1 else f"seed{seeds[0]}-{seeds[-1]}"
-    return f"{job['experiment']}/{job['arm']}/{group}"
+    return f"{job['experiment']}/{job['arm']}/{_group_name(job['seeds'])}"
 
 
 def markdown(config: dict) -> str:
     settings = config["slices"]
     packed = slices(config)
-    lines = [f"{len(packed)} slices of at most {settings['minutes']:g} minutes (estimated at MFU {settings['mfu']:g} "
-             f"of {settings['peak_tflops']:g} TFLOP/s, plus {settings['job_overhead_minutes']:g} min a job); "
-             "`make reproduce-gpu SLICE=n` runs one, `SLICE=next` the first not finished.", "",
+    measured_in = sorted({j["experiment"] for s in packed for j in s if j["measured"]})
+    lines = [f"{len(packed)} slices of at most {settings['minutes']:g} minutes; `make reproduce-gpu SLICE=n` runs "
+             "one, `SLICE=next` the first not finished. Each job's minutes: start-up, training and evaluation at "
+             f"an MFU, measured from finished jobs ({', '.join(measured_in) or 'none yet'}), else assumed "
+             f"(MFU {settings['mfu']:g} of {settings['peak_tflops']:g} TFLOP/s, {settings['job_overhead_minutes']:g} "
+             f"min start-up a job, {settings['evaluation_minutes']:g} min an evaluation).", "",
              "| slice | minutes | jobs (experiment/arm/seeds) | state |", "|---:|---:|---|---|"]
     for number, s in enumerate(packed, 1):
         minutes = sum(j["minutes"] for j in s)
@@ -90,16 +205,24 @@ def markdown(config: dict) -> str:
                      f"{'done' if done(s) else 'to do'} |")
     total = sum(j["minutes"] for s in packed for j in s)
     lines += ["", f"Total: {total:.0f} minutes ({total / 60:.1f} GPU-hours) estimated."]
+    unpublished = unpaired(config, packed)
+    if unpublished:
+        lines += ["", "Not paired by their slice (a comparison's arms did not fit one slice): " + "; ".join(unpublished)]
     return "\n".join(lines) + "\n"
 
 
-def command(configfiles: list[str] | None, targets: str | None = None) -> str:
-    """`python -m unrolled slices`: the table, or slice `targets`'s target files (one a line)."""
+def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: str | None = None) -> str:
+    """`python -m unrolled slices`: the table; slice `targets`'s target files (one a line); or `jobs_of`'s
+    jobs, a line each: estimated minutes, name, then its target files, tab-separated (tools/gpu-slice.sh)."""
     import logging
 
     config = registry.load_config(configfiles)
-    if not targets:
+    if not (targets or jobs_of):
         return markdown(config)
-    number, chosen = pick(config, targets)
-    logging.info("slice %d: %s", number, ", ".join(f"{j['experiment']}/{j['arm']}" for j in chosen))
+    number, chosen = pick(config, targets or jobs_of)
+    if not chosen or not any(job["targets"] for job in chosen):
+        raise ValueError(f"slice {number} has no targets")
+    logging.info("slice %d: %s", number, ", ".join(_job_name(j) for j in chosen))
+    if jobs_of:
+        return "".join(f"{job['minutes']:.2f}\t{_job_name(job)}\t{' '.join(job['targets'])}\n" for job in chosen)
     return "\n".join(t for job in chosen for t in job["targets"]) + "\n"

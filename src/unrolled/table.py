@@ -86,8 +86,13 @@ def _pooled(summary: dict) -> str:
 
 def _experiment_header(name: str, spec: dict, summary: dict) -> list[str]:
     planned = spec.get("planned_seeds")
-    seeds = f"{len(summary['seeds'])} seeds per arm" + (
-        f" (the seeds finished in every arm so far, of {planned} planned)" if planned else "")
+    counts = {arm: len(s) for arm, s in spec.get("arm_seeds", {}).items()}
+    if counts and len(set(counts.values())) > 1:
+        seeds = (f"seeds per arm so far, of {planned} planned: "
+                 + ", ".join(f"{arm} {n}" for arm, n in counts.items()) + " (each comparison pairs the seeds both have)")
+    else:
+        seeds = f"{len(summary['seeds'])} seeds per arm" + (
+            f" (the seeds finished so far, of {planned} planned)" if planned else "")
     lines = [f"*Reproduced:* experiment `{name}` on `{spec['dataset']}`, {seeds}. {spec.get('scale', '')}", ""]
     if _pooled(summary):
         lines += [f"*Pooled:* {_pooled(summary)}", ""]
@@ -105,9 +110,16 @@ def _claim_section(claim_id, claim, experiments, read: dict) -> list[str]:
         return lines + ["Not run in this configuration; `config/paper.yaml` runs it at paper scale.", ""]
     for name, spec in users.items():
         summary = read["summaries"][name]
-        block = claim_block(claim_id, claim, summary)
+        judged = spec.get("claim_metric", claim.get("metric"))
+        block = claim_block(claim_id, {**claim, "metric": judged}, summary)
         mapping = spec["claims"][claim_id]  # our arm -> the paper's arm
         lines += _experiment_header(name, spec, summary)
+        if judged != claim.get("metric"):
+            other = claim_block(claim_id, claim, summary)
+            lines += [f"*Judged on* `{judged}`, which this regime allows (the paper reports `{claim['metric']}`); "
+                      f"`{claim['metric']}` beside it: " + "; ".join(
+                          f"{c['arm']} − {c['reference']} {_difference(c)}" for c in other["comparisons"]
+                          if c["arm"] in mapping and c["reference"] in mapping) + ".", ""]
         lines += ["| arm (paper's name) | paper: median [IQR]; range | reproduced: median [IQR]; range | "
                   "reproduced: mean [95% CI] | n |", "|---|---|---|---|---|"]
         for ours, theirs in mapping.items():
@@ -291,8 +303,20 @@ def _every_arm_section(experiments, read: dict) -> list[str]:
         better = "higher" if summary["higher_is_better"] else "lower"
         tuned = "".join(f" `{arm}` took {t['key']} {t['value']} from the sweep `{t['experiment']}` (its arm "
                         f"`{t['arm']}`: the best mean {t['metric']}, {_fmt(t['mean'])})."
+                        + (f" **At the edge of the grid {t['grid']}: the best may lie outside it; extend the grid "
+                           f"there.**" if t.get("edge") else "")
                         for arm, t in summary.get("tuned", {}).items())
+        unmatched = spec.get("unmatched", [])
+        if unmatched:
+            tuned += (f" Not size-matched to `{summary['baseline']}`: {', '.join(f'`{a}`' for a in unmatched)} "
+                      f"(rows marked †).")
         pooled = f" Pooled: {_pooled(summary)}" if _pooled(summary) else ""
+        ends = [c["end"]["step"] for c in summary["across_training"]["comparisons"] if c.get("end")]
+        rising = [arm for arm, a in summary["across_training"]["arms"].items()
+                  if ends and a["best_step_median"] >= max(ends)]
+        if rising and spec.get("claim_metric", "").startswith("best"):
+            pooled += (f" **Not past their best at the end** (best = final on most seeds): "
+                       f"{', '.join(f'`{a}`' for a in rising)}; best-vs-best does not hold for them.")
         lines += [f"**`{name}`** on `{spec['dataset']}`: `{key}` ({better} is better), "
                   f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.{tuned}{pooled}", "",
                   "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | exact Wilcoxon p | "
@@ -300,7 +324,9 @@ def _every_arm_section(experiments, read: dict) -> list[str]:
         for c in block["comparisons"]:
             a = across[c["arm"], c["reference"]]
             at = lambda r: f"{_difference(r)} ({r['step']})" if r else "–"  # noqa: E731
-            lines.append(f"| {c['arm']} − {c['reference']} | {_ci(block['arms'][c['arm']])} | "
+            mark = " †" if {c["arm"], c["reference"]} & set(unmatched) and \
+                {c["arm"], c["reference"]} - set(unmatched) else ""
+            lines.append(f"| {c['arm']} − {c['reference']}{mark} | {_ci(block['arms'][c['arm']])} | "
                          f"{_difference(c)} | {_fmt(c.get('wilcoxon_p'), 3)} | "
                          f"{c.get('wins', '–')} / {c.get('losses', '–')} | {at(a.get('end'))} | "
                          f"{at(a.get('most_favourable'))} |")

@@ -14,6 +14,8 @@ rule icl_eval:
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
+    # Right after its training, before the next training job: the weights are only where they trained.
+    priority: 10
     params:
         run=R.run_path,
     shell:

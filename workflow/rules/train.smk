@@ -7,6 +7,24 @@
 # `gpu` resource it schedules with to --resources; the job still starts that many ranks, or fails clearly.
 
 
+# A tuned arm's choice of its sweep, made once (its input is `ancient`): every seed group of the arm, on any
+# machine, trains with the same value.
+rule tune:
+    input:
+        R.sweep_summary,
+    output:
+        registry.tuned_file("{experiment}", "{arm}", R.results),
+    log:
+        registry.log_file("train", "{experiment}/{arm}/tune"),
+    conda:
+        "../envs/unrolled.yml"
+    params:
+        tune=R.tune_params,
+    shell:
+        "python -m unrolled tune --summary {input:q} --key {params.tune[key]} --values {params.tune[values]:q}"
+        " --out {output:q} > {log} 2>&1"
+
+
 rule train:
     input:
         unpack(R.unless_partial(R.training_inputs)),

@@ -16,6 +16,8 @@ rule zeroshot:
     threads: config["train_threads"]
     resources:
         gpu=lambda wildcards: min(1, R.resource("gpu")(wildcards)),  # one GPU at most, where training has one
+    # Right after its training, before the next training job: the weights are only where they trained.
+    priority: 10
     params:
         run=R.run_path,
         bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in R.tokenizer_inputs(wildcards)),

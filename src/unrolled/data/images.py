@@ -103,12 +103,22 @@ def channel_stats(x: np.ndarray, chunk: int = 8192) -> tuple[list[float], list[f
     return mean.tolist(), std.tolist()
 
 
-def build_images(train, test, out: Path, val_fraction: float, seed: int, num_classes: int) -> dict:
-    """Write train/val(/test) splits and return the meta.json fields."""
-    (x_tr, y_tr), (x_val, y_val) = holdout(*train, val_fraction, seed)
-    splits = {"train": (x_tr, y_tr), "val": (x_val, y_val)}
-    if test is not None:
-        splits["test"] = test
+def build_images(train, test, out: Path, val_fraction: float, seed: int, num_classes: int,
+                 validation: str = "holdout") -> dict:
+    """Write train/val(/test) splits and return the meta.json fields. `validation`: "holdout" holds out a
+    seeded `val_fraction` of train (the official test set, where there is one, stays `test`); "official"
+    trains on all of train and validates on the source's official held-out set, as paper 1's ViT code
+    does (ImageNet 16x16's val_data.npz; CIFAR-10's test batch; Fashion-MNIST's 10,000)."""
+    if validation == "official":
+        if test is None:
+            raise ValueError("validation: official needs a source with an official held-out set")
+        splits = {"train": train, "val": test}
+    else:
+        (x_tr, y_tr), (x_val, y_val) = holdout(*train, val_fraction, seed)
+        splits = {"train": (x_tr, y_tr), "val": (x_val, y_val)}
+        if test is not None:
+            splits["test"] = test
+    x_tr = splits["train"][0]
     for split, (x, y) in splits.items():
         if y.min() < 0 or y.max() >= num_classes:
             raise ValueError(f"{split}: labels outside [0, {num_classes})")
@@ -121,8 +131,8 @@ def build_images(train, test, out: Path, val_fraction: float, seed: int, num_cla
         "mean": mean,
         "std": std,
         "counts": {split: int(len(y)) for split, (_, y) in splits.items()},
-        "val_fraction": val_fraction,
-        "split_seed": seed,
+        **({"validation": "official"} if validation == "official" else
+           {"val_fraction": val_fraction, "split_seed": seed}),
     }
 
 

@@ -45,7 +45,8 @@ def _openwebtext(dirs, out, opts):
 
 
 def _image_set(train, test, out, opts, num_classes):
-    return images.build_images(train, test, out, opts["val_fraction"], opts["split_seed"], num_classes)
+    return images.build_images(train, test, out, opts["val_fraction"], opts["split_seed"], num_classes,
+                               opts.get("validation", "holdout"))
 
 
 def _mnist_csv(dirs, out, opts):
