@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "tools"))  # the tools' modules (rehearse_gpu, gpu_wheels) are tested as they are
 
 
 def sha256(path: Path) -> str:

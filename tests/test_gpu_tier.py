@@ -19,43 +19,12 @@ import pytest
 import yaml
 
 from conftest import REPO, VENV_BIN, copy_workflow, run
+from rehearse_gpu import SMOKE, TINY, place_tinyshakespeare, write_smoke
 from unrolled import registry, slices
 from unrolled.registry import load_config
 
 pytestmark = pytest.mark.slow
-SMOKE = "config/gpu_smoke.yaml"
-TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
-SLOW_EXPERIMENT = "p1_tinyshakespeare"  # its jobs train long enough on the CPU to be cut off mid-run
-
-
-def smoke_copy(tier: dict) -> dict:
-    """config/gpu.yaml at smoke size: tiny models, a few steps, 2 seeds; the packaged MNIST digits for the
-    Fashion-MNIST stand-in; small ICL prompts; 2.5-minute slices of 1-minute jobs (2 jobs a slice)."""
-    tier = copy.deepcopy(tier)
-    for name, spec in tier["experiments"].items():
-        spec["model"] = {**spec.get("model", {}), **TINY}
-        if "patch_size" in spec["model"]:  # ViT: 28 x 28 digits, 7 x 7 patches, 17 tokens as the tier
-            spec["model"] = {**spec["model"], "patch_size": 7}
-        if spec.get("recipe") == "p1_vit":
-            spec["train"] = {"batch_size": 256, "epochs": 1, "eval_epochs": 0.5, "compile": False}
-        else:
-            spec["train"] = {"batch_size": 4, "max_iters": 400 if name == SLOW_EXPERIMENT else 6,
-                             "eval_interval": 100 if name == SLOW_EXPERIMENT else 3, "eval_iters": 2,
-                             "log_interval": 5, "warmup_iters": 1, "compile": False}
-        for arm, switches in spec["arms"].items():
-            if switches and "n_layer" in switches:  # keep the depth ratios of the matched sizes (1 : 3 : 6)
-                switches["n_layer"] = max(1, switches["n_layer"] // 6)
-        spec["seeds"] = [100, 101] if isinstance(spec["seeds"], list) else 2
-        spec["ensemble"] = 2 if spec.get("ensemble", 1) > 1 else 1
-        if spec["dataset"] == "fashion_mnist":
-            spec["dataset"] = "mnist5k"
-    tier["datasets"] = {
-        "icl_garg_dense": {"n_dims": 3, "n_points": 5, "eval_prompts": 16},
-        "icl_garg_sparse": {"n_dims": 3, "n_points": 5, "sparsity": 1, "eval_prompts": 16},
-        "shakespeare_cloze": {"questions": 6}}
-    tier["slices"] = {"minutes": 2.5, "job_overhead_minutes": 1}
-    tier["train_threads"] = 1
-    return tier
+SLOW_EXPERIMENT = "p2_lm_shakespeare"  # its jobs train long enough on the CPU to be cut off mid-run
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +33,10 @@ def tier(smoke_run, tmp_path_factory):
     tiny-shakespeare where a user without internet puts it."""
     smoke_wf, _ = smoke_run
     wf = copy_workflow(tmp_path_factory.mktemp("gpu_tier") / "wf")
-    gpu = yaml.safe_load((REPO / "config" / "gpu.yaml").read_text())
-    (wf / SMOKE).write_text(yaml.safe_dump(smoke_copy(gpu), sort_keys=False))
+    write_smoke(wf, slow=SLOW_EXPERIMENT)
     for source in ("shakespeare", "mnist5k"):
         shutil.copytree(smoke_wf / "data" / "raw" / source, wf / "data" / "raw" / source)
-    external = wf / "data" / "external" / "tinyshakespeare"
-    external.mkdir(parents=True)
-    fixture = REPO / "tests" / "fixtures" / "tinyshakespeare" / "input.txt.gz"
-    (external / "input.txt").write_bytes(gzip.decompress(fixture.read_bytes()))
+    place_tinyshakespeare(wf)
     return wf
 
 
@@ -106,36 +71,39 @@ def test_the_smoke_tier_keeps_every_experiment_of_the_gpu_tier(tier):
     assert config["figures"]["p1_vit_violin"]["experiment"] == "p1_vit_fashion"
     # The recipe options reach the stand-in: the paper's init and decay, counted in epochs.
     assert vit["model"]["init"] == "torch" and vit["train"]["decay"] == "all" and vit["train"]["epochs"] == 1
-    tuned = config["experiments"]["p1_tinyshakespeare"]["arms"]["vanilla_tuned"]["tune"]
-    assert tuned["values"] == {"dropout_0p2": 0.2, "dropout_0p3": 0.3, "dropout_0p4": 0.4, "dropout_0p5": 0.5}
-    assert [len(s) for s in slices.slices(config)][:3] == [2, 2, 2]
+    tuned = config["experiments"]["p1_tinyshakespeare"]["arms"]["a_minus_i_tuned"]["tune"]
+    assert tuned["values"] == {f"a_minus_i_0p{d}": d / 10 for d in range(1, 6)}  # A - I's own sweep arms only
+    packed = slices.slices(config)
+    # Every slice pairs: slice 1 is the char LM's vanilla and A - I, side by side.
+    assert [(j["experiment"], j["arm"]) for j in packed[0]] == [("p1_tinyshakespeare", "vanilla"),
+                                                               ("p1_tinyshakespeare", "a_minus_i")]
+    assert slices.unpaired(config, packed) == []
 
 
 def test_slices_run_resume_after_sigterm_and_accumulate(tier):
     wf = tier
     config = _config(wf)
     packed = slices.slices(config)
-    # Slice 1 alone: the ViT stand-in's first two arms, nothing else trained.
+    # Slice 1 alone: the char LM's vanilla and A - I, nothing else trained.
     _snakemake(wf, *_targets(wf, "1"))
     first = {t: os.stat(wf / t).st_mtime_ns for job in packed[0] for t in job["targets"]}
-    assert all(job["experiment"] == "p1_vit_fashion" for job in packed[0])
-    assert not (wf / "results" / "gpu" / "runs" / "p1_tinyshakespeare").exists()
-    metrics = json.loads((wf / "results/gpu/runs/p1_vit_fashion/vanilla/seed1/metrics.json").read_text())
-    assert metrics["config"]["model"]["init"] == "torch" and metrics["config"]["train"]["decay"] == "all"
-    assert metrics["steps"] == 17 and metrics["best_val_acc"] is not None  # 4,500 digits // 256 a step
+    assert not (wf / "results" / "gpu" / "runs" / "p1_vit_fashion").exists()
 
-    # Partial summaries: only the finished seeds of finished arms' experiments, nothing trained.
+    # Partial summaries: the paired seeds of the arms finished so far, nothing trained.
     _snakemake(wf, "table", "figures", "--config", "partial=True")
+    summary = json.loads((wf / "results/gpu/p1_tinyshakespeare/summary.json").read_text())
+    assert summary["arms"].keys() == {"vanilla", "a_minus_i"}
+    (comparison,) = summary["metrics"]["best_val_loss"]["comparisons"]
+    assert (comparison["arm"], comparison["reference"], comparison["n"]) == ("a_minus_i", "vanilla", 2)
     table = (wf / "results" / "gpu" / "tables" / "paper_vs_reproduced.md").read_text()
-    # Its xsa arm has not run: no seed is finished in every arm yet, so it has no rows, and says why.
-    assert "**`p1_vit_fashion`**" not in table and "- `p1_vit_fashion`: no seed finished in every arm yet" in table
+    assert "- `p1_vit_fashion`: no seed finished in the baseline and another arm yet" in table
 
     # A slice cut off by its time limit: SIGTERM to Snakemake's process group (as `timeout` sends it) while
     # the slow experiment's job trains; the job checkpoints and stops.
     number = next(i for i, s in enumerate(packed, 1) if any(j["experiment"] == SLOW_EXPERIMENT for j in s))
     job = next(j for j in packed[number - 1] if j["experiment"] == SLOW_EXPERIMENT)
     before = [t for s in packed[: number - 1] for j in s for t in j["targets"]]
-    _snakemake(wf, *before)  # every slice before it (the sweep, which the tuned arm needs, among them)
+    _snakemake(wf, *before)  # every slice before it (the sweep and the tuned arms among them)
     progress = wf / registry.run_file(job["experiment"], job["arm"], job["seeds"][0], "progress.json",
                                       registry.runs_root("results/gpu"))
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
@@ -169,14 +137,18 @@ def test_the_whole_tier_writes_table_and_figures(tier):
     runs = wf / "results" / "gpu" / "runs"
     sweep = json.loads((wf / "results/gpu/p1_char_dropout_sweep/summary.json").read_text())
     means = {a: d["mean"] for a, d in sweep["metrics"]["best_val_loss"]["arms"].items()}
-    best = min(means, key=means.get)
+    for arm, family in (("vanilla_tuned", "vanilla_0p"), ("a_minus_i_tuned", "a_minus_i_0p")):
+        own = {a: m for a, m in means.items() if a.startswith(family)}  # each arm chooses among its own
+        best = min(own, key=own.get)
+        value = int(best[-1]) / 10
+        choice = json.loads((wf / registry.tuned_file("p1_tinyshakespeare", arm, "results/gpu")).read_text())
+        assert choice == {"experiment": "p1_char_dropout_sweep", "arm": best, "key": "dropout", "value": value,
+                          "metric": "best_val_loss", "mean": own[best], "seeds": [100, 101],
+                          "grid": [0.1, 0.2, 0.3, 0.4, 0.5], "edge": value in (0.1, 0.5)}
+        for seed in (0, 1):
+            tuned = json.loads((runs / "p1_tinyshakespeare" / arm / f"seed{seed}" / "metrics.json").read_text())
+            assert tuned["tuned"] == choice and tuned["config"]["model"]["dropout"] == value
     for seed in (0, 1):
-        tuned = json.loads((runs / "p1_tinyshakespeare" / "vanilla_tuned" / f"seed{seed}" / "metrics.json").read_text())
-        assert tuned["tuned"] == {"experiment": "p1_char_dropout_sweep", "arm": best, "key": "dropout",
-                                  "value": {"dropout_0p2": 0.2, "dropout_0p3": 0.3, "dropout_0p4": 0.4,
-                                            "dropout_0p5": 0.5}[best], "metric": "best_val_loss",
-                                  "mean": means[best]}
-        assert tuned["config"]["model"]["dropout"] == tuned["tuned"]["value"]
         learned = json.loads((runs / "p1_tinyshakespeare" / "learned_a" / f"seed{seed}" / "metrics.json").read_text())
         assert 0 < learned["identity_scale"] < 1
     # The data set is nanoGPT's tiny-shakespeare, from data/external/, hash-checked.
@@ -193,7 +165,7 @@ def test_the_whole_tier_writes_table_and_figures(tier):
     assert "Generated by the workflow from `config/gpu_smoke.yaml`" in table
     assert "Stand-in" in table and "p1_vit_imagenet16" in table
     assert "1.4697" in table  # vanilla beside nanoGPT's published best val loss
-    assert f"`vanilla_tuned` took dropout {tuned['tuned']['value']} from the sweep `p1_char_dropout_sweep`" in table
+    assert f"`a_minus_i_tuned` took dropout {value} from the sweep `p1_char_dropout_sweep`" in table
     for figure in ("p1_vit_violin", "p1_lm_violin", "p1_lm_curves", "p2_lm_curves", "grid_mlp_identity", "p2_icl"):
         assert (wf / "results" / "gpu" / "figures" / f"{figure}.png").stat().st_size > 10_000, figure
     assert not (wf / "results" / "figures").exists()  # the tier writes under results/gpu/ only

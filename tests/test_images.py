@@ -123,3 +123,46 @@ def test_failed_build_leaves_no_prepared_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         prepare("fx", {"builder": "idx", "val_fraction": 0.1, "split_seed": 0}, {"images": src}, out)
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("builder", ["cifar10", "imagenet16"])
+def test_the_vit_data_sets_validate_on_the_official_held_out_set(tmp_path, builder):
+    """Paper 1's ViT code trains on every training image and validates on the official held-out set
+    (ImageNet 16x16's val_data.npz, CIFAR-10's test batch), not on images held out of train."""
+    rng = np.random.default_rng(5)
+    if builder == "cifar10":
+        batches = {f"data_batch_{i}": 4 for i in range(1, 6)} | {"test_batch": 3}
+        for name, n in batches.items():
+            with open(tmp_path / name, "wb") as f:
+                pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                             b"labels": list(rng.integers(0, 10, n))}, f)
+        official = images.load_cifar_batches(tmp_path, ["test_batch"])
+        train = images.load_cifar_batches(tmp_path, [f"data_batch_{i}" for i in range(1, 6)])
+    else:
+        for name, n in (("train_data_batch_1.npz", 10), ("train_data_batch_2.npz", 6), ("val_data.npz", 5)):
+            np.savez(tmp_path / name, data=rng.integers(0, 256, (n, 768), dtype=np.uint8), labels=rng.integers(1, 1001, n))
+        official = images.load_imagenet_npz(tmp_path, "val_data.npz", 16)
+        train = images.load_imagenet_npz(tmp_path, "train_data_batch_*.npz", 16)
+    _fake_source(tmp_path, builder)
+    out = tmp_path / "out"
+    meta = prepare(builder, {"builder": builder, "validation": "official", "val_fraction": 0.1, "split_seed": 0},
+                   {"images": tmp_path}, out)
+    assert meta["validation"] == "official" and "val_fraction" not in meta
+    assert meta["counts"] == {"train": len(train[1]), "val": len(official[1])}
+    for split, (x, y) in (("val", official), ("train", train)):
+        got_x, got_y = images.load_split(out, split)
+        assert np.array_equal(got_x, x) and np.array_equal(got_y, y)
+    assert not (out / "test_x.npy").exists()
+
+
+def test_the_gpu_tier_vit_data_sets_use_the_official_split():
+    import yaml
+
+    from conftest import REPO
+
+    datasets = yaml.safe_load((REPO / "config" / "sources.yaml").read_text())["datasets"]
+    for name in ("cifar10", "imagenet16", "fashion_mnist_official"):
+        assert datasets[name]["validation"] == "official", name
+    gpu = yaml.safe_load((REPO / "config" / "gpu.yaml").read_text())["experiments"]
+    assert {gpu[e]["dataset"] for e in ("p1_vit_imagenet16", "p1_vit_cifar10", "p1_vit_fashion")} == {
+        "imagenet16", "cifar10", "fashion_mnist_official"}

@@ -36,11 +36,17 @@ child=
 
 say() { echo "[gpu-slice $(($(date +%s) - started)) s] $*" | tee -a "$log"; }
 
-pack() { # every finished file so far (no checkpoints, no half-written temp files), replacing the last archive
+stamp="$out/.started"
+touch "$stamp"
+pack() { # every finished file so far (no checkpoints, no half-written temp files) and this command's logs,
+  # replacing the last archive
   local folders
-  folders=$(for f in "$results/runs" "$results/benchmarks" "$results/tuned" logs; do [ -d "$f" ] && echo "$f"; done)
-  # shellcheck disable=SC2086  # one folder a word
-  find $folders -type f ! -name ckpt.pt ! -name '*.tmp' -print0 | tar -czf "$out/.slice-results.tar.gz.part" --null -T - &&
+  folders=$(for f in "$results/runs" "$results/benchmarks" "$results/tuned"; do [ -d "$f" ] && echo "$f"; done)
+  {
+    # shellcheck disable=SC2086  # one folder a word
+    [ -z "$folders" ] || find $folders -type f ! -name ckpt.pt ! -name '*.tmp' -print0
+    [ ! -d logs ] || find logs -type f -newer "$stamp" -print0
+  } | tar -czf "$out/.slice-results.tar.gz.part" --null -T - &&
     mv -f "$out/.slice-results.tar.gz.part" "$out/slice-results.tar.gz"
 }
 

@@ -312,7 +312,7 @@ def _every_arm_section(experiments, read: dict) -> list[str]:
                       f"(rows marked †).")
         pooled = f" Pooled: {_pooled(summary)}" if _pooled(summary) else ""
         ends = [c["end"]["step"] for c in summary["across_training"]["comparisons"] if c.get("end")]
-        rising = [arm for arm, a in summary["across_training"]["arms"].items()
+        rising = [arm for arm, a in summary["across_training"].get("arms", {}).items()
                   if ends and a["best_step_median"] >= max(ends)]
         if rising and spec.get("claim_metric", "").startswith("best"):
             pooled += (f" **Not past their best at the end** (best = final on most seeds): "

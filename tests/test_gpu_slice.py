@@ -1,0 +1,231 @@
+"""The GPU slice path: the slicer (stages, measured times, packing), what a partial summary publishes, the
+tuned arm's choice, pooling, the wheel closure against the node's packages, and tools/gpu-slice.sh itself:
+its deadline, its archive after a SIGKILL, an empty selection; then the whole rehearsal on a stand-in node
+(make rehearse-gpu)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tarfile
+import time
+import zipfile
+
+import pytest
+
+import gpu_wheels
+import rehearse_gpu
+from conftest import REPO, VENV_BIN, run
+from unrolled import config as run_configs
+from unrolled import experiments, registry, slices
+from unrolled.errors import UnrolledError
+
+SETTINGS = {"minutes": 10, "mfu": 0.5, "peak_tflops": 1.0, "job_overhead_minutes": 1, "evaluation_minutes": 0.5}
+
+
+def _config(tmp_path, order=(), **experiment) -> dict:
+    spec = {"dataset": "d", "metric": "val_loss", "baseline": "a", "seeds": 4, "ensemble": 2,
+            "arms": {"a": {}, "b": {"identity": "subtract"}, "c": {"identity": "learned"}}, **experiment}
+    return {"results": str(tmp_path / "results"), "experiments": {"e": spec}, "datasets": {"d": {"builder": "x"}},
+            "slices": {**SETTINGS, "order": list(order)}}
+
+
+@pytest.fixture
+def flops(monkeypatch):
+    """Each job's FLOPs, made up: 60e12 per seed for arm a, 120e12 for b and c (at 0.5 of 1 TFLOP/s: 2 and 4
+    minutes per seed)."""
+    per_seed = {"a": 60e12, "b": 120e12, "c": 120e12}
+    monkeypatch.setattr(slices.plan, "job_cost", lambda config, name, arm, size: {"flops_per_job": per_seed[arm] * size})
+    return per_seed
+
+
+def test_stages_pair_the_arms_of_a_comparison_in_one_slice(tmp_path, flops):
+    config = _config(tmp_path, order=[{"experiment": "e", "arms": ["a", "b"]}])
+    assert slices.stages(config) == [("e", ["a", "b"]), ("e", ["c"])]
+    packed = slices.slices(config)
+    # a: 1 + 4 minutes, b: 1 + 8 (2 seeds): a stage of 14 minutes is longer than a slice, so split
+    names = [[(j["arm"], j["seeds"]) for j in s] for s in packed]
+    assert names[0] == [("a", [0, 1])] and names[1] == [("b", [0, 1])]
+    config["slices"]["minutes"] = 14  # an exact fit shares a slice
+    packed = slices.slices(config)
+    assert [[(j["arm"], j["seeds"]) for j in s] for s in packed] == [
+        [("a", [0, 1]), ("b", [0, 1])], [("a", [2, 3]), ("b", [2, 3])], [("c", [0, 1])], [("c", [2, 3])]]
+    assert slices.unpaired(config, packed) == []
+    config["slices"]["minutes"] = 13.99
+    assert len(slices.slices(config)[0]) == 1
+
+
+def test_job_minutes_come_from_measured_jobs_where_there_are_some(tmp_path, flops):
+    config = _config(tmp_path, order=[{"experiment": "e", "arms": ["a", "b"]}], zeroshot=["z"])
+    runs, results = registry.runs_root(config["results"]), config["results"]
+    assumed = slices.job_minutes(config, "e", "b", 2, slices.measured(config))
+    assert assumed == {"minutes": 1 + 8 + 2 * 0.5, "measured": []}
+    # A finished job of arm a, seeds 0-1: its loop took 240 s for 120e12 FLOPs (MFU 0.5 of 1 TFLOP/s would
+    # be 240 s: measured 0.5), the whole job 300 s (60 s of start-up), each zero-shot job 30 s.
+    for seed in (0, 1):
+        path = registry.run_file("e", "a", seed, registry.METRICS, runs)
+        os.makedirs(os.path.dirname(path))
+        json.dump({"wall_seconds": 480.0, "ensemble": {"size": 2}}, open(path, "w"))
+        bench = registry.benchmark_file("zeroshot", f"e/a/seed{seed}/z", results)
+        os.makedirs(os.path.dirname(bench))
+        open(bench, "w").write("s\th:m:s\n30.0\t0:00:30\n")
+    bench = registry.benchmark_file("train", "e/a/seed0-1", results)
+    os.makedirs(os.path.dirname(bench))
+    open(bench, "w").write("s\th:m:s\n540.0\t0:09:00\n")
+    got = slices.measured(config)
+    assert got == {"e": {"mfu": pytest.approx(0.25), "startup_minutes": pytest.approx(1.0),
+                         "evaluation_minutes": pytest.approx(0.5)}}
+    # arm b, 2 seeds: 240e12 FLOPs at the measured 0.25 = 16 minutes, 1 of start-up, 2 zero-shot jobs
+    assert slices.job_minutes(config, "e", "b", 2, got) == {
+        "minutes": pytest.approx(1 + 16 + 1), "measured": ["evaluation_minutes", "mfu", "startup_minutes"]}
+
+
+def test_a_partial_summary_shows_every_arm_that_pairs_with_the_baseline():
+    spec = {"baseline": "a", "arms": {"a": {}, "b": {}, "c": {}}}
+    assert registry.published_arms(spec, {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1]}) == {
+        "a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1]}
+    assert registry.published_arms(spec, {"a": [0, 1], "b": [], "c": [2]}) == {}
+    assert registry.published_arms(spec, {"a": [], "b": [0], "c": [0]}) == {}
+
+
+def test_the_gpu_tier_slices_each_publish_paired_seeds_within_the_slice_minutes():
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        config = registry.load_config(["config/gpu.yaml"])
+    finally:
+        os.chdir(cwd)
+    packed = slices.slices(config)
+    assert slices.unpaired(config, packed) == []
+    assert all(sum(j["minutes"] for j in s) <= config["slices"]["minutes"] for s in packed)
+    # In order of scientific value: the char LM's claim first, the ViT's second, learned a third.
+    assert [(j["experiment"], j["arm"]) for j in packed[0]] == [("p1_tinyshakespeare", "vanilla"),
+                                                               ("p1_tinyshakespeare", "a_minus_i")]
+    first = [next(i for i, s in enumerate(packed) if any(j["arm"] == arm and j["experiment"].startswith(e) for j in s))
+             for e, arm in (("p1_vit", "a_minus_i"), ("p1_tinyshakespeare", "learned_a"),
+                            ("p1_char_dropout_sweep", "a_minus_i_0p2"), ("p2_lm", "gpt"), ("p2_icl", "vanilla"))]
+    assert first == sorted(first)
+
+
+def test_pooling_refuses_seeds_of_one_arm_trained_with_different_configs():
+    runs = {"vanilla": {0: {"config": {"model": {"dropout": 0.2}, "train": {"lr": 1e-3}}},
+                        1: {"config": {"model": {"dropout": 0.3}, "train": {"lr": 1e-3}}}},
+            "a_minus_i": {0: {"config": {"model": {"dropout": 0.2}}}, 1: {"config": {"model": {"dropout": 0.2}}}}}
+    with pytest.raises(UnrolledError, match=r"x/vanilla: seeds 0 and 1 .*model.dropout: 0.2 vs 0.3"):
+        experiments.check_pooled_configs("x", runs)
+    runs["vanilla"][1]["config"]["model"]["dropout"] = 0.2
+    experiments.check_pooled_configs("x", runs)
+
+
+def test_the_tuned_choice_is_the_best_of_its_own_arms_and_flags_the_grid_edge(tmp_path):
+    summary = {"experiment": "sweep", "primary": "best_val_loss", "higher_is_better": False, "seeds": [100, 101],
+               "metrics": {"best_val_loss": {"arms": {"v1": {"mean": 1.5}, "v2": {"mean": 1.4}, "v3": {"mean": 1.45},
+                                                       "a1": {"mean": 1.2}}}}}
+    choice = run_configs.choose(summary, "dropout", {"v1": 0.1, "v2": 0.2, "v3": 0.3})
+    assert (choice["arm"], choice["value"], choice["edge"], choice["grid"]) == ("v2", 0.2, False, [0.1, 0.2, 0.3])
+    summary["metrics"]["best_val_loss"]["arms"]["v3"]["mean"] = 1.3
+    choice = run_configs.choose(summary, "dropout", {"v1": 0.1, "v2": 0.2, "v3": 0.3})
+    assert (choice["value"], choice["edge"]) == (0.3, True)
+    with pytest.raises(ValueError, match=r"no results for \['v4'\]"):
+        run_configs.choose(summary, "dropout", {"v1": 0.1, "v4": 0.4})
+    run = {"data": "d", "model": {"dropout": 0.2}, "train": {}, "tune": {"choice": str(tmp_path / "choice.json")}}
+    with pytest.raises(ValueError, match="choice is not made yet"):
+        run_configs.tuned_run(run)
+    (tmp_path / "choice.json").write_text(json.dumps(choice))
+    assert run_configs.tuned_run(run)["model"] == {"dropout": 0.3}
+
+
+def _wheel(folder, name, requires=()):
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        body = "".join(f"Requires-Dist: {r}\n" for r in requires)
+        zf.writestr(f"{name}-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{body}")
+    return path
+
+
+def test_the_wheel_closure_check_names_what_neither_the_wheels_nor_the_node_have(tmp_path):
+    _wheel(tmp_path, "snakemake", ["platformdirs", "numpy>=1", "tomli; python_version < '3.11'",
+                                   "pytest; extra == 'tests'"])
+    platformdirs = _wheel(tmp_path, "platformdirs")
+    node = gpu_wheels.node_packages()
+    assert "numpy" in node and "platformdirs" not in node and "python" not in node
+    assert gpu_wheels.check(tmp_path, "3.12", node) == []
+    assert gpu_wheels.check(tmp_path, "3.10", node) == ["snakemake-1.0-py3-none-any.whl needs tomli"]
+    platformdirs.unlink()
+    assert gpu_wheels.check(tmp_path, "3.12", node) == ["snakemake-1.0-py3-none-any.whl needs platformdirs"]
+
+
+def test_an_empty_or_unknown_slice_selection_is_an_error_and_trains_nothing(tmp_path):
+    proc = run([VENV_BIN / "python", "-m", "unrolled", "slices", "--configfile", "config/gpu.yaml", "--jobs", "99"],
+               cwd=REPO, check=False)
+    assert proc.returncode == 2 and "no slice '99'" in proc.stderr
+    proc = subprocess.run(["make", "--no-print-directory", "reproduce-gpu", "SLICE=99", f"SLICE_OUT={tmp_path}"],
+                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "DEADLINE": "60"})
+    assert proc.returncode != 0 and "no jobs to run" in proc.stdout
+    assert "Building DAG" not in (tmp_path / "slice.log").read_text()
+
+
+# -- the slice command on a node copy, with this venv's Python (snakemake installed: no wheels) ------------
+
+
+@pytest.fixture
+def node(tmp_path):
+    tree = rehearse_gpu.copy_checkout(tmp_path / "node")
+    rehearse_gpu.place_tinyshakespeare(tree)
+    rehearse_gpu.write_smoke(tree, slow="p1_tinyshakespeare")
+    return tree
+
+
+def _slice(node, out, deadline: int, **popen):
+    env = {**os.environ, "DEADLINE": str(deadline), "GPU_CONFIG": rehearse_gpu.SMOKE, "PYTHON": str(VENV_BIN / "python")}
+    return subprocess.Popen(["bash", "tools/gpu-slice.sh", "next", str(out)], cwd=node, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def _archived(out) -> list[str]:
+    try:
+        with tarfile.open(out / "slice-results.tar.gz") as archive:
+            return archive.getnames()
+    except (OSError, tarfile.TarError):
+        return []
+
+
+@pytest.mark.slow
+def test_a_killed_slice_still_returns_every_seed_that_finished(node, tmp_path):
+    out = tmp_path / "out"
+    proc = _slice(node, out, 500, start_new_session=True)
+    first = [f"results/gpu/runs/p1_tinyshakespeare/vanilla/seed{s}/metrics.json" for s in (0, 1)]
+    deadline = time.time() + 300
+    while not set(first) <= set(_archived(out)) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the node's own limit: no trap runs
+    proc.wait()
+    names = _archived(out)
+    assert set(first) <= set(names), (out / "slice.log").read_text()[-3000:]
+    assert not any(n.endswith("ckpt.pt") for n in names)
+    assert "results/gpu/benchmarks/train/p1_tinyshakespeare/vanilla/seed0-1.tsv" in names
+
+
+@pytest.mark.slow
+def test_a_job_that_cannot_finish_before_the_deadline_is_not_started(node, tmp_path):
+    out = tmp_path / "out"
+    proc = _slice(node, out, 60)  # 35 s left after the reserve; the first job is estimated at over a minute
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 3, log
+    assert "not started: p1_tinyshakespeare/vanilla/seed0-1" in (out / "slice.log").read_text()
+    assert (out / "slice-results.tar.gz").exists()
+    assert not (node / "results" / "gpu" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_the_rehearsal_on_a_stand_in_node_publishes_paired_seeds(tmp_path):
+    """make rehearse-gpu's steps: the stand-in has neither snakemake nor platformdirs, the wheels close over
+    the node's list, the slice runs under its deadline, the archive unpacked with freshly prepared data trains
+    nothing again, and `make figures-gpu` summarizes paired seeds."""
+    published = rehearse_gpu.rehearse(tmp_path / "rehearsal", deadline=300)
+    assert published == {"p1_tinyshakespeare": ["a_minus_i - vanilla (n = 2)"]}
+    here = tmp_path / "rehearsal" / "here"
+    table = (here / "results" / "gpu" / "tables" / "paper_vs_reproduced.md").read_text()
+    assert "experiment `p1_tinyshakespeare`" in table
