@@ -60,6 +60,12 @@ finish() {
     wait "$child"
     pack
   fi
+  # torch.compile's cache (the gpu profile's compile_cache), for the next node to carry, where it is small
+  # enough to come back and to travel with the checkout.
+  if [ -d .cache/torch-compile ] && (($(du -sm .cache/torch-compile | cut -f1) <= ${CACHE_MIB:-12})); then
+    tar -czf "$out/.compile-cache.tar.gz.part" .cache/torch-compile &&
+      mv -f "$out/.compile-cache.tar.gz.part" "$out/compile-cache.tar.gz"
+  fi
   say "exit $status; archive: $out/slice-results.tar.gz"
   exit "$status"
 }

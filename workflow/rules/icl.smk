@@ -11,11 +11,11 @@ rule icl_eval:
         registry.log_file("icl", "{experiment}/{arm}/seed{seed}"),
     benchmark:
         R.benchmark("icl", "{experiment}/{arm}/seed{seed}")
+    # Right after its training, before the next training job: the weights are only where they trained.
+    priority: 10
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
-    # Right after its training, before the next training job: the weights are only where they trained.
-    priority: 10
     params:
         run=R.run_path,
     shell:

@@ -11,13 +11,13 @@ rule zeroshot:
         registry.log_file("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}"),
     benchmark:
         R.benchmark("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}")
+    # Right after its training, before the next training job: the weights are only where they trained.
+    priority: 10
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
         gpu=lambda wildcards: min(1, R.resource("gpu")(wildcards)),  # one GPU at most, where training has one
-    # Right after its training, before the next training job: the weights are only where they trained.
-    priority: 10
     params:
         run=R.run_path,
         bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in R.tokenizer_inputs(wildcards)),

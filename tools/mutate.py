@@ -1,0 +1,73 @@
+"""Mutation check: apply each listed one-line mutation, run the tests that guard that behaviour, and count
+how many mutations a test caught (a failing run). The tree is restored after each mutation.
+
+    .venv/bin/python tools/mutate.py [NAME ...]
+
+Not part of `make test` (it runs the guarded tests once per mutation); run it before a change lands.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SLICE_TESTS = "tests/test_gpu_slice.py"
+
+# name: (file, the exact text, its mutation, the tests to run)
+MUTATIONS = {
+    "packing >= for >": ("src/unrolled/slices.py", "        if current and sum(j[\"minutes\"] for j in current) + minutes > limit:",
+                         "        if current and sum(j[\"minutes\"] for j in current) + minutes >= limit:",
+                         [f"{SLICE_TESTS}::test_stages_pair_the_arms_of_a_comparison_in_one_slice"]),
+    "stage split never": ("src/unrolled/slices.py", "        if minutes > limit:\n", "        if False:\n",
+                          [f"{SLICE_TESTS}::test_stages_pair_the_arms_of_a_comparison_in_one_slice"]),
+    "measured MFU ignored": ("src/unrolled/slices.py", '    mfu = got.get("mfu", settings["mfu"])', '    mfu = settings["mfu"]',
+                             [f"{SLICE_TESTS}::test_job_minutes_come_from_measured_jobs_where_there_are_some"]),
+    "unpaired arms published": ("src/unrolled/registry.py", "if arm != spec[\"baseline\"] and base & set(done)}",
+                                "if arm != spec[\"baseline\"] and set(done)}",
+                                [f"{SLICE_TESTS}::test_a_partial_summary_shows_every_arm_that_pairs_with_the_baseline"]),
+    "pooling never refused": ("src/unrolled/experiments.py", "            if keys:\n", "            if False:\n",
+                              [f"{SLICE_TESTS}::test_pooling_refuses_seeds_of_one_arm_trained_with_different_configs"]),
+    "grid edge one-sided": ("src/unrolled/config.py", 'values[best] in (grid[0], grid[-1])', 'values[best] == grid[0]',
+                            [f"{SLICE_TESTS}::test_the_tuned_choice_is_the_best_of_its_own_arms_and_flags_the_grid_edge"]),
+    "wheel markers ignored": ("tools/gpu_wheels.py", "            if _wanted(req, python) and _name(req)",
+                              "            if _name(req)",
+                              [f"{SLICE_TESTS}::test_the_wheel_closure_check_names_what_neither_the_wheels_nor_the_node_have"]),
+    "official val from train": ("src/unrolled/data/images.py", '        splits = {"train": train, "val": test}',
+                                '        splits = {"train": train, "val": (train[0][:len(test[1])], train[1][:len(test[1])])}',
+                                ["tests/test_images.py"]),
+    "no pack after a job": ("tools/gpu-slice.sh", "  child=\n  pack\n", "  child=\n",
+                            [f"{SLICE_TESTS}::test_a_killed_slice_still_returns_every_seed_that_finished"]),
+    "deadline ignored": ("tools/gpu-slice.sh", "  if ((need > left)); then", "  if ((need > left + 100000)); then",
+                         [f"{SLICE_TESTS}::test_a_job_that_cannot_finish_before_the_deadline_is_not_started"]),
+    "data not ancient": ("src/unrolled/rules.py", '        return {"data": ancient(self.experiment_data(wildcards)),',
+                         '        return {"data": self.experiment_data(wildcards),',
+                         [f"{SLICE_TESTS}::test_the_rehearsal_on_a_stand_in_node_publishes_paired_seeds"]),
+}
+
+
+def main(names: list[str]) -> int:
+    chosen = {n: m for n, m in MUTATIONS.items() if not names or n in names}
+    caught = 0
+    for name, (file, original, mutant, tests) in chosen.items():
+        path = REPO / file
+        text = path.read_text()
+        if text.count(original) != 1:
+            print(f"{name}: the text to mutate is not in {file} exactly once: fix the list")
+            return 2
+        path.write_text(text.replace(original, mutant))
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                                  cwd=REPO, capture_output=True, text=True)
+        finally:
+            path.write_text(text)
+        hit = proc.returncode != 0
+        caught += hit
+        print(f"{'caught' if hit else 'MISSED'}: {name} ({file})", flush=True)
+    print(f"{caught} of {len(chosen)} mutations caught")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
