@@ -119,11 +119,12 @@ share: $(STAMP)
 	$(BIN)/dvc add data/prepared results
 	$(BIN)/dvc push
 
-## Restore DVC-tracked outputs, then re-stamp their times in DAG order: `dvc pull` writes files in
-## arbitrary order, and Snakemake would otherwise rerun jobs whose inputs look newer.
+## Restore DVC-tracked outputs, then re-stamp every job's outputs in DAG order (--forceall: finished runs do
+## not depend on the data's times, so only touching what looks out of date would leave them older than their
+## summaries): `dvc pull` writes files in arbitrary order, and Snakemake would otherwise rerun jobs.
 pull: $(STAMP)
 	$(BIN)/dvc pull
-	$(SNAKEMAKE) --touch --cores 1 $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --touch --forceall --cores 1 $(SNAKEMAKE_ARGS)
 
 ## The default run's published results (reference/dvc-store, in git; no checkpoints), offline, without
 ## retraining: restore results/, build the data sets they were trained on from the pinned sources (the
@@ -132,7 +133,7 @@ pull: $(STAMP)
 pull-reference: $(STAMP)
 	$(BIN)/dvc pull --remote reference results.dvc
 	$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS)
-	$(SNAKEMAKE) --touch --cores 1 $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --touch --forceall --cores 1 $(SNAKEMAKE_ARGS)
 
 ## After your own `make reproduce`: does each paired difference agree with the published reference (same
 ## direction, within its seed spread)? A table; exit status 2 on a real disagreement. Byte-identical

@@ -107,12 +107,14 @@ def test_slices_run_resume_after_sigterm_and_accumulate(tier):
     progress = wf / registry.run_file(job["experiment"], job["arm"], job["seeds"][0], "progress.json",
                                       registry.runs_root("results/gpu"))
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
-    proc = subprocess.Popen([VENV_BIN / "snakemake", "--cores", "2", *_targets(wf, str(number)), "--configfile", SMOKE],
+    # The slow job's own targets: slice numbers follow the measured times, which slice 1 has just changed.
+    proc = subprocess.Popen([VENV_BIN / "snakemake", "--cores", "2", *job["targets"], "--configfile", SMOKE],
                             cwd=wf, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     deadline = time.time() + 300
     while not progress.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
+    assert proc.poll() is None, "the slow job ended before it was cut off:\n" + proc.communicate()[0][-3000:]
     os.killpg(proc.pid, signal.SIGTERM)
     log = proc.communicate(timeout=300)[0]
     assert proc.returncode != 0, "the slice finished before it was cut off:\n" + log[-2000:]
@@ -123,7 +125,7 @@ def test_slices_run_resume_after_sigterm_and_accumulate(tier):
 
     # The second invocation: Snakemake unlocks, reruns the incomplete job, which resumes from its checkpoint.
     run([VENV_BIN / "snakemake", "--unlock", "--configfile", SMOKE], cwd=wf)
-    _snakemake(wf, "--rerun-incomplete", *_targets(wf, str(number)))
+    _snakemake(wf, "--rerun-incomplete", *job["targets"])
     resumed = json.loads((wf / job["targets"][0]).read_text())
     assert 0 < resumed["resumed_from_step"] < 400 and resumed["steps"] == 400
     assert {t: os.stat(wf / t).st_mtime_ns for t in first} == first  # slice 1 was not rerun
