@@ -18,7 +18,7 @@ from unrolled.data.batches import TokenBatches
 from unrolled.models import Ensemble, ModelConfig, Transformer
 from unrolled.train import CHECKPOINT, METRICS, Trainer, ensemble_checkpoint, train, train_ensemble
 
-VOLATILE = {"wall_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
+VOLATILE = {"wall_seconds", "first_step_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
 
 
 def _run(data, dropout=0.0, **train_overrides):

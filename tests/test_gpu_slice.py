@@ -62,12 +62,13 @@ def test_job_minutes_come_from_measured_jobs_where_there_are_some(tmp_path, flop
     runs, results = registry.runs_root(config["results"]), config["results"]
     assumed = slices.job_minutes(config, "e", "b", 2, slices.measured(config))
     assert assumed == {"minutes": 1 + 8 + 2 * 0.5, "measured": []}
-    # A finished job of arm a, seeds 0-1: its loop took 240 s for 120e12 FLOPs (MFU 0.5 of 1 TFLOP/s would
-    # be 240 s: measured 0.5), the whole job 300 s (60 s of start-up), each zero-shot job 30 s.
+    # A finished job of arm a, seeds 0-1: its loop took 510 s, 30 of them its first step (the compile), so
+    # 480 s for 120e12 FLOPs (measured MFU 0.25 of 1 TFLOP/s); the whole job 540 s, so 30 s of process start
+    # and data, 60 s of start-up in all; each zero-shot job 30 s.
     for seed in (0, 1):
         path = registry.run_file("e", "a", seed, registry.METRICS, runs)
         os.makedirs(os.path.dirname(path))
-        json.dump({"wall_seconds": 480.0, "ensemble": {"size": 2}}, open(path, "w"))
+        json.dump({"wall_seconds": 510.0, "first_step_seconds": 30.0, "ensemble": {"size": 2}}, open(path, "w"))
         bench = registry.benchmark_file("zeroshot", f"e/a/seed{seed}/z", results)
         os.makedirs(os.path.dirname(bench))
         open(bench, "w").write("s\th:m:s\n30.0\t0:00:30\n")

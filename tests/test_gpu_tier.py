@@ -91,6 +91,7 @@ def test_slices_run_resume_after_sigterm_and_accumulate(tier):
 
     # Partial summaries: the paired seeds of the arms finished so far, nothing trained.
     _snakemake(wf, "table", "figures", "--config", "partial=True")
+    assert {t: os.stat(wf / t).st_mtime_ns for t in first} == first  # summarizing retrains nothing
     summary = json.loads((wf / "results/gpu/p1_tinyshakespeare/summary.json").read_text())
     assert summary["arms"].keys() == {"vanilla", "a_minus_i"}
     (comparison,) = summary["metrics"]["best_val_loss"]["comparisons"]

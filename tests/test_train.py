@@ -21,7 +21,7 @@ from unrolled.config import TrainConfig
 from unrolled.train import CHECKPOINT, METRICS, NonFiniteLossError, learning_rate, train
 
 # Everything but timings and the resume marker must agree between runs.
-VOLATILE = {"wall_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
+VOLATILE = {"wall_seconds", "first_step_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
 
 
 def _run(data, **train_overrides):
@@ -52,6 +52,7 @@ def test_metrics_and_history_contract(tiny_text_data, tmp_path):
                 "git_sha", "config_hash", "environment"):
         assert m[key] is not None, key
     assert m["steps"] == 12 and m["tokens"] == 12 * 4 * 16
+    assert 0 < m["first_step_seconds"] < m["wall_seconds"]  # the fixed cost a slice estimate learns from
     assert m["environment"]["device"] == "cpu" and m["environment"]["torch"] == torch.__version__
     rows = list(csv.DictReader(open(tmp_path / "r" / "history.csv")))
     assert [int(r["step"]) for r in rows] == [4, 8, 12]

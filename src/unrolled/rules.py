@@ -3,9 +3,9 @@ wildcards. Pure Python (no torch), so the Snakefile imports it cheaply; workflow
 `Rules(config)`, R, and every rule calls it. Where files live is the registry's (registry.py): this class
 only applies it to the config's results folder.
 
-Everything a config makes goes under its `results` folder. With `partial`, nothing trains: a rule that
-makes a run's files gets no inputs (`unless_partial`), so the finished files the summaries read count as up
-to date (registry.resolve kept only the finished seeds).
+Everything a config makes goes under its `results` folder. With `partial`, nothing trains: no rule makes a
+run's files (their wildcard constraints match no experiment), so the finished files the summaries read are
+sources, up to date (registry.resolve kept only the finished seeds).
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ class Rules:
         self.results = config["results"]
         self.runs = registry.runs_root(self.results)
         self.partial = config["partial"]
-        experiments = config["experiments"]
+        # With `partial`, no rule makes a run's files: they are the summaries' sources, never out of date
+        # (a rule without inputs would look changed to Snakemake, and retrain).
+        experiments = {} if self.partial else config["experiments"]
         # Experiments with `ensemble: E > 1` train E seeds per job (a rule per seed group, train.smk).
         self.ensembles = {name: registry.seed_groups(spec) for name, spec in experiments.items()
                           if spec.get("ensemble", 1) > 1}
         self.single_run_experiments = exact(name for name in experiments if name not in self.ensembles)
+        self.trained_experiments = exact(experiments)  # whose runs' evaluations a rule makes
 
     # -- the config's entries ---------------------------------------------------------------------------
     def lookup(self, section: str, name: str) -> dict:
@@ -104,10 +107,6 @@ class Rules:
                 if registry.is_icl(spec, self.config)]
 
     # -- input functions ------------------------------------------------------------------------------
-    def unless_partial(self, function):
-        """A run-making rule's input function, or no inputs at all when the config is `partial`."""
-        return (lambda wildcards: []) if self.partial else function
-
     def dataset_inputs(self, wildcards) -> dict:
         """The fetched source folders a data set is built from, by role."""
         return {role: registry.raw_dir(src) for role, src in self.lookup("datasets", wildcards.dataset)["sources"].items()}

@@ -58,9 +58,10 @@ def _group_name(seeds: list[int]) -> str:
 
 
 def measured(config: dict) -> dict[str, dict]:
-    """Per experiment, what its finished jobs measured: the MFU of their training loops (FLOPs over wall
-    seconds), the start-up of a job (Snakemake's timing of the whole job less the loop's wall time; jobs that
-    resumed are left out) and of an evaluation job, in minutes. Only what was measured is there."""
+    """Per experiment, what its finished jobs measured: the MFU of their training loops (FLOPs over the loop's
+    wall seconds after its first step), the start-up of a job (Snakemake's timing of the whole job less the
+    loop's wall time, plus the first step: process start, data, compile; jobs that resumed are left out) and
+    of an evaluation job, in minutes. Only what was measured is there."""
     results = config.get("results", registry.RESULTS)
     runs, peak = registry.runs_root(results), config["slices"]["peak_tflops"] * 1e12
     out = {}
@@ -74,11 +75,12 @@ def measured(config: dict) -> dict[str, dict]:
                 m = registry.read_json(path)
                 size = m.get("ensemble", {}).get("size", 1)
                 flops = plan.job_cost(config, name, arm, size)["flops_per_job"]
-                mfus.append(flops / (m["wall_seconds"] * peak))
+                first = m.get("first_step_seconds") or 0.0  # the compile, where there is one: a fixed cost
+                mfus.append(flops / (max(m["wall_seconds"] - first, 1e-9) * peak))
                 job = _benchmark_seconds(registry.benchmark_file("train", f"{name}/{arm}/{_group_name(group)}",
                                                                  results))
                 if job is not None and not m.get("resumed_from_step"):
-                    startups.append(max(0.0, job - m["wall_seconds"]) / 60)
+                    startups.append((max(0.0, job - m["wall_seconds"]) + first) / 60)
                 for kind, file in _evaluations(name, spec, config, arm, group[0]):
                     seconds = _benchmark_seconds(registry.benchmark_file(kind, file, results))
                     if seconds is not None:

@@ -366,6 +366,8 @@ class Trainer:
         with stop_on_sigterm(not place.distributed) as sigterm:
             while self.step < tcfg.max_iters:
                 lr = self.train_step()
+                if self.step == start_step + 1:  # its compile, where the model is compiled: a job's fixed cost
+                    self.first_step_seconds = time.perf_counter() - started
                 is_eval = self.step % tcfg.eval_interval == 0 or self.step == tcfg.max_iters
                 if self.step % tcfg.log_interval == 0 or is_eval:
                     train_loss = self.mean_train_loss()
@@ -402,6 +404,7 @@ class Trainer:
             "task": mcfg.task, "world_size": self.place.world_size, "steps": self.step,
             "tokens": self.step * items_per_step, "params": self.model.num_params(),
             "wall_seconds": self.wall_before + seconds, "tokens_per_second": job_ips / E if job_ips else None,
+            "first_step_seconds": getattr(self, "first_step_seconds", None),
             "resumed_from_step": start_step or None, "git_sha": git_sha(),
             "config": {"model": asdict(mcfg), "train": asdict(self.tcfg)},
             **({"tuned": self.run["tuned"]} if "tuned" in self.run else {}),

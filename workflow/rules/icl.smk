@@ -4,7 +4,7 @@
 
 rule icl_eval:
     input:
-        unpack(R.unless_partial(R.evaluation_inputs)),
+        unpack(R.evaluation_inputs),
     output:
         json=R.run_file("{experiment}", "{arm}", "{seed}", ICL),
     log:
@@ -13,6 +13,8 @@ rule icl_eval:
         R.benchmark("icl", "{experiment}/{arm}/seed{seed}")
     # Right after its training, before the next training job: the weights are only where they trained.
     priority: 10
+    wildcard_constraints:
+        experiment=R.trained_experiments,
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]

@@ -27,7 +27,7 @@ rule tune:
 
 rule train:
     input:
-        unpack(R.unless_partial(R.training_inputs)),
+        unpack(R.training_inputs),
     output:
         metrics=R.run_file("{experiment}", "{arm}", "{seed}", METRICS),
         history=R.run_file("{experiment}", "{arm}", "{seed}", HISTORY),
@@ -64,7 +64,7 @@ for _experiment, _groups in R.ensembles.items():
             name:
                 f"train_ensemble_{_experiment}_seed{_seeds}"
             input:
-                unpack(R.unless_partial(R.training_inputs)),
+                unpack(R.training_inputs),
             output:
                 metrics=[R.run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
                 history=[R.run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
