@@ -108,10 +108,11 @@ def test_lambada_loader(prepared):
 
 def test_document_loaders_keep_the_text_as_distributed(prepared):
     _, out = prepared
-    for name, fixture in (("ptb", "ptb.test.txt"), ("wikitext", "wiki.test.raw")):
+    for name, fixture, records in (("ptb", "ptb.test.txt", "lines"), ("wikitext", "wiki.test.raw", "wikitext")):
         (example,) = load_examples(out[name])
         assert example["text"] == (FIXTURES / fixture).read_text(), name
-        assert json.loads((out[name] / "meta.json").read_text())["task"] == "perplexity"
+        meta = json.loads((out[name] / "meta.json").read_text())
+        assert (meta["task"], meta["records"]) == ("perplexity", records)  # the lab's loader's rule, from the catalogue
 
 
 def test_cbt_loader(prepared):
@@ -208,3 +209,12 @@ def test_shakespeare_cloze_uses_only_held_out_text(tmp_path):
     for ex in load_examples(tmp_path / "cloze"):
         assert ex["query"].replace("XXXXX", ex["answer"]) in val
         assert "Trainline" not in ex["context"] + ex["query"]
+
+
+def test_cbt_context_lines_and_the_question_are_stripped_as_the_lab_s_builder_does(tmp_path):
+    path = tmp_path / "cbt.txt"
+    lines = [f"{i}   Line {i} here .  " for i in range(1, 21)] + ["21  Who was XXXXX ?  \tTom\t\tTom|Ann", ""]
+    path.write_text("\n".join(lines) + "\n")
+    (example,) = parse_cbt(path)
+    assert example["context"] == " ".join(f"Line {i} here ." for i in range(1, 21))
+    assert example["query"] == "Who was XXXXX ?" and example["candidates"] == ["Tom", "Ann"]

@@ -232,17 +232,41 @@ def test_lab_generation_never_emits_a_padded_id():
     assert max(padded) >= SCRIPT_CHARS.vocab_size
 
 
-def test_lab_passage_straightens_curly_quotes_strips_and_starts_a_line():
-    assert zeroshot.lab_passage("  \u201cHi,\u201d she said, \u2018bye\u2019 \n") == "\n\"Hi,\" she said, 'bye'"
+def test_lab_passage_straightens_curly_double_quotes_only_strips_and_starts_a_line():
+    """ToST's eval_lambada.py replaces only \u201c and \u201d; a \u2018single\u2019 quote stays as it is."""
+    assert zeroshot.lab_passage("  \u201cHi,\u201d she said, \u2018bye\u2019 \n") == \
+        "\n\"Hi,\" she said, \u2018bye\u2019"
+
+
+def test_document_records_are_what_the_lab_s_loaders_give():
+    """Salesforce/wikitext keeps each row's trailing newline and makes a blank row (" " in wiki.test.raw)
+    empty; PTB's rows have no newline, and no empty record follows the last one."""
+    wiki = " \n = Title = \n \n Text , here . \n"
+    assert zeroshot.document_records(wiki, "wikitext") == ["", " = Title = \n", "", " Text , here . \n"]
+    ptb = " a b <unk> \n c d \n"
+    assert zeroshot.document_records(ptb, "lines") == [" a b <unk> ", " c d "]
+    assert zeroshot.lab_texts("perplexity", [{"text": ptb}], "lines") == [" a b <unk> ", " c d "]
+    with pytest.raises(ValueError, match="unknown records rule"):
+        zeroshot.document_records(ptb, "paragraphs")
+
+
+def test_the_lab_loss_stream_follows_the_records_rule():
+    """Each record, then end-of-text ("c" here): a WikiText blank row is end-of-text alone, a text row keeps
+    its newline."""
+    texts = zeroshot.lab_texts("perplexity", [{"text": "ab\n \nba\n"}], "wikitext")
+    ids, enc, eot = zeroshot.lab_stream(SCRIPT_TOKENS, texts), SCRIPT_TOKENS.encode, SCRIPT_TOKENS.eot
+    assert ids == enc("ab\n") + [eot] + [eot] + enc("ba\n") + [eot]
+    ptb = zeroshot.lab_stream(SCRIPT_TOKENS, zeroshot.lab_texts("perplexity", [{"text": "ab\nba\n"}], "lines"))
+    assert ptb == enc("ab") + [eot] + enc("ba") + [eot]  # no stray end-of-text after the last line
 
 
 def test_lab_lambada_lower_cases_both_sides_and_feeds_the_lab_passage():
     """A capitalised target generated correctly is a hit (the lab lower-cases target and generation); the
     model is given the straightened passage after a newline, up to its last space."""
     model = Scripted(" Abc a")
-    r = zeroshot.lab_lambada(model, SCRIPT_TOKENS, [{"text": "\u2018ab\u2019 Abc"}], block_size=64, tokens=6)
+    r = zeroshot.lab_lambada(model, SCRIPT_TOKENS, [{"text": "\u201cab\u201d Abc"}], block_size=64, tokens=6)
     assert (r["correct"], r["n"]) == (1, 1)
-    assert model.seen == ["\n'ab'"]
+    assert model.seen == ['\n"ab"']
     miss = zeroshot.lab_lambada(Scripted(" aBa"), SCRIPT_TOKENS, [{"text": "ab Abc"}], block_size=64, tokens=4)
     assert miss["correct"] == 0  # "abc" is not in " aba"
 

@@ -151,12 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--targets", metavar="N", help="print slice N's target files (N from 1, or 'next')"),
              _arg("--jobs", metavar="N", help="print slice N's jobs: minutes, name and targets, a line each"),
              keywords=("configfiles", "targets", "jobs_of"), configfiles="configfile", jobs_of="jobs")
-    _command(sub, "check", "compare a finished run's paired differences with the published reference: same "
-             "direction, within the reference's seed spread (exit 2 if not)", "check:command",
+    _command(sub, "check", "does a finished run reproduce the published reference? Every paired difference: "
+             "Welch's test of the gap (Holm over all), the same sign where the reference is significant, none "
+             "missing (exit 2 if not)", "check:command",
              _arg("--results", default="results", help="the run's results folder"),
              _arg("--dvc-file", default="results.dvc", help="the .dvc file naming the reference"),
              _arg("--store", default="reference/dvc-store", help="the DVC remote holding it"),
-             keywords=("results", "dvc_file", "store"))
+             _arg("--only", action="append", metavar="EXPERIMENT", help="check only this experiment (repeatable)"),
+             keywords=("results", "dvc_file", "store", "only"))
     _command(sub, "table", "results/tables/paper_vs_reproduced.md from the files it is given", "table:write",
              _arg("--spec", required=True, type=_json_arg, help="the experiments section as JSON"),
              _arg("--config-name", default="config/config.yaml"),

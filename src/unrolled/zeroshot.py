@@ -162,12 +162,19 @@ def evaluate_cloze(model, encode, examples, block_size, stride, device="cpu") ->
 #   cloze (CBT, validation split)  each candidate fills the blank; the whole passage (context + " " + query)
 #       wrapped in end-of-text is scored by the summed log-probability of its tokens after the opening
 #       end-of-text, the closing one left out (logits[:l-2] against tokens[1:l-1]); the argmax wins.
+#   records  a document's lines as the Hugging Face builders the lab loads give them: WikiText
+#       (Salesforce/wikitext) keeps each row's trailing "\n" and turns a blank row (" " in wiki.test.raw) into
+#       ""; PTB gives each line without its "\n" (no empty record after the last line).
+# The lab evaluates under bf16 autocast; this module scores in the model's float32 (a small difference in
+# the losses' last digits, not in the protocol).
 LAB_BATCH, LAB_ITERS, LAB_TOKENS, LAB_SEED = 16, 1000, 10, 0
-STRAIGHT_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+STRAIGHT_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"'})  # eval_lambada.py: only the double quotes
+RECORDS = ("lines", "wikitext")
 
 
 def lab_passage(text: str) -> str:
-    """A LAMBADA passage as the lab feeds it: curly quotes straightened, stripped, after a newline."""
+    """A LAMBADA passage as the lab feeds it: curly double quotes straightened (single ones left as they are),
+    stripped, after a newline."""
     return "\n" + text.translate(STRAIGHT_QUOTES).strip()
 
 
@@ -240,15 +247,24 @@ def lab_cloze(model, tokenizer, examples, block_size, device="cpu") -> dict:
     return _proportion(int(hits), len(examples), chance)
 
 
-def lab_texts(task: str, examples: list[dict]) -> list[str]:
-    """The lines the lab's loss runs over: LAMBADA's passages, or a document's lines."""
+def document_records(document: str, records: str = "lines") -> list[str]:
+    """A document's records as the lab's loader gives them (`records`: "wikitext" or "lines", as PTB)."""
+    if records == "wikitext":
+        return [row if row.strip() else "" for row in document.splitlines(keepends=True)]
+    if records == "lines":
+        return document.splitlines()
+    raise ValueError(f"unknown records rule {records!r}; expected one of {RECORDS}")
+
+
+def lab_texts(task: str, examples: list[dict], records: str = "lines") -> list[str]:
+    """The records the lab's loss runs over: LAMBADA's passages, or a document's records."""
     if task == "lambada":
         return [e["text"] for e in examples]
-    return [line for e in examples for line in e["text"].split("\n")]
+    return [record for e in examples for record in document_records(e["text"], records)]
 
 
 def evaluate_lab(model, tokenizer, task: str, examples: list[dict], device="cpu", batch: int = LAB_BATCH,
-                 iters: int = LAB_ITERS, loss_examples: list[dict] | None = None) -> dict:
+                 iters: int = LAB_ITERS, loss_examples: list[dict] | None = None, records: str = "lines") -> dict:
     """The lab's protocol; LAMBADA's loss runs over `loss_examples` (the original release's passages)."""
     if tokenizer.eot is None:
         raise ValueError("protocol 'lab' needs a tokenizer with an end-of-text token (GPT-2 BPE's "
@@ -259,7 +275,7 @@ def evaluate_lab(model, tokenizer, task: str, examples: list[dict], device="cpu"
     if task == "lambada" and not loss_examples:
         raise ValueError("the lab's LAMBADA loss runs over the original release's test text: give the benchmark "
                          "a `loss_text` source (config/sources.yaml: lambada_lab)")
-    texts = lab_texts(task, loss_examples if task == "lambada" else examples)
+    texts = lab_texts(task, loss_examples if task == "lambada" else examples, records)
     out = lab_window_loss(model, lab_stream(tokenizer, texts), block_size, batch, iters, device=device)
     if task == "lambada":
         out |= lab_lambada(model, tokenizer, examples, block_size, device=device)
@@ -271,16 +287,17 @@ PROTOCOLS = ("sliding", "lab")
 
 
 def evaluate(model, tokenizer, task: str, examples: list[dict], stride: int | None = None, device="cpu",
-             protocol: str = "sliding", loss_examples: list[dict] | None = None) -> dict:
+             protocol: str = "sliding", loss_examples: list[dict] | None = None, records: str = "lines") -> dict:
     """Score `model` on a benchmark's examples; `tokenizer` has encode, decode, eot and vocab_size
-    (tokenizer_for). The lab's LAMBADA loss runs over `loss_examples`."""
+    (tokenizer_for). The lab's LAMBADA loss runs over `loss_examples`; its document loss over the document's
+    `records`."""
     if task not in TASKS:
         raise UnrolledError(f"unknown zero-shot task {task!r}; expected one of {sorted(TASKS)}")
     if protocol not in PROTOCOLS:
         raise UnrolledError(f"unknown zero-shot protocol {protocol!r}; expected one of {PROTOCOLS}")
     block_size = model.cfg.block_size
     if protocol == "lab":
-        return evaluate_lab(model, tokenizer, task, examples, device, loss_examples=loss_examples) | {
+        return evaluate_lab(model, tokenizer, task, examples, device, loss_examples=loss_examples, records=records) | {
             "protocol": protocol, "block_size": block_size}
     stride = min(stride or block_size // 2, block_size)
     return TASKS[task](model, tokenizer.encode, examples, block_size, stride, device) | {
@@ -299,7 +316,8 @@ def evaluate_run(run_dir: str | Path, benchmark: str | Path, data: str | Path, b
     model = checkpoint.load_model(run_dir, device)
     loss_examples = load_examples(benchmark, LOSS_TEXTS) if (Path(benchmark) / LOSS_TEXTS).exists() else None
     result = evaluate(model, tokenizer_for(load_meta(data), bpe), bench_meta["task"], load_examples(benchmark),
-                      stride, device, bench_meta.get("protocol", "sliding"), loss_examples)
+                      stride, device, bench_meta.get("protocol", "sliding"), loss_examples,
+                      bench_meta.get("records", "lines"))
     logging.getLogger(__name__).info("%s on %s: %s", run_dir, bench_meta["name"],
                                      {k: v for k, v in result.items() if k in ("loss", "accuracy")})
     return ({"benchmark": bench_meta["name"], "task": bench_meta["task"], "protocol": result["protocol"],

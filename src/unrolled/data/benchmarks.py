@@ -70,13 +70,14 @@ def build_lambada(folder: Path, out: Path, patterns: list[str], loss_folder: Pat
     return _write(out, "lambada", examples) | {"loss_texts": len(lines)}
 
 
-def build_document(folder: Path, out: Path, patterns: list[str]) -> dict:
-    """One test document scored whole (PTB's ptb.test.txt, WikiText's wiki.test.raw), as distributed."""
+def build_document(folder: Path, out: Path, patterns: list[str], records: str = "lines") -> dict:
+    """One test document scored whole (PTB's ptb.test.txt, WikiText's wiki.test.raw), as distributed; `records`
+    says how the lab's loader splits it into records (zeroshot.document_records)."""
     path = _one_file(folder, patterns)
     document = path.read_text(encoding="utf-8")
     if not document.strip():
         raise ValueError(f"{path}: empty document")
-    return _write(out, "perplexity", [{"text": document}]) | {"characters": len(document)}
+    return _write(out, "perplexity", [{"text": document}]) | {"characters": len(document), "records": records}
 
 
 def parse_cbt(path: Path) -> list[dict]:
@@ -93,12 +94,13 @@ def parse_cbt(path: Path) -> list[dict]:
         if not index.isdigit():
             raise ValueError(f"{path}:{number}: expected a numbered line, got {line[:40]!r}")
         if "\t" not in rest:
-            context.append(rest)
+            context.append(rest.strip())  # as the lab's CBT builder: each context line stripped
             continue
         fields = rest.split("\t")
         if len(fields) != 4 or BLANK not in fields[0]:
             raise ValueError(f"{path}:{number}: expected `query with {BLANK}<TAB>answer<TAB><TAB>c1|...|c10`")
         query, answer, _, candidates = fields
+        query = query.strip()
         candidates = [c for c in candidates.split("|") if c]
         if answer not in candidates:
             raise ValueError(f"{path}:{number}: the answer {answer!r} is not among the candidates")

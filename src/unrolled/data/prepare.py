@@ -85,7 +85,7 @@ def _benchmark(build, default_files=None):
         files = opts.get("files", default_files)
         if files is None:
             raise UnrolledError(f"this benchmark builder needs `files`: the pattern of its test file in {dirs['text']}")
-        return build(dirs["text"], out, files)
+        return build(dirs["text"], out, files, **({"records": opts["records"]} if "records" in opts else {}))
     return builder
 
 
