@@ -107,3 +107,24 @@ def test_across_training_is_the_per_step_paired_difference(higher):
         best = {s: (max if higher else min)(c, key=c.get) for s, c in by_seed.items()}
         assert out["arms"][arm]["best_step"] == {str(s): t for s, t in best.items()}
         assert out["arms"][arm]["best_step_median"] == np.median(list(best.values()))
+
+
+def test_wilcoxon_with_ties_and_zeros_is_the_exact_sign_flip_distribution():
+    """Accuracy differences are discrete: ties and zeros happen, and the tabled exact distribution assumes
+    neither. By hand: nonzero differences 0.01, 0.01, 0.02, -0.02 have midranks 1.5, 1.5, 3.5, 3.5; the
+    statistic (sum of positive ranks) is 6.5 against a centre of 5; of the 16 sign flips, those at least 1.5
+    from the centre number 12."""
+    from unrolled.stats import paired, signed_rank_permutation_p
+
+    diff = [0.01, 0.01, 0.02, -0.02]
+    ranks, count = np.array([1.5, 1.5, 3.5, 3.5]), 0
+    for bits in range(16):
+        total = sum(r for i, r in enumerate(ranks) if bits >> i & 1)
+        count += abs(total - 5) >= 1.5
+    assert count == 12
+    assert signed_rank_permutation_p(np.array(diff)) == pytest.approx(12 / 16)
+    out = paired({s: v for s, v in enumerate(diff + [0.0])}, {s: 0.0 for s in range(5)})
+    assert out["wilcoxon_p"] == pytest.approx(12 / 16) and out["wilcoxon_method"] == "exact, ties (sign flips)"
+    untied = paired({0: 0.01, 1: 0.02, 2: -0.03, 3: 0.04}, {s: 0.0 for s in range(4)})
+    assert "wilcoxon_method" not in untied  # scipy's exact table, as before
+    assert signed_rank_permutation_p(np.array([0.01, 0.02, -0.03, 0.04])) == pytest.approx(untied["wilcoxon_p"])

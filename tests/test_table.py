@@ -149,3 +149,14 @@ def test_zeroshot_claim_shows_the_paper_beside_both_protocols(tmp_path):
     cells = dict(zip(header.split(" | ")[1:], row.split(" | ")[1:]))
     assert cells["LAMBADA loss"] == "4.32 / 4.510 [4.383, 4.637] / 4.260 [4.133, 4.387]"
     assert cells["PTB loss"] == "5.75 / not run / not run"
+
+
+def test_the_figures_get_paper_1s_gpt2_difference_against_the_baseline():
+    """Paper 1 reports only learned a's improvement on GPT-2 (-0.0031), a difference against its baseline:
+    the across-training figure draws it for that comparison, and for no other pair."""
+    from unrolled.paper import difference_in_claims
+
+    claims = {"p1_gpt2_owt": {"vanilla": "vanilla", "learned_a": "learned_a", "a_minus_i": "a_minus_i"}}
+    assert difference_in_claims(claims, "learned_a", "vanilla", "vanilla") == (pytest.approx(-0.0031),
+                                                                              "Ravuri & Lawrence 2025")
+    assert difference_in_claims(claims, "learned_a", "a_minus_i", "vanilla") is None

@@ -239,7 +239,8 @@ def across(spec: dict, inputs: list[Path], out: Path):
             if all(r["ci95"][0] is not None for r in c["steps"]):
                 ax.fill_between(steps, [r["ci95"][0] for r in c["steps"]], [r["ci95"][1] for r in c["steps"]],
                                 color=colour, alpha=0.15)
-            reported_diff = paper.difference_in_claims(spec.get("claims", {}), c["arm"], c["reference"])
+            reported_diff = paper.difference_in_claims(spec.get("claims", {}), c["arm"], c["reference"],
+                                                       summary["baseline"])
             if reported_diff:
                 value, name = reported_diff
                 ax.axhline(value, color=colour, ls=":", lw=1.2, label=f"{name}: {value:+.3f} (its scale)")

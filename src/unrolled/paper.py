@@ -28,13 +28,14 @@ def difference(claim: dict, mapping: dict, arm: str, reference: str, baseline: s
     return claim.get("difference", {}).get(mapping[arm]) if reference == baseline else None
 
 
-def difference_in_claims(claims: dict, arm: str, reference: str) -> tuple[float, str] | None:
+def difference_in_claims(claims: dict, arm: str, reference: str, baseline: str | None) -> tuple[float, str] | None:
     """The paper's arm - reference from the first of an experiment's `claims` (claim id -> our arm -> the
-    paper's arm) that maps both arms and reports a value for each, with the paper's name; else None."""
+    paper's arm) that maps both arms and reports a value for each, or the difference itself against the
+    experiment's `baseline`, with the paper's name; else None."""
     for claim_id, mapping in claims.items():
         claim = reported().get(claim_id, {})
         if arm in mapping and reference in mapping:
-            value = difference(claim, mapping, arm, reference, baseline=None)
+            value = difference(claim, mapping, arm, reference, baseline)
             if value is not None:
                 return value, claim["paper"]
     return None

@@ -61,6 +61,11 @@ def claim_block(claim_id: str, claim: dict, summary: dict) -> dict:
     return summary["metrics"][key]
 
 
+def _ties(c: dict) -> str:
+    """A mark on a Wilcoxon p computed with ties or zeros among the differences (stats.paired says how)."""
+    return "‡" if c.get("wilcoxon_method") else ""
+
+
 def _arm_row(paper_entry: dict) -> str:
     if "median" in paper_entry:
         extra = f" [IQR {paper_entry['iqr'][0]}–{paper_entry['iqr'][1]}]" if "iqr" in paper_entry else ""
@@ -142,7 +147,7 @@ def _claim_section(claim_id, claim, experiments, read: dict) -> list[str]:
                 continue
             paper_diff = paper.difference(claim, mapping, c["arm"], c["reference"], summary["baseline"])
             lines.append(f"| {c['arm']} − {c['reference']} | {_fmt(paper_diff)} | {_difference(c)} | "
-                         f"{_fmt(c.get('wilcoxon_p'), 3)} ({_fmt(c.get('min_attainable_p'), 3)}) | "
+                         f"{_fmt(c.get('wilcoxon_p'), 3)}{_ties(c)} ({_fmt(c.get('min_attainable_p'), 3)}) | "
                          f"{c.get('wins', '–')} / {c.get('losses', '–')} | "
                          f"{verdict(paper_diff, c.get('ci95'), c['n'])} |")
         lines.append("")
@@ -327,7 +332,7 @@ def _every_arm_section(experiments, read: dict) -> list[str]:
             mark = " †" if {c["arm"], c["reference"]} & set(unmatched) and \
                 {c["arm"], c["reference"]} - set(unmatched) else ""
             lines.append(f"| {c['arm']} − {c['reference']}{mark} | {_ci(block['arms'][c['arm']])} | "
-                         f"{_difference(c)} | {_fmt(c.get('wilcoxon_p'), 3)} | "
+                         f"{_difference(c)} | {_fmt(c.get('wilcoxon_p'), 3)}{_ties(c)} | "
                          f"{c.get('wins', '–')} / {c.get('losses', '–')} | {at(a.get('end'))} | "
                          f"{at(a.get('most_favourable'))} |")
         lines.append("")
@@ -374,5 +379,9 @@ def write(experiments: dict, inputs: dict[str, list], out: str | Path, config_na
     if left_out:
         lines += ["## Left out of this run", "", "Experiments of the configuration that did not run here, and why:", ""]
         lines += [f"- `{name}`: {why}" for name, why in left_out.items()] + [""]
+    if any("‡" in line for line in lines):
+        lines += ["‡ Ties or zeros among the per-seed differences, where the tabled exact Wilcoxon distribution does "
+                  "not hold: the p is the exact sign-flip distribution with midranks (up to 20 seeds), else the "
+                  "normal approximation.", ""]
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
