@@ -11,10 +11,10 @@ rule icl_eval:
         registry.log_file("icl", "{experiment}/{arm}/seed{seed}"),
     benchmark:
         R.benchmark("icl", "{experiment}/{arm}/seed{seed}")
-    # Right after its training, before the next training job: the weights are only where they trained.
-    priority: 10
     wildcard_constraints:
         experiment=R.trained_experiments,
+    # Right after its training, before the next training job: the weights are only where they trained.
+    priority: 10
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]

@@ -11,10 +11,10 @@ rule zeroshot:
         registry.log_file("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}"),
     benchmark:
         R.benchmark("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}")
-    # Right after its training, before the next training job: the weights are only where they trained.
-    priority: 10
     wildcard_constraints:
         experiment=R.trained_experiments,
+    # Right after its training, before the next training job: the weights are only where they trained.
+    priority: 10
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
