@@ -61,11 +61,14 @@ def test_models_train_alike_with_either_form_and_the_cpu_keeps_the_composite(mem
                 module.fused_xsa = fused
         models.append(model)
     x, y = torch.randint(0, 30, (2, members, 4, 8)) if members > 1 else torch.randint(0, 30, (2, 4, 8))
-    losses = []
-    for model in models:
+    losses, calls, real = [], [], xsa.exclusive
+    monkeypatch.setattr(xsa, "exclusive", lambda *a: calls.append(1) or real(*a))  # a spy on the fused form
+    for fused, model in zip((False, True), models):
+        calls.clear()
         _, loss = model(x, y)
         loss.sum().backward()
         losses.append(loss.detach())
+        assert len(calls) == (cfg.n_layer if fused else 0), fused  # the fused form runs exactly when asked for
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-6, atol=1e-6)
     for p, q in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6)
