@@ -55,6 +55,9 @@ def test_stages_pair_the_arms_of_a_comparison_in_one_slice(tmp_path, flops):
     assert slices.unpaired(config, packed) == []
     config["slices"]["minutes"] = 13.99
     assert len(slices.slices(config)[0]) == 1
+    # Two stages that fill a slice exactly share it: a's two seed groups, 5 minutes each, in 10.
+    config["slices"] |= {"minutes": 10, "order": [{"experiment": "e", "arms": ["a"]}]}
+    assert [[(j["arm"], j["seeds"]) for j in s] for s in slices.slices(config)][0] == [("a", [0, 1]), ("a", [2, 3])]
 
 
 def test_job_minutes_come_from_measured_jobs_where_there_are_some(tmp_path, flops):
@@ -175,7 +178,7 @@ def test_an_empty_or_unknown_slice_selection_is_an_error_and_trains_nothing(tmp_
 def node(tmp_path):
     tree = rehearse_gpu.copy_checkout(tmp_path / "node")
     rehearse_gpu.place_tinyshakespeare(tree)
-    rehearse_gpu.write_smoke(tree, slow="p1_tinyshakespeare")
+    rehearse_gpu.write_smoke(tree, slow="p1_tinyshakespeare", slow_steps=3000)
     return tree
 
 
@@ -201,6 +204,7 @@ def test_a_killed_slice_still_returns_every_seed_that_finished(node, tmp_path):
     deadline = time.time() + 300
     while not set(first) <= set(_archived(out)) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
+    assert proc.poll() is None, "the slice ended before it could be killed"  # the second job is training
     os.killpg(proc.pid, signal.SIGKILL)  # the node's own limit: no trap runs
     proc.wait()
     names = _archived(out)

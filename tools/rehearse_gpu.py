@@ -42,10 +42,10 @@ TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
 TINYSHAKESPEARE = REPO / "tests" / "fixtures" / "tinyshakespeare" / "input.txt.gz"  # the real file, gzipped
 
 
-def smoke_copy(tier: dict, slow: str | None = None) -> dict:
+def smoke_copy(tier: dict, slow: str | None = None, slow_steps: int = 400) -> dict:
     """config/gpu.yaml at smoke size: tiny models, a few steps, 2 seeds in groups of 2; the packaged MNIST
-    digits for the Fashion-MNIST stand-in; small ICL prompts; 2.5-minute slices of 1-minute jobs (6-second evaluations). The
-    experiment `slow` trains 400 steps, long enough to be cut off mid-run."""
+    digits for the Fashion-MNIST stand-in; small ICL prompts; 2.5-minute slices of 1-minute jobs (6-second
+    evaluations). The experiment `slow` trains `slow_steps` steps, long enough to be cut off mid-run."""
     tier = copy.deepcopy(tier)
     for name, spec in tier["experiments"].items():
         spec["model"] = {**spec.get("model", {}), **TINY}
@@ -54,7 +54,7 @@ def smoke_copy(tier: dict, slow: str | None = None) -> dict:
         if spec.get("recipe") == "p1_vit":
             spec["train"] = {"batch_size": 256, "epochs": 1, "eval_epochs": 0.5, "compile": False}
         else:
-            spec["train"] = {"batch_size": 4, "max_iters": 400 if name == slow else 6,
+            spec["train"] = {"batch_size": 4, "max_iters": slow_steps if name == slow else 6,
                              "eval_interval": 100 if name == slow else 3, "eval_iters": 2,
                              "log_interval": 5, "warmup_iters": 1, "compile": False}
         for arm, switches in spec["arms"].items():
@@ -73,9 +73,9 @@ def smoke_copy(tier: dict, slow: str | None = None) -> dict:
     return tier
 
 
-def write_smoke(tree: Path, slow: str | None = None) -> None:
+def write_smoke(tree: Path, slow: str | None = None, slow_steps: int = 400) -> None:
     tier = yaml.safe_load((REPO / "config" / "gpu.yaml").read_text())
-    (tree / SMOKE).write_text(yaml.safe_dump(smoke_copy(tier, slow), sort_keys=False))
+    (tree / SMOKE).write_text(yaml.safe_dump(smoke_copy(tier, slow, slow_steps), sort_keys=False))
 
 
 def place_tinyshakespeare(tree: Path) -> None:
