@@ -4,8 +4,8 @@ ever sees it.
 1. A stand-in node Python: a fresh venv holding only the node image's packages (tools/gpu-node/packages.txt)
    that this machine has, linked from this venv, with this machine's CPU PyTorch (and what it needs)
    standing in for the node's. It has no snakemake and no platformdirs, as the node.
-2. The wheels of `make gpu-wheels`, fetched for this Python, their closure checked against the node's list
-   for this Python and for the node's 3.12.
+2. The wheels of `make gpu-wheels`, fetched for the node's Python 3.12 and for this one, each set's closure
+   checked against the node's list; this Python's set is what the stand-in installs.
 3. A copy of the checkout as the node gets it (tracked files, the wheels, tiny-shakespeare in
    data/external/), with the tier at smoke size (`smoke_copy` of config/gpu.yaml: every experiment, arm and
    stage, only the sizes shrunk). tools/gpu-slice.sh runs its next slice with the stand-in Python, with no
@@ -172,17 +172,20 @@ def prepare_node(work: Path, wheels: Path, slow: str | None = None) -> Path:
     return node
 
 
+NODE_PYTHON = "3.12"
+
+
 def wheels_for_here(work: Path) -> Path:
-    """The wheel set of `make gpu-wheels` fetched for this Python (kept between rehearsals), closure-checked
-    for this Python and for the node's."""
-    folder = work / f"wheels-{_python_version()}"
-    if not (folder / "SHA256SUMS").exists():
-        gpu_wheels.fetch(folder, _python_version())
-    for python in (_python_version(), "3.12"):
+    """The wheel set of `make gpu-wheels` fetched for the node's Python (checked statically: the node runs it)
+    and for this one (installed on the stand-in), each kept between rehearsals and closure-checked."""
+    for python in dict.fromkeys((NODE_PYTHON, _python_version())):
+        folder = work / f"wheels-{python}"
+        if not (folder / "SHA256SUMS").exists():
+            gpu_wheels.fetch(folder, python)
         gaps = gpu_wheels.check(folder, python)
         if gaps:
-            sys.exit(f"rehearse-gpu: the wheels do not close over the node's packages ({python}): {gaps}")
-    return folder
+            sys.exit(f"rehearse-gpu: the wheels for Python {python} do not close over the node's packages: {gaps}")
+    return work / f"wheels-{_python_version()}"
 
 
 def published(here: Path) -> dict[str, list]:
