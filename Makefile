@@ -68,8 +68,9 @@ endif
 ## The GPU slice path rehearsed on the CPU: a stand-in for the GPU node (its packages only, plus the wheels
 ## of gpu-wheels) runs a smoke-size slice under its deadline; its archive is unpacked in a second copy and
 ## summarized. Fails unless a summary with paired seeds comes out (tools/rehearse_gpu.py; a few minutes).
+REHEARSAL ?= .rehearsal
 rehearse-gpu: $(STAMP)
-	$(PY) tools/rehearse_gpu.py .rehearsal
+	$(PY) tools/rehearse_gpu.py $(REHEARSAL)
 
 ## The GPU tier's summaries, figures, table and report from the seeds finished so far (slices made on any
 ## machine and copied into results/gpu/runs/), training nothing: CPU, seconds.

@@ -225,12 +225,16 @@ def test_a_job_that_cannot_finish_before_the_deadline_is_not_started(node, tmp_p
 
 
 @pytest.mark.slow
-def test_the_rehearsal_on_a_stand_in_node_publishes_paired_seeds(tmp_path):
-    """make rehearse-gpu's steps: the stand-in has neither snakemake nor platformdirs, the wheels close over
-    the node's list, the slice runs under its deadline, the archive unpacked with freshly prepared data trains
-    nothing again, and `make figures-gpu` summarizes paired seeds."""
-    published = rehearse_gpu.rehearse(tmp_path / "rehearsal", deadline=300)
-    assert published == {"p1_tinyshakespeare": ["a_minus_i - vanilla (n = 2)"]}
+def test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node(tmp_path):
+    """`make rehearse-gpu` as CI runs it: the stand-in has neither snakemake nor platformdirs, the wheels close
+    over the node's list, the slice runs under its deadline, the archive unpacked with freshly prepared data
+    trains nothing again, and `make figures-gpu` summarizes paired seeds."""
+    proc = subprocess.run(["make", "--no-print-directory", "rehearse-gpu", f"REHEARSAL={tmp_path / 'rehearsal'}"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "published p1_tinyshakespeare: a_minus_i - vanilla (n = 2)" in proc.stdout
+    assert rehearse_gpu.published(tmp_path / "rehearsal" / "here") == {
+        "p1_tinyshakespeare": ["a_minus_i - vanilla (n = 2)"]}
     here = tmp_path / "rehearsal" / "here"
     table = (here / "results" / "gpu" / "tables" / "paper_vs_reproduced.md").read_text()
     assert "experiment `p1_tinyshakespeare`" in table

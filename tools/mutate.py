@@ -72,7 +72,7 @@ MUTATIONS = {
                                    "value = difference(claim, mapping, arm, reference, None)", ["tests/test_table.py"]),
     "data not ancient": ("src/unrolled/rules.py", '        return {"data": ancient(self.experiment_data(wildcards)),',
                          '        return {"data": self.experiment_data(wildcards),',
-                         [f"{SLICE_TESTS}::test_the_rehearsal_on_a_stand_in_node_publishes_paired_seeds"]),
+                         [f"{SLICE_TESTS}::test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node"]),
 }
 
 
