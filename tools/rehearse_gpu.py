@@ -124,11 +124,9 @@ def standin_python(folder: Path) -> Path:
     if folder.exists():
         shutil.rmtree(folder)
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-    site = Path(subprocess.run([str(folder / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    here = Path(sysconfig_purelib())
+    site = Path(_purelib(folder / "bin" / "python"))
+    here = Path(_purelib(sys.executable))
     wanted = (gpu_wheels.node_packages() | _requires("torch")) - {"pip", "setuptools"}
-    linked = []
     for dist in metadata.distributions(path=[str(here)]):
         name = gpu_wheels.normalize(dist.metadata["Name"])
         if name not in wanted:
@@ -139,14 +137,13 @@ def standin_python(folder: Path) -> Path:
                 continue
             if not (site / top).exists():
                 (site / top).symlink_to(here / top)
-        linked.append(name)
     return folder / "bin" / "python"
 
 
-def sysconfig_purelib() -> str:
-    import sysconfig
-
-    return sysconfig.get_paths()["purelib"]
+def _purelib(python) -> str:
+    """A Python's site-packages folder."""
+    return subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def run(cmd, cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:

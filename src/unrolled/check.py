@@ -165,8 +165,8 @@ def markdown(rows: list[dict]) -> str:
                      f"{r['gap']:+.4f} | {r['bound']:.4f} | {r['p_holm']:.3f} | {_verdict(r)} |")
     bad = [r for r in rows if not r["ok"]]
     lines += ["", f"{len(rows) - len(bad)} of {len(rows)} comparisons of the reference agree (Welch's test of each "
-              f"gap, Holm over all {len(rows)} at {ALPHA:g}; the same sign wherever the reference's interval "
-              f"excludes zero)" + (f"; {len(bad)} do not." if bad else ".")]
+              f"gap, Holm over all {len(rows)} at {ALPHA:g}; the same sign wherever the reference's effect is "
+              f"significant, Holm over the same family)" + (f"; {len(bad)} do not." if bad else ".")]
     missing = [f"{r['experiment']}: {r['comparison']}" for r in rows if r["missing"]]
     if missing:
         lines.append(f"Missing from this run: {'; '.join(missing)} (use --only EXPERIMENT to check part of a run).")

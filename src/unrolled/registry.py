@@ -297,7 +297,6 @@ def published_arms(spec: dict, finished: dict[str, list[int]]) -> dict[str, list
 def _keep_arms(spec: dict, kept: list[str]) -> None:
     """A partial experiment without the arms that have no published seeds yet: its pairs, claims and
     size labels keep only what names kept arms."""
-    spec["planned_arms"] = list(spec["arms"])
     spec["arms"] = {arm: spec["arms"][arm] for arm in kept}
     spec["pairs"] = [pair for pair in spec.get("pairs", []) if all(a in kept for a in pair)]
     spec["claims"] = {claim: {a: p for a, p in mapping.items() if a in kept}
@@ -444,9 +443,8 @@ def check_config(config: dict) -> None:
         for other in spec.get("stand_in_for", []):
             if other not in config["experiments"] and other not in config.get("left_out", {}):
                 raise ValueError(f"config: experiments.{name}.stand_in_for names {other!r}, not an experiment")
-        for part in ("model",):
-            if "tune" in spec.get(part, {}):
-                raise ValueError(f"config: experiments.{name}.{part}.tune: only an arm is tuned by a sweep")
+        if "tune" in spec.get("model", {}):
+            raise ValueError(f"config: experiments.{name}.model.tune: only an arm is tuned by a sweep")
         for arm, switches in spec["arms"].items():
             tune = (switches or {}).get("tune")
             if tune and tune["experiment"] not in config["experiments"]:

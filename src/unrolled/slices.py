@@ -64,7 +64,7 @@ def measured(config: dict) -> dict[str, dict]:
     of an evaluation job, in minutes. Only what was measured is there."""
     results = config.get("results", registry.RESULTS)
     runs, peak = registry.runs_root(results), config["slices"]["peak_tflops"] * 1e12
-    out = {}
+    out, cost = {}, {}
     for name, spec in config["experiments"].items():
         mfus, startups, evaluations = [], [], []
         for arm in spec["arms"]:
@@ -74,7 +74,9 @@ def measured(config: dict) -> dict[str, dict]:
                     continue
                 m = registry.read_json(path)
                 size = m.get("ensemble", {}).get("size", 1)
-                flops = plan.job_cost(config, name, arm, size)["flops_per_job"]
+                if (name, arm, size) not in cost:
+                    cost[name, arm, size] = plan.job_cost(config, name, arm, size)["flops_per_job"]
+                flops = cost[name, arm, size]
                 first = m.get("first_step_seconds") or 0.0  # the compile, where there is one: a fixed cost
                 mfus.append(flops / (max(m["wall_seconds"] - first, 1e-9) * peak))
                 job = _benchmark_seconds(registry.benchmark_file("train", f"{name}/{arm}/{_group_name(group)}",
