@@ -28,10 +28,15 @@ GPU_CONFIG ?= config/gpu.yaml
 GPU_TIER  := --configfile $(GPU_CONFIG)
 SNAKEMAKE_GPU := $(SMK) --workflow-profile none --profile workflow/profiles/gpu
 SLICE_OUT ?= logs/slices
+# The page `dvc plots show` fills in (.dvc/config), with Vega inlined so that it draws offline.
+PLOTS_PAGE := .dvc/plots/offline.html
+# A quiet step: its output goes to a log, shown (its end) only if it fails.
+QUIETLY = > $(1) 2>&1 || { tail -n 40 $(1); echo "failed: the whole log is $(1)"; exit 1; }
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: check reproduce reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
+.DEFAULT_GOAL := help
+.PHONY: help plots check reproduce reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
 	pull-reference clean-venv
 
 ifndef NO_VENV
@@ -40,8 +45,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet -r requirements.txt 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
+	$(BIN)/python tools/dvc_plots_page.py $(PLOTS_PAGE)
 	touch $@
 endif
+
+## This list: every target and what it does (the default goal).
+help:
+	@awk '/^## /{doc = doc substr($$0, 4) "\n"; next} /^[a-z][a-z-]*:/ && doc {split($$0, t, ":"); \
+		printf "%s\n", t[1]; n = split(doc, lines, "\n"); \
+		for (i = 1; i < n; i++) printf "    %s\n", lines[i]} {doc = ""}' $(MAKEFILE_LIST)
 
 ## Run the default reproduction (everything the workflow defines), offline-capable, on the CPU,
 ## then build the HTML report of every figure and the table.
@@ -114,27 +126,41 @@ lint: $(STAMP)
 	$(SNAKEMAKE) --lint
 	$(BIN)/snakefmt --check Snakefile workflow
 
-## Version data/prepared and results/ with DVC, push them to the default remote; then commit the
-## two .dvc files so a colleague's `make pull` gets exactly these.
+## Version data/prepared and results/ with DVC and push them: the data to your default remote, the results
+## to the reference store (reference/dvc-store, results.dvc's remote); then commit the two .dvc files and
+## reference/ so that a colleague's `make pull` (or `dvc pull`) gets exactly these.
 share: $(STAMP)
 	$(BIN)/dvc add data/prepared results
 	$(BIN)/dvc push
 
-## Restore DVC-tracked outputs, then re-stamp every job's outputs in DAG order (--forceall: finished runs do
-## not depend on the data's times, so only touching what looks out of date would leave them older than their
-## summaries): `dvc pull` writes files in arbitrary order, and Snakemake would otherwise rerun jobs.
+## Restore DVC-tracked outputs (the results from the reference store, the prepared data from your default
+## remote), then re-stamp every job's outputs in DAG order (--forceall: finished runs do not depend on the
+## data's times, so only touching what looks out of date would leave them older than their summaries):
+## `dvc pull` writes files in arbitrary order, and Snakemake would otherwise rerun jobs.
 pull: $(STAMP)
 	$(BIN)/dvc pull
-	$(SNAKEMAKE) --touch --forceall --cores 1 $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS)
 
 ## The default run's published results (reference/dvc-store, in git; no checkpoints), offline, without
-## retraining: restore results/, build the data sets they were trained on from the pinned sources (the
-## prepared data is too large for git; about a minute), then re-stamp so `snakemake -n` plans nothing.
-## Then `make figures` redraws every figure and the table byte for byte.
+## retraining: restore results/ (`dvc pull`), build the data sets they were trained on from the pinned
+## sources (the prepared data is too large for git; about a minute), then re-stamp so `snakemake -n` plans
+## nothing. A line per step; the logs are in logs/pull-reference/. Then `make figures` redraws every figure
+## and the table byte for byte.
 pull-reference: $(STAMP)
-	$(BIN)/dvc pull --remote reference results.dvc
-	$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS)
-	$(SNAKEMAKE) --touch --forceall --cores 1 $(SNAKEMAKE_ARGS)
+	@mkdir -p logs/pull-reference
+	@echo "pull-reference: results/ from reference/dvc-store"
+	@$(BIN)/dvc pull results.dvc $(call QUIETLY,logs/pull-reference/dvc.log)
+	@echo "pull-reference: the data sets they were trained on, from the pinned sources"
+	@$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS) $(call QUIETLY,logs/pull-reference/data.log)
+	@echo "pull-reference: re-stamping every job's outputs (not training; the report leaves these jobs' times out)"
+	@$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS) $(call QUIETLY,logs/pull-reference/touch.log)
+	@echo "pull-reference: done: $$(find results -type f | wc -l) files in results/, \
+	$$(ls data/prepared | wc -l) data sets; \`snakemake -n\` plans nothing; \`make figures\` redraws them"
+
+## The validation curves of every run (dvc.yaml's plots), in dvc_plots/index.html, drawn offline.
+plots: $(STAMP)
+	$(PY) tools/dvc_plots_page.py $(PLOTS_PAGE)
+	$(BIN)/dvc plots show
 
 ## After your own `make reproduce`: does each paired difference agree with the published reference (same
 ## direction, within its seed spread)? A table; exit status 2 on a real disagreement. Byte-identical

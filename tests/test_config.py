@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import yaml
 
-from conftest import run
+from conftest import REPO, run
 
 
 def _dry_run(wf, *args):
@@ -78,7 +81,6 @@ def test_bad_nested_entries(workflow_copy, entry, needle):
 
 def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
     """Paper scale: every data set, and exactly arms x seeds training jobs per experiment."""
-    import re
     from collections import Counter
 
     _place_local_data(workflow_copy)
@@ -108,7 +110,6 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
 
 
 def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
-    import re
 
     proc = _dry_run(workflow_copy, "--profile", "workflow/profiles/gpu", "--resources", "gpu=2",
                     "--configfile", "config/smoke.yaml")
@@ -124,7 +125,6 @@ def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
 
 def test_gpu_profile_keeps_each_experiments_gpu_count(workflow_copy):
     """The OpenWebText experiments' 8 GPUs reach Snakemake and the job (8 torchrun ranks), beside 1-GPU jobs."""
-    import re
 
     _place_local_data(workflow_copy)
     proc = _dry_run(workflow_copy, "--profile", "workflow/profiles/gpu", "--resources", "gpu=8",
@@ -143,25 +143,81 @@ def test_gpu_profile_keeps_each_experiments_gpu_count(workflow_copy):
     assert {exp for _, exp, _, _ in jobs if paper[exp]["resources"]["gpu"] == 8} == {"p1_gpt2_owt", "p2_lm_owt"}
 
 
-def test_the_workflow_parses_with_snakemake_alone(tmp_path):
-    """As the catalog's lint job or snakedeploy run it: no editable install of the package (its src/ is taken
-    off the path), plain `snakemake --lint` and a dry run in a copy of the repository."""
-    import shutil
+def _snakemake_alone(folder) -> list[str]:
+    """A Python holding only Snakemake and what it requires (linked from the venv), as the workflow catalog's
+    lint job installs it: no numpy, no torch, no editable install of this package."""
     import sys
 
-    from conftest import REPO, copy_workflow
+    sys.path.insert(0, str(REPO / "tools"))
+    from rehearse_gpu import _requires, linked_venv
+
+    return [str(linked_venv(folder, _requires("snakemake"))), "-m", "snakemake"]
+
+
+def _bare_env(tmp_path) -> dict:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+
+
+def test_the_workflow_lints_and_plans_with_snakemake_alone(tmp_path):
+    """As the catalog's lint job or snakedeploy run it: plain `snakemake --lint` and a dry run in a copy of
+    the repository, in a Python holding only Snakemake (the package is read from src/)."""
+    import shutil
+    import subprocess
+
+    from conftest import copy_workflow
 
     wf = copy_workflow(tmp_path / "wf")
     shutil.copytree(REPO / "src", wf / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    launcher = ("import sys; sys.path = [p for p in sys.path if not p.startswith(%r)]; "
-                "import runpy; sys.argv[0] = 'snakemake'; runpy.run_module('snakemake', run_name='__main__')"
-                % str(REPO / "src"))
-    check = "import sys, importlib.util; sys.path = [p for p in sys.path if not p.startswith(%r)]; " \
-            "print(importlib.util.find_spec('unrolled'))" % str(REPO / "src")
-    assert run([sys.executable, "-c", check], cwd=tmp_path).stdout.strip() == "None"  # not installed, truly
-    lint = run([sys.executable, "-c", launcher, "--lint"], cwd=wf, check=False)
+    snakemake = _snakemake_alone(tmp_path / "bare")
+    numpy = subprocess.run([snakemake[0], "-c", "import numpy"], capture_output=True, text=True, env=_bare_env(tmp_path))
+    assert "No module named 'numpy'" in numpy.stderr  # Snakemake alone, truly
+    lint = subprocess.run([*snakemake, "--lint"], cwd=wf, capture_output=True, text=True, env=_bare_env(tmp_path))
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    dry = run([sys.executable, "-c", launcher, "-n"], cwd=wf)
+    dry = subprocess.run([*snakemake, "-n"], cwd=wf, capture_output=True, text=True, env=_bare_env(tmp_path))
+    assert dry.returncode == 0, dry.stdout + dry.stderr
     # plain snakemake finds the workflow's default profile beside the top-level Snakefile
     assert "Using workflow specific profile profiles/default" in dry.stdout + dry.stderr
     assert "fetch_source" in dry.stdout
+
+
+MODULE_SNAKEFILE = """configfile: "config/config.yaml"
+
+
+module unrolled:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+
+
+use rule * from unrolled as unrolled_*
+"""
+
+
+def test_the_workflow_deploys_as_a_module_with_the_users_config(tmp_path):
+    """snakedeploy's layout, from a local path: the user's folder holds workflow/Snakefile (a `module` with
+    `config: config`) and config/config.yaml only. The catalogues come from the workflow itself; the dry
+    run plans the whole default run under prefixed rule names, with no warning, and a job runs there."""
+    import shutil
+
+    deploy = tmp_path / "deploy"
+    (deploy / "workflow").mkdir(parents=True)
+    (deploy / "workflow" / "Snakefile").write_text(MODULE_SNAKEFILE.format(snakefile=REPO / "workflow" / "Snakefile"))
+    (deploy / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", deploy / "config" / "config.yaml")
+    dry = run(["snakemake", "-n", "--cores", "1"], cwd=deploy)
+    out = dry.stdout + dry.stderr
+    assert "unrolled_train " in out and "unrolled_fetch_source " in out and "unrolled_metrics " in out
+    assert not re.search(r"(?i)warning|localrules", out), out[-2000:]
+    default = run(["snakemake", "-n"], cwd=REPO)
+    assert re.search(r"total\s+(\d+)", out).group(1) == re.search(r"total\s+(\d+)", default.stdout).group(1)
+    # A job, for real, in the user's folder: the package is found beside the module's Snakefile.
+    shutil.copy(REPO / "config" / "smoke.yaml", deploy / "config" / "config.yaml")
+    run(["snakemake", "--cores", "1", "results/theory/snr.json"], cwd=deploy)
+    assert json.loads((deploy / "results" / "theory" / "snr.json").read_text())["layers"]
+
+
+def test_the_catalog_reads_the_report_flag_where_it_looks():
+    catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
+    assert catalog["usage"]["report"] is True
+    assert "report" not in catalog["usage"]["software-stack-deployment"]

@@ -67,7 +67,7 @@ def test_plan_cli_prints_the_table_for_one_experiment():
 def test_paper_budgets_fit_a_cluster_and_the_retries_finish_them():
     """The OpenWebText runs: one 8-GPU node, nanoGPT's ~0.5M-token batch, 24-hour allocations, and the
     slurm profile retries often enough for the longest job to finish through requeue and resume."""
-    config = registry.load_config([REPO / "config" / "paper.yaml"], [REPO / "config" / c for c in ("sources.yaml", "recipes.yaml")])
+    config = registry.load_config([REPO / "config" / "paper.yaml"], checkout=REPO)
     for name in ("p1_gpt2_owt", "p2_lm_owt"):
         spec = config["experiments"][name]
         train, gpus = spec["train"], spec["resources"]["gpu"]

@@ -107,7 +107,7 @@ def test_paper_config_runs_every_experiment_of_both_papers():
 
 def _config(name, resolved=True):
     """The catalogues, then the registry merged into them key by key (as Snakemake merges configfiles)."""
-    return registry.load_config([REPO / "config" / name], [REPO / c for c in registry.CATALOGUES], resolved)
+    return registry.load_config([REPO / "config" / name], resolved, checkout=REPO)
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml"])

@@ -16,7 +16,7 @@ from unrolled.errors import ChecksumError, SourceError
 from unrolled.registry import load_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tinyshakespeare" / "input.txt.gz"  # the exact file, gzipped
-CATALOGUE = load_config([], [Path(__file__).parents[1] / "config" / "sources.yaml"], resolved=False)
+CATALOGUE = load_config([], resolved=False, checkout=Path(__file__).parents[1])
 
 
 @pytest.fixture(scope="module")

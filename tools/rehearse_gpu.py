@@ -121,12 +121,18 @@ def _python_version() -> str:
 def standin_python(folder: Path) -> Path:
     """A venv holding only the node's packages that this venv has (linked), PyTorch's CPU build for the
     node's CUDA one. Returns its python."""
+    return linked_venv(folder, gpu_wheels.node_packages() | _requires("torch"))
+
+
+def linked_venv(folder: Path, names: set[str]) -> Path:
+    """A new venv holding only the distributions `names` (normalized) of this venv, linked, not copied
+    (pip and setuptools aside). Returns its python."""
     if folder.exists():
         shutil.rmtree(folder)
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
     site = Path(_purelib(folder / "bin" / "python"))
     here = Path(_purelib(sys.executable))
-    wanted = (gpu_wheels.node_packages() | _requires("torch")) - {"pip", "setuptools"}
+    wanted = set(names) - {"pip", "setuptools"}
     for dist in metadata.distributions(path=[str(here)]):
         name = gpu_wheels.normalize(dist.metadata["Name"])
         if name not in wanted:

@@ -62,8 +62,8 @@ def _arg(*flags, **options):
 
 SPEC = _arg("--spec", required=True, type=_json_arg, help="the config entry as JSON")
 EXPERIMENT = _arg("--experiment", required=True)
-CONFIGFILE = _arg("--configfile", action="append", metavar="FILE",  # one file per flag, so a positional
-                  help="the registry, as given to snakemake; repeat for more (default: config/config.yaml)")
+CONFIGFILE = _arg("--configfile", action="extend", nargs="+", metavar="FILE",  # as snakemake's: one or more
+                  help="the registry and files over it, as given to snakemake (default: config/config.yaml)")
 EXPERIMENTS = _arg("experiments", nargs="*", help="only these experiments (default: all of the config)")
 
 
@@ -110,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--key", required=True, help="the model key the sweep varies"),
              _arg("--values", required=True, type=_json_arg, help="{sweep arm: its value} as JSON"),
              out=True, keywords=("summary", "key", "values"))
-    _command(sub, "metrics", "results/metrics.json (for `dvc metrics show`) from the summaries",
-             "experiments:flat_metrics", _arg("summary_paths", nargs="*"), out=True, keywords=("summary_paths",))
+    _command(sub, "metrics", "results/metrics.json (the headline, for `dvc metrics show`) and every metric "
+             "(--out-all) from the summaries", "experiments:flat_metrics", _arg("summary_paths", nargs="*"),
+             _arg("--out-all", required=True, help="every metric's arms and paired differences (JSON)"),
+             out=True, keywords=("summary_paths", "out_all"))
     _command(sub, "zeroshot", "score one trained LM on one zero-shot benchmark", "zeroshot:evaluate_run",
              _arg("--run", required=True, help="the run folder (metrics.json, ckpt.pt)"),
              _arg("--benchmark", required=True, help="the prepared benchmark folder"),
@@ -170,8 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _names_after_configfiles(args) -> None:
+    """`--configfile a.yaml b.yaml NAME`: the config files are the YAML/JSON ones; names after them are the
+    command's experiments (Snakemake would read them as files too)."""
+    files = getattr(args, "configfile", None) or []
+    names = [f for f in files if not f.endswith((".yaml", ".yml", ".json"))]
+    if names and hasattr(args, "experiments"):
+        args.configfile = [f for f in files if f not in names]
+        args.experiments = [*args.experiments, *names]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _names_after_configfiles(args)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     args.progress = not getattr(args, "no_progress", False)
     if args.command == "train" and (args.seed is None) == (args.seeds is None):

@@ -126,15 +126,26 @@ def write_summary(summary: dict, json_path: str | Path, csv_path: str | Path) ->
     write_json(json_path, summary)  # last: its presence means the summary is complete
 
 
-def flat_metrics(summary_paths: list[str | Path]) -> dict:
-    """One small file for `dvc metrics show`: each arm's mean and its paired difference to the baseline."""
-    out = {}
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def flat_metrics(summary_paths: list[str | Path], out_all: str | Path) -> dict:
+    """What `dvc metrics show` reads: the headline, each arm's mean paired difference to the baseline on
+    the experiment's metric (`lm_char.a_minus_i-vanilla`: a value per claim and arm, a readable table). Every metric's arm means and paired
+    differences with their intervals and signs go to `out_all`, for `dvc metrics diff` on any of them."""
+    headline, everything = {}, {}
     for path in summary_paths:
         s = json.loads(Path(path).read_text())
         block = s["metrics"][s["primary"]]
-        out[s["experiment"]] = {
-            s["primary"]: {arm: round(d["mean"], 6) for arm, d in block["arms"].items()},
-            f"{s['primary']}_minus_{s['baseline']}": {c["arm"]: round(c["mean"], 6)
-                                                      for c in block["comparisons"] if c["reference"] == s["baseline"]},
-        }
-    return out
+        headline[s["experiment"]] = {f"{c['arm']}-{c['reference']}": _rounded(c.get("mean"))
+                                     for c in block["comparisons"] if c["reference"] == s["baseline"]}
+        everything[s["experiment"]] = {metric: {
+            "arms": {arm: round(d["mean"], 6) for arm, d in b["arms"].items()},
+            "differences": {f"{c['arm']}_minus_{c['reference']}": {
+                "mean": _rounded(c.get("mean")), "ci95_low": _rounded(c.get("ci95", [None])[0]),
+                "ci95_high": _rounded(c.get("ci95", [None, None])[1]), "n": c["n"], "better": c.get("wins"),
+                "worse": c.get("losses")} for c in b["comparisons"]},
+        } for metric, b in s["metrics"].items()}
+    write_json(out_all, everything)
+    return headline

@@ -230,7 +230,6 @@ def across(spec: dict, inputs: list[Path], out: Path):
     fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.4), squeeze=False)
     better = "higher" if summary["higher_is_better"] else "lower"
     for ax, comps in zip(axes[0], groups):
-        marked = set()
         for i, c in enumerate(comps):
             colour = COLOURS[i % len(COLOURS)]
             steps = [r["step"] for r in c["steps"]]
@@ -244,18 +243,32 @@ def across(spec: dict, inputs: list[Path], out: Path):
             if reported_diff:
                 value, name = reported_diff
                 ax.axhline(value, color=colour, ls=":", lw=1.2, label=f"{name}: {value:+.3f} (its scale)")
-            if c["reference"] not in marked:
-                marked.add(c["reference"])
-                best = at["arms"][c["reference"]]["best_step_median"]
-                ax.axvline(best, color="grey", ls="--", lw=0.8)
-                ax.annotate(f"{c['reference']} best\n(median step {best:g})", (best, 1), xycoords=("data", "axes fraction"),
-                            xytext=(3, -3), textcoords="offset points", va="top", fontsize=7, color="grey")
+        _mark_best_steps(ax, {c["reference"]: at["arms"][c["reference"]]["best_step_median"] for c in comps},
+                         max(r["step"] for c in comps for r in c["steps"]))
         ax.axhline(0, color="k", lw=0.8)
         ax.set(xlabel="training step", ylabel=f"paired difference in {at['metric']} ({better} is better)")
         ax.set_title(f"{spec['experiment']}: " + ("against the baseline" if comps[0]["reference"] == summary["baseline"]
                                                   else "extra pairs"), fontsize=10)
         ax.legend(fontsize=7)
     return _save(fig, out)
+
+
+def _mark_best_steps(ax, best: dict[str, float], last_step: float) -> None:
+    """A dashed vertical where each reference arm's seeds reach their best (median step): one label per
+    distinct step naming every arm there, inside the axes (right-aligned in its right half), and labels of
+    nearby steps stacked so that none overlaps another."""
+    at_step: dict[float, list[str]] = {}
+    for arm, step in best.items():
+        at_step.setdefault(step, []).append(arm)
+    level, previous = 0, None
+    for step in sorted(at_step):
+        level = level + 1 if previous is not None and step - previous < 0.15 * last_step else 0
+        previous = step
+        right = step > last_step / 2
+        ax.axvline(step, color="grey", ls="--", lw=0.8)
+        ax.annotate(f"{', '.join(at_step[step])} best\n(median step {step:g})", (step, 1),
+                    xycoords=("data", "axes fraction"), xytext=(-3 if right else 3, -3 - 20 * level),
+                    textcoords="offset points", va="top", ha="right" if right else "left", fontsize=7, color="grey")
 
 
 KINDS = {"across": across, "icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}

@@ -14,6 +14,7 @@ rule passes "{wildcard}" strings for the parts it matches):
     results/runs/{experiment}/{arm}/ensemble-seed{a}-{b}/   a seed-ensemble job's resumable state
     results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
     results/curves/{experiment}.csv             every run's validation curve, for `dvc plots show`
+    results/metrics.json, metrics_all.json      the headline for `dvc metrics show`; every metric
     results/theory/{name}                       the theory experiments' results
     results/figures/{figure}.png (and .pdf), results/figures/across_training/{experiment}.png,
     results/tables/paper_vs_reproduced.md
@@ -179,6 +180,11 @@ def curves_file(experiment: str, root: str | Path = RESULTS) -> str:
     return f"{root}/curves/{experiment}.csv"
 
 
+def metrics_files(root: str | Path = RESULTS) -> tuple[str, str]:
+    """The headline metrics (`dvc metrics show`, dvc.yaml) and every metric of every summary."""
+    return f"{root}/metrics.json", f"{root}/metrics_all.json"
+
+
 def figure_file(name: str, suffix: str = "png", root: str | Path = RESULTS) -> str:
     """A figure of the config's `figures:` section by its name, or `across_figure(experiment)`."""
     return f"{root}/figures/{name}.{suffix}"
@@ -229,22 +235,17 @@ CATALOGUES = ("config/sources.yaml", "config/recipes.yaml")  # always loaded, be
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"  # the checkout's
 
 
-def load_config(configfiles: list[str | Path] | None = None, catalogues=CATALOGUES, resolved: bool = True) -> dict:
-    """The config as the workflow sees it: the catalogues, then `configfiles` (None: config/config.yaml)
-    merged over them key by key (as Snakemake merges --configfile); then, as the Snakefile does, checked
-    against the schema (whose defaults fill in what is left out) and `resolve`d."""
+def load_config(configfiles: list[str | Path] | None = None, resolved: bool = True, checkout: str | Path = ".") -> dict:
+    """The config as the workflow sees it: `configfiles` (None: config/config.yaml) merged key by key, as
+    Snakemake merges --configfile, over the catalogues of the workflow at `checkout` (`load_catalogues`); then, as the Snakefile does,
+    checked against the schema (whose defaults fill in what is left out) and `resolve`d."""
     import yaml
+    from snakemake.utils import update_config
 
-    def merge(base: dict, update: dict) -> dict:
-        for key, value in update.items():
-            base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) and isinstance(
-                base.get(key), dict) else value
-        return base
-
-    config = {}
-    for path in [*([catalogues] if isinstance(catalogues, (str, Path)) else catalogues),
-                 *(["config/config.yaml"] if configfiles is None else configfiles)]:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    config: dict = {}
+    for path in ["config/config.yaml"] if configfiles is None else configfiles:
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+    load_catalogues(config, checkout)
     if not resolved:
         return config
     from snakemake.utils import validate
@@ -252,6 +253,21 @@ def load_config(configfiles: list[str | Path] | None = None, catalogues=CATALOGU
     check_schema(config, SCHEMA)
     validate(config, SCHEMA)
     return resolve(config)
+
+
+def load_catalogues(config: dict, checkout: str | Path) -> dict:
+    """`config` (the registry: config.yaml, a --configfile or a module's `config:`) merged in place over the
+    catalogues of the workflow at `checkout` (its config/sources.yaml and config/recipes.yaml), key by key."""
+    import yaml
+    from snakemake.utils import update_config
+
+    merged: dict = {}
+    for name in CATALOGUES:
+        update_config(merged, yaml.safe_load(Path(checkout, name).read_text()) or {})
+    update_config(merged, config)
+    config.clear()
+    config.update(merged)
+    return config
 
 
 def data_missing(config: dict, dataset: str) -> str | None:

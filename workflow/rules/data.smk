@@ -1,12 +1,7 @@
 # Data stage: fetch pinned sources into data/raw/, build data sets into data/prepared/.
 
 
-# Downloads run on the submit host: cluster compute nodes often have no internet.
-localrules:
-    fetch_source,
-    data,
-
-
+# Downloads run on the submit host (`localrule`): cluster compute nodes often have no internet.
 rule fetch_source:
     output:
         raw=directory(registry.raw_dir("{source}")),
@@ -14,6 +9,7 @@ rule fetch_source:
         registry.log_file("data", "fetch_{source}"),
     benchmark:
         registry.benchmark_file("data", "fetch_{source}", registry.LOGS)
+    localrule: True
     conda:
         "../envs/unrolled.yml"
     params:
@@ -44,3 +40,4 @@ rule prepare_dataset:
 rule data:
     input:
         [registry.prepared_dir(name) for name in config["data_targets"]],
+    localrule: True

@@ -33,10 +33,11 @@ rule metrics:
     input:
         summaries=rules.summaries.input,
     output:
-        json=f"{R.results}/metrics.json",
+        json=registry.metrics_files(R.results)[0],
+        all=registry.metrics_files(R.results)[1],
     log:
         registry.log_file("evaluate", "metrics"),
     conda:
         "../envs/unrolled.yml"
     shell:
-        "python -m unrolled metrics {input.summaries} --out {output.json} > {log} 2>&1"
+        "python -m unrolled metrics {input.summaries} --out {output.json} --out-all {output.all} > {log} 2>&1"

@@ -55,7 +55,7 @@ rule train:
         " --threads {threads} --processes {params.processes} {params.compile_cache} > {log} 2>&1"
 
 
-# A seed group's job: the train rule's body, with the group's seeds and the arm's folder.
+# A seed group's job: the train rule's body, threads and resources, with the group's seeds and the arm's folder.
 for _experiment, _groups in R.ensembles.items():
     for _group in _groups:
         _seeds = f"{_group[0]}-{_group[-1]}"
@@ -76,11 +76,6 @@ for _experiment, _groups in R.ensembles.items():
                 experiment=exact([_experiment]),
             conda:
                 "../envs/unrolled.yml"
-            threads: config["train_threads"]
-            resources:
-                gpu=R.resource("gpu"),
-                mem_mb=R.resource("mem_mb"),
-                runtime=R.resource("runtime"),
             params:
                 config=rules.train.params.config,
                 seeds="--seeds " + " ".join(map(str, _group)),
@@ -89,3 +84,9 @@ for _experiment, _groups in R.ensembles.items():
                 compile_cache=rules.train.params.compile_cache,
             shell:
                 rules.train.rule.shellcmd
+
+        # Threads and resources are the train rule's, as the config and a profile's set-threads / set-resources
+        # for `train` made them (Snakemake matches those by rule name; these rules' names are made here).
+        getattr(rules, f"train_ensemble_{_experiment}_seed{_seeds}").rule.resources = (
+            rules.train.rule.resources.copy()
+        )

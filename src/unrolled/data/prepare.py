@@ -1,7 +1,9 @@
 """Build `data/prepared/{name}/` from fetched sources: one builder per data set family.
 
 A builder gets the fetched source folders by role (e.g. `text`, `bpe`, `images`), a temp output folder
-and the data set's options, writes its files and returns the fields for meta.json.
+and the data set's options, writes its files and returns the fields for meta.json. Builders import the
+modules that need numpy when they run: the Snakefile reads these tables in an environment that may hold
+only Snakemake (as the workflow catalog's lint runs it).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import logging
 from pathlib import Path
 
 from unrolled.atomic import atomic_dir, write_json
-from unrolled.data import benchmarks, images, text
 from unrolled.data.sources import load_provenance
 from unrolled.errors import UnrolledError
 
@@ -24,16 +25,22 @@ def _ranks(dirs: dict[str, Path]) -> tuple[Path, str]:
 
 def _corpus(dirs, opts) -> tuple[str, list[str]]:
     """The joined text files, cut to the first `max_chars` characters if the data set says so."""
+    from unrolled.data import text
+
     corpus, files = text.read_corpus(dirs["text"], opts.get("files", ["*.txt"]))
     return corpus[: opts.get("max_chars")], files
 
 
 def _text_char(dirs, out, opts):
+    from unrolled.data import text
+
     corpus, files = _corpus(dirs, opts)
     return text.build_char(corpus, out, opts["val_fraction"]) | {"documents": files}
 
 
 def _text_gpt2(dirs, out, opts):
+    from unrolled.data import text
+
     corpus, files = _corpus(dirs, opts)
     return text.build_gpt2(corpus, out, opts["val_fraction"], *_ranks(dirs)) | {"documents": files}
 
@@ -45,15 +52,21 @@ def _openwebtext(dirs, out, opts):
 
 
 def _image_set(train, test, out, opts, num_classes):
+    from unrolled.data import images
+
     return images.build_images(train, test, out, opts["val_fraction"], opts["split_seed"], num_classes,
                                opts.get("validation", "holdout"))
 
 
 def _mnist_csv(dirs, out, opts):
+    from unrolled.data import images
+
     return _image_set(images.load_mnist_csv(dirs["images"] / "mnist_5k.csv.gz"), None, out, opts, 10)
 
 
 def _idx(dirs, out, opts):
+    from unrolled.data import images
+
     d = dirs["images"]
     train = images.load_idx_pair(d, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     test = images.load_idx_pair(d, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -61,12 +74,16 @@ def _idx(dirs, out, opts):
 
 
 def _cifar10(dirs, out, opts):
+    from unrolled.data import images
+
     d = dirs["images"]
     train = images.load_cifar_batches(d, [f"data_batch_{i}" for i in range(1, 6)])
     return _image_set(train, images.load_cifar_batches(d, ["test_batch"]), out, opts, 10)
 
 
 def _imagenet16(dirs, out, opts):
+    from unrolled.data import images
+
     d = dirs["images"]
     train = images.load_imagenet_npz(d, "train_data_batch_*.npz", 16)
     test = images.load_imagenet_npz(d, "val_data.npz", 16)
@@ -80,21 +97,29 @@ def _linear_regression(dirs, out, opts):
                             opts["eval_prompts"], opts["split_seed"])
 
 
-def _benchmark(build, default_files=None):
+def _benchmark(build: str, default_files=None):
+    """A builder that calls unrolled.data.benchmarks' function `build` (numpy is imported when it runs, so
+    the Snakefile can read this table in an environment holding only Snakemake)."""
     def builder(dirs, out, opts):
+        from unrolled.data import benchmarks
+
         files = opts.get("files", default_files)
         if files is None:
             raise UnrolledError(f"this benchmark builder needs `files`: the pattern of its test file in {dirs['text']}")
-        return build(dirs["text"], out, files, **({"records": opts["records"]} if "records" in opts else {}))
+        return getattr(benchmarks, build)(dirs["text"], out, files, **({"records": opts["records"]} if "records" in opts else {}))
     return builder
 
 
 def _lambada(dirs, out, opts):
     """OpenAI's passages (text), and for the lab's protocol the original release's (loss_text)."""
+    from unrolled.data import benchmarks
+
     return benchmarks.build_lambada(dirs["text"], out, opts.get("files", ["*.jsonl"]), dirs.get("loss_text"))
 
 
 def _text_cloze(dirs, out, opts):
+    from unrolled.data import benchmarks
+
     return benchmarks.build_text_cloze(dirs["text"], out, opts)
 
 
@@ -110,8 +135,8 @@ BUILDERS = {
 }
 BENCHMARK_BUILDERS = {  # zero-shot benchmarks: examples.jsonl that each model tokenizes its own way
     "lambada": _lambada,
-    "text_document": _benchmark(benchmarks.build_document),
-    "cbt": _benchmark(benchmarks.build_cbt),
+    "text_document": _benchmark("build_document"),
+    "cbt": _benchmark("build_cbt"),
     "text_cloze": _text_cloze,
 }
 BUILDERS |= BENCHMARK_BUILDERS
