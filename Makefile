@@ -32,6 +32,10 @@ SLICE_OUT ?= logs/slices
 PLOTS_PAGE := .dvc/plots/offline.html
 # A quiet step: its output goes to a log, shown (its end) only if it fails.
 QUIETLY = > $(1) 2>&1 || { tail -n 40 $(1); echo "failed: the whole log is $(1)"; exit 1; }
+# Jobs re-stamped by `make pull`/`pull-reference` (--touch --drop-metadata) have no run times: the report
+# leaves them out of its runtime statistics, and this says so in one line instead of one warning per file.
+UNTOUCHED := awk '/^Missing metadata for file/ {n++; next} {print} END {if (n) print n " outputs were \
+	re-stamped by make pull or pull-reference, not made here: their jobs are left out of the runtime statistics"}'
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
@@ -63,7 +67,7 @@ reproduce: $(STAMP)
 
 # Rebuilt only when the workflow's last outputs are newer, so a second `make reproduce` does nothing.
 results/report.html: results/tables/paper_vs_reproduced.md results/metrics.json
-	$(SNAKEMAKE) --report $@ $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --report $@ $(SNAKEMAKE_ARGS) 2>&1 | $(UNTOUCHED)
 
 ## The one-GPU tier (config/gpu.yaml) through the gpu profile, into results/gpu/: every experiment, then the
 ## table, the figures and the report. SLICE=n (or SLICE=next) runs one slice instead, as a GPU node does
@@ -88,7 +92,7 @@ rehearse-gpu: $(STAMP)
 ## machine and copied into results/gpu/runs/), training nothing: CPU, seconds.
 figures-gpu: $(STAMP)
 	$(SNAKEMAKE) figures table metrics --cores $(CORES) $(GPU_TIER) --config partial=True $(SNAKEMAKE_ARGS)
-	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) --config partial=True $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) --config partial=True $(SNAKEMAKE_ARGS) 2>&1 | $(UNTOUCHED)
 
 ## Snakemake and what it needs that a GPU node's Python lacks, as wheels for Python 3.12 in .whl/ (carried
 ## there by tools/gpu-slice.sh's caller; the node has no internet).
@@ -105,7 +109,7 @@ figures: $(STAMP)
 
 ## An HTML report with every figure and its caption: results/report.html (always rebuilt).
 report: $(STAMP)
-	$(SNAKEMAKE) --report results/report.html $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --report results/report.html $(SNAKEMAKE_ARGS) 2>&1 | $(UNTOUCHED)
 
 ## Every run of the config: done, running (step/total, last val loss, ETA), stopped or not started.
 ## Reads the run folders only, so it works beside a running `make reproduce` or on a cluster's submit host.
@@ -154,6 +158,9 @@ pull-reference: $(STAMP)
 	@$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS) $(call QUIETLY,logs/pull-reference/data.log)
 	@echo "pull-reference: re-stamping every job's outputs (not training; the report leaves these jobs' times out)"
 	@$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS) $(call QUIETLY,logs/pull-reference/touch.log)
+	@$(SNAKEMAKE) -n $(SNAKEMAKE_ARGS) > logs/pull-reference/plan.log 2>&1
+	@grep -q "Nothing to be done" logs/pull-reference/plan.log || \
+		{ echo "pull-reference: snakemake -n still plans jobs: logs/pull-reference/plan.log"; exit 1; }
 	@echo "pull-reference: done: $$(find results -type f | wc -l) files in results/, \
 	$$(ls data/prepared | wc -l) data sets; \`snakemake -n\` plans nothing; \`make figures\` redraws them"
 

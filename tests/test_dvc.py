@@ -1,0 +1,113 @@
+"""DVC as its users expect it: `dvc pull` in a fresh clone restores the published results, `dvc metrics
+show` is a headline a person can read, and `dvc plots show` draws every experiment's curves offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, VENV_BIN, run
+
+DVC = str(VENV_BIN / "dvc")
+
+
+def _leaves(tree) -> list:
+    return [v for x in tree.values() for v in _leaves(x)] if isinstance(tree, dict) else [tree]
+
+
+def test_dvc_yaml_plots_each_experiment_on_its_own_metric_and_tracks_both_tiers():
+    """dvc.yaml names each experiment's curves file (of config.yaml and gpu.yaml) with the experiment's own
+    metric as y (the ViT's accuracy, the LMs' loss), both tiers' headline metrics, and every config as params."""
+    from unrolled import registry
+
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    plots = {path: spec for entry in dvc["plots"] for path, spec in entry.items()}
+    wanted, metrics = {}, []
+    for name in ("config.yaml", "gpu.yaml"):
+        config = registry.load_config([REPO / "config" / name], resolved=False, checkout=REPO)
+        root = config.get("results", registry.RESULTS)
+        metrics.append(registry.metrics_files(root)[0])
+        wanted |= {registry.curves_file(exp, root): spec["metric"] for exp, spec in config["experiments"].items()}
+    assert {path: spec["y"] for path, spec in plots.items()} == wanted
+    assert wanted["results/curves/vit_fashion.csv"] == "val_acc"
+    assert all(spec == {"x": "step", "y": spec["y"], "template": "runs"} for spec in plots.values())
+    assert dvc["metrics"] == metrics
+    assert set(dvc["params"]) == {f"config/{name}" for name in ("config.yaml", "recipes.yaml", "sources.yaml", "gpu.yaml")}
+
+
+@pytest.fixture(scope="module")
+def pulled(tmp_path_factory):
+    """A fresh clone of the committed repository after a bare `dvc pull`."""
+    clone = tmp_path_factory.mktemp("dvc") / "clone"
+    run(["git", "clone", "-q", str(REPO), str(clone)], cwd=clone.parent)
+    run([DVC, "pull"], cwd=clone)
+    return clone
+
+
+def test_dvc_pull_in_a_fresh_clone_restores_the_published_results(pulled):
+    """The results' remote is the reference store in git (results.dvc), so plain `dvc pull` works."""
+    assert json.loads(run([DVC, "data", "status", "--granular", "--json"], cwd=pulled).stdout) == {}
+    committed = yaml.safe_load((pulled / "results.dvc").read_text())["outs"][0]
+    assert committed["remote"] == "reference"
+    files = [p for p in (pulled / "results").rglob("*") if p.is_file()]
+    assert len(files) == committed["nfiles"]
+    assert (pulled / "results" / "figures" / "p1_lm_violin.png").stat().st_size > 10_000
+
+
+def test_dvc_metrics_show_is_the_headline_and_the_rest_is_beside_it(pulled):
+    """One value per claim and arm (each arm's paired difference to its baseline), a dozen or two; every
+    metric with its interval and signs in metrics_all.json."""
+    headline = json.loads((pulled / "results" / "metrics.json").read_text())
+    assert 12 <= len(_leaves(headline)) <= 24
+    assert headline["lm_char"]["a_minus_i-vanilla"] > 0  # the CPU analogue: A - I worse (README)
+    everything = json.loads((pulled / "results" / "metrics_all.json").read_text())
+    summary = json.loads((pulled / "results" / "lm_char" / "summary.json").read_text())
+    (c,) = [c for c in summary["metrics"]["best_val_loss"]["comparisons"] if c["arm"] == "a_minus_i"]
+    full = everything["lm_char"]["best_val_loss"]["differences"]["a_minus_i-vanilla"]
+    assert (full["mean"], full["ci95_low"], full["n"]) == (round(c["mean"], 6), round(c["ci95"][0], 6), 3)
+    assert round(c["mean"], 6) == headline["lm_char"]["a_minus_i-vanilla"]
+    assert len(_leaves(everything)) > 5 * len(_leaves(headline))
+    shown = run([DVC, "metrics", "show", "--json"], cwd=pulled).stdout
+    assert "a_minus_i-vanilla" in shown
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs Debian's chromium (.ci/run); it is missing")
+        pytest.skip("needs Chromium (Debian: apt-get install chromium); CI installs it")
+    return found
+
+
+def test_dvc_plots_show_draws_every_chart_offline_in_headless_chromium(pulled, tmp_path):
+    """`make plots`' page (Vega inlined from vl-convert-python) opened with no network at all: every
+    default experiment's chart is drawn, a line per run, the ViT's on accuracy."""
+    chromium = _chromium()
+    run([sys.executable, str(REPO / "tools" / "dvc_plots_page.py"), str(pulled / ".dvc" / "plots" / "offline.html")],
+        cwd=pulled)
+    run([DVC, "plots", "show"], cwd=pulled)
+    page = (pulled / "dvc_plots" / "index.html").read_text()
+    assert not re.search(r"<script[^>]+src=", page)  # nothing to load from anywhere
+    offline = ["unshare", "--net"] if subprocess.run(["unshare", "--net", "true"]).returncode == 0 else []
+    dom = subprocess.run([*offline, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000", "--dump-dom",
+                          (pulled / "dvc_plots" / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    charts = dict(re.findall(r'<div id="(results_curves_\w+_csv)"(.*?)(?=<div id="results_|\Z)', dom, re.S))
+    assert set(charts) == {f"results_curves_{e}_csv" for e in ("lm_char", "vit_fashion", "icl_dense", "icl_sparse")}
+    for name, chart in charts.items():
+        width = re.search(r'<svg[^>]*class="marks"[^>]*width="(\d+)"', chart)
+        assert width and int(width.group(1)) > 100, name
+        lines = [d for d in re.findall(r'<path[^>]* d="(M[^"]+)"', chart) if d.count("L") >= 5]
+        assert len(lines) >= 6, (name, len(lines))  # a line per run: every arm and seed
+    assert re.search(r">val_acc</text>", charts["results_curves_vit_fashion_csv"])
+    assert re.search(r">val_loss</text>", charts["results_curves_lm_char_csv"])
