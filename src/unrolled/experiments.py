@@ -142,7 +142,7 @@ def flat_metrics(summary_paths: list[str | Path], out_all: str | Path) -> dict:
                                      for c in block["comparisons"] if c["reference"] == s["baseline"]}
         everything[s["experiment"]] = {metric: {
             "arms": {arm: round(d["mean"], 6) for arm, d in b["arms"].items()},
-            "differences": {f"{c['arm']}_minus_{c['reference']}": {
+            "differences": {f"{c['arm']}-{c['reference']}": {
                 "mean": _rounded(c.get("mean")), "ci95_low": _rounded(c.get("ci95", [None])[0]),
                 "ci95_high": _rounded(c.get("ci95", [None, None])[1]), "n": c["n"], "better": c.get("wins"),
                 "worse": c.get("losses")} for c in b["comparisons"]},
