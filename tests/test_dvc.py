@@ -107,7 +107,7 @@ def test_dvc_plots_show_draws_every_chart_offline_in_headless_chromium(pulled, t
     for name, chart in charts.items():
         width = re.search(r'<svg[^>]*class="marks"[^>]*width="(\d+)"', chart)
         assert width and int(width.group(1)) > 100, name
-        lines = [d for d in re.findall(r'<path[^>]* d="(M[^"]+)"', chart) if d.count("L") >= 5]
+        lines = [d for d in re.findall(r'<path[^>]* d="(M[^"]+)"', chart) if d.count("L") >= 2]  # 3 evaluations or more
         assert len(lines) >= 6, (name, len(lines))  # a line per run: every arm and seed
     assert re.search(r">val_acc</text>", charts["results_curves_vit_fashion_csv"])
     assert re.search(r">val_loss</text>", charts["results_curves_lm_char_csv"])
