@@ -52,7 +52,17 @@ def test_unknown_top_level_key(workflow_copy):
 
 
 def test_wrong_type(workflow_copy):
-    _fails_naming(_dry_run(workflow_copy, "--config", "data_targets=5"), "data_targets", "is not of type 'array'")
+    _fails_naming(_dry_run(workflow_copy, "--config", "data_targets=5"), "config: data_targets: 5 is not a list of strings")
+
+
+def test_a_wrong_type_says_what_was_expected_in_one_line(workflow_copy):
+    """`seeds: three`: the key, the value, what the schema accepts and what the key means; no traceback."""
+    (workflow_copy / "bad.yaml").write_text(yaml.safe_dump({"experiments": {"lm_char": {"seeds": "three"}}}))
+    proc = _dry_run(workflow_copy, "--configfile", "config/config.yaml", "bad.yaml")
+    assert proc.returncode != 0
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if not line.startswith("Using workflow")]
+    assert errors == ["config: experiments.lm_char.seeds: 'three' is not an integer >= 1; nor a list of integers "
+                      ">= 0 (a count (seeds 0..n-1) or a list of seeds)"]
 
 
 def test_unknown_dataset_target(workflow_copy):
@@ -66,13 +76,13 @@ def test_unknown_dataset_target(workflow_copy):
      "config: experiments.lm_char.model.n_layr: unknown key 'n_layr'; expected one of ['attention',"),
     ({"sources": {"shakespeare": {"sha256": "not-a-hash"}}}, "'not-a-hash' does not match"),
     ({"sources": {"extra": {"kind": "ftp", "url": "x"}}}, "'ftp' is not one of"),
-    ({"datasets": {"mnist5k": {"val_fraction": 1.5}}}, "1.5 is greater than or equal to the maximum"),
+    ({"datasets": {"mnist5k": {"val_fraction": 1.5}}}, "datasets.mnist5k.val_fraction: 1.5 is not a number > 0 and < 1"),
     ({"datasets": {"mnist5k": {"sources": {"images": "nowhere"}}}}, "datasets.mnist5k.sources.images names 'nowhere', not defined in sources"),
     ({"experiments": {"lm_char": {"zeroshot": ["mnist5k"]}}}, "experiments.lm_char.zeroshot: 'mnist5k' is not a zero-shot"),
     ({"experiments": {"lm_char": {"zeroshot": ["lambda"]}}}, "config: experiments.lm_char.zeroshot names 'lambda', not defined in datasets"),
     ({"figures": {"p2_icl": {"experiments": ["lm_char"]}}}, "figures.p2_icl draws ICL curves, but experiments.lm_char"),
-    ({"datasets": {"icl_dense": {"noise_std": -1}}}, "-1 is less than the minimum of 0"),
-    ({"datasets": {"icl_sparse": {"n_points": None}}}, "None is not of type 'integer'"),
+    ({"datasets": {"icl_dense": {"noise_std": -1}}}, "datasets.icl_dense.noise_std: -1 is not a number >= 0"),
+    ({"datasets": {"icl_sparse": {"n_points": None}}}, "datasets.icl_sparse.n_points: None is not an integer"),
 ])
 def test_bad_nested_entries(workflow_copy, entry, needle):
     (workflow_copy / "bad.yaml").write_text(yaml.safe_dump(entry))

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import REPO
 from unrolled import registry
 from unrolled.status import STALE_SECONDS, report, run_status
 from unrolled.train import Trainer, train
@@ -108,3 +109,25 @@ def test_progress_files_are_written_at_evaluations_and_otherwise_at_most_every_3
     progress.written -= Progress.WRITE_SECONDS
     progress.report(30, [1.7], [[{"val_loss": 1.7}]], evaluation=False)
     assert json.loads((tmp_path / registry.PROGRESS).read_text())["step"] == 30
+
+
+def test_the_cli_takes_several_configfiles_as_snakemake_does(capsys):
+    """`--configfile a.yaml b.yaml NAME`: b over a (smoke's 2 seeds a run over the default's 3), NAME the
+    experiment whichever side of the files it is named."""
+    import os
+
+    from unrolled.cli import main
+
+    here = os.getcwd()
+    os.chdir(REPO)
+    try:
+        for argv in (["status", "lm_char", "--configfile", "config/config.yaml", "config/smoke.yaml"],
+                     ["status", "--configfile", "config/config.yaml", "config/smoke.yaml", "lm_char"]):
+            assert main(argv) == 0
+            out = capsys.readouterr().out
+            assert out.startswith("lm_char: ") and "(of 12)" in out  # 6 arms x 2 seeds
+            assert "vit_fashion" not in out
+        assert main(["status", "lm_char"]) == 0
+        assert "(of 18)" in capsys.readouterr().out  # the default alone: 6 arms x 3 seeds
+    finally:
+        os.chdir(here)

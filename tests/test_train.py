@@ -202,6 +202,38 @@ def test_cli_train_and_clear_errors(tiny_text_data, tmp_path, capsys):
     assert "nowhere/meta.json: not a prepared data set" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("model, train_, line", [
+    ({"n_layer": "six"}, {}, "unrolled train: error: --config: model.n_layer: 'six' is not an integer >= 1"),
+    ({}, {"lr": -1e-3}, "unrolled train: error: --config: train.lr: -0.001 is not a number > 0"),
+    ({"identity": "minus"}, {}, "unrolled train: error: --config: model.identity: 'minus' is not one of 'none', "
+                                "'subtract', 'learned', 'exclusive'"),
+])
+def test_cli_checks_its_config_against_the_schema_in_one_line(tiny_text_data, tmp_path, capsys, model, train_, line):
+    """By hand, as through Snakemake: the key, the value and what the schema accepts; nothing trains."""
+    run = _run(tiny_text_data)
+    run["model"] |= model
+    run["train"] |= train_
+    assert cli_main(["train", "--config", json.dumps(run), "--seed", "0", "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.splitlines() == [line]
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_an_unreadable_checkpoint_is_one_line_naming_it_and_the_way_out(tiny_text_data, tmp_path, capsys, damage):
+    run = json.dumps(_run(tiny_text_data, max_iters=4))
+    out = tmp_path / "r"
+    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(out), "--no-progress"]) == 0
+    ckpt = out / CHECKPOINT
+    ckpt.write_bytes(ckpt.read_bytes()[:3000] if damage == "truncated" else b"")
+    capsys.readouterr()
+    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(out), "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"unrolled train: error: {ckpt}: unreadable checkpoint (")
+    assert line.endswith("Delete it to start over: the run then trains from step 0.")
+    ckpt.unlink()  # the way out works
+    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(out), "--no-progress"]) == 0
+
+
 def test_compile_cache_is_set_before_training_starts(tiny_text_data, tmp_path, monkeypatch):
     """`--compile-cache DIR` points torch.compile's inductor (and its Triton kernels) at DIR for the whole
     job, ranks included (they inherit the environment). The time it saves: benchmarks/compile_cache.py."""

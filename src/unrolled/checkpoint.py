@@ -10,6 +10,7 @@ uses, so a checkpoint made on a node with 8 GPUs resumes on one with 1 (and on t
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 
 from unrolled.atomic import atomic_path
 from unrolled.config import trained_model_config
+from unrolled.errors import UnrolledError
 from unrolled.models import Transformer
 from unrolled.registry import CHECKPOINT, METRICS
 
@@ -50,7 +52,17 @@ def save(path: str | Path, state: dict) -> None:
 
 
 def load(path: str | Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint's state; an unreadable file (truncated, empty, not a checkpoint) raises UnrolledError
+    naming it and the way out, not torch's unpickling traceback."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+        size = Path(path).stat().st_size if Path(path).exists() else 0
+        raise UnrolledError(f"{path}: unreadable checkpoint ({size} bytes; {type(exc).__name__}: "
+                            f"{str(exc).split('. ')[0] if str(exc) else 'empty'}). Delete it to start over: the "
+                            f"run then trains from step 0.") from None
 
 
 def load_model(run_dir: str | Path, device: str = "cpu") -> Transformer:

@@ -195,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
+        if args.command == "train":
+            from unrolled.registry import check_run_config
+
+            check_run_config(args.config)
         result = args.dispatch(args)
     except (UnrolledError, FileNotFoundError, ValueError) as exc:
         kind = "checksum mismatch" if isinstance(exc, ChecksumError) else "error"

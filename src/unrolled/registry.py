@@ -497,27 +497,70 @@ def check_config(config: dict) -> None:
         _known(config, "datasets", config["theory"]["probdr"]["dataset"], "theory.probdr.dataset")
 
 
-def check_schema(config: dict, schema_path: str | Path) -> None:
-    """Raise a short ValueError for the first schema violation: the key's path in the config, what is
-    wrong, and for an unknown key the keys allowed there (not the whole config and schema)."""
-    import jsonschema
-    import yaml
+def _expected(schema: dict, plural: bool = False) -> str:
+    """What a (sub)schema accepts, in words: its type or values and its bounds."""
+    if "enum" in schema:
+        return "one of " + ", ".join(map(repr, schema["enum"]))
+    kinds = schema.get("type", "value")
+    one = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+           "array": "a list", "object": "a mapping", "null": "null"}
+    many = {"integer": "integers", "number": "numbers", "string": "strings", "array": "lists", "object": "mappings"}
+    text = " or ".join((many if plural else one).get(k, k) for k in (kinds if isinstance(kinds, list) else [kinds]))
+    if "items" in schema:
+        text += f" of {_expected(schema['items'], plural=True)}"
+    bounds = [f"{word} {schema[key]}" for key, word in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                         ("maximum", "<="), ("exclusiveMaximum", "<"))
+              if key in schema]
+    return text + (f" {' and '.join(bounds)}" if bounds else "")
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
+
+def _schema_error(instance: dict, schema: dict) -> tuple[str, str, str] | None:
+    """The first violation of `schema` by `instance`: (the key's dotted path, what is wrong, the validator)."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(instance))
     if error is None:
-        return
+        return None
     where = list(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         unknown = sorted(k for k in error.instance if k not in allowed)
         where = where + unknown[:1]
         message = f"unknown key {unknown[0]!r}" + (f"; expected one of {sorted(allowed)}" if allowed else "")
+    elif error.validator in ("oneOf", "anyOf", "type", "minimum", "exclusiveMinimum", "maximum",
+                             "exclusiveMaximum", "enum"):
+        options = error.schema.get(error.validator) if error.validator in ("oneOf", "anyOf") else [error.schema]
+        message = f"{error.instance!r} is not " + "; nor ".join(_expected(o) for o in options)
+        if error.schema.get("description"):
+            message += f" ({error.schema['description'].strip()})"
     else:
         message = error.message if len(error.message) <= 300 else error.message[:300] + " ..."
-    path = ".".join(map(str, where)) or "(top level)"
+    return ".".join(map(str, where)) or "(top level)", message, error.validator
+
+
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    """Raise a short ValueError for the first schema violation: the key's path in the config, what is
+    wrong and what was expected, and for an unknown key the keys allowed there (not the whole config and
+    schema)."""
+    import yaml
+
+    found = _schema_error(config, yaml.safe_load(Path(schema_path).read_text()))
+    if found is None:
+        return
+    path, message, validator = found
     hint = ("\n  A file that changes only some keys goes after the registry it changes: --configfile "
-            "config/config.yaml yours.yaml" if error.validator == "required" else "")
-    raise ValueError(f"config: {path}: {message}\n  (checked against {os.path.relpath(schema_path)}; the config is "
-                     f"config/sources.yaml and config/recipes.yaml, then config/config.yaml or your --configfile)"
-                     f"{hint}")
+            "config/config.yaml yours.yaml" if validator == "required" else "")
+    raise ValueError(f"config: {path}: {message}{hint}")
+
+
+def check_run_config(run: dict, schema_path: str | Path = SCHEMA) -> None:
+    """A run config given by hand (`unrolled train --config`): its `model` and `train` sections checked
+    against the schema's, as the workflow checks them; raise a short ValueError naming the key."""
+    import yaml
+
+    defs = yaml.safe_load(Path(schema_path).read_text())["$defs"]
+    schema = {"$defs": defs, "type": "object", "required": ["data"],
+              "properties": {"model": {"$ref": "#/$defs/model"}, "train": {"$ref": "#/$defs/train"}}}
+    found = _schema_error(run, schema)
+    if found is not None:
+        raise ValueError(f"--config: {found[0]}: {found[1]}")

@@ -16,5 +16,3 @@ wildcard_constraints:
     figure=r"[a-z0-9_]+",
     benchmark=r"[a-z0-9_]+",
 
-
-registry.check_config(config)
