@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from step_time import Timer, make_ensemble_step  # noqa: E402
 
 from unrolled.models.transformer import Attention  # noqa: E402
+from unrolled.atomic import write_json
 
 CASES = {  # backend forced, contiguous q, k, v
     "math": (SDPBackend.MATH, False),
@@ -96,7 +97,7 @@ def main(argv=None) -> dict:
             print(case, json.dumps(result[case]), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        write_json(args.out, result)
     return result
 
 

@@ -129,7 +129,7 @@ def main(argv=None):
                                 else str(row[c]) for c in cols) + " |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"setup": header, "rows": rows}, indent=2))
+        write_json(args.out, {"setup": header, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ensemble import PRESETS, synthetic_char_data  # noqa: E402
 
 from unrolled.train import train, train_ensemble  # noqa: E402
+from unrolled.atomic import write_json
 
 GOAL = {"cuda": 1e-2, "cpu": 1e-4}
 
@@ -63,7 +64,7 @@ def main(argv=None):
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        write_json(args.out, result)
     return 0 if result["ok"] else 1
 
 

@@ -28,6 +28,8 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).parent))
 from step_time import make_ensemble_step, make_step  # noqa: E402
 
+from unrolled.atomic import write_json
+
 # First match wins; everything else is elementwise work or normalisation (LayerNorm, GELU, dropout, softmax,
 # reductions, fused Triton kernels of pointwise ops).
 KINDS = [
@@ -123,7 +125,7 @@ def main(argv=None):
             print(f"| {name} | {r['wall_ms_per_step']:.2f} | " + " | ".join(cells) + " |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
+        write_json(args.out, results)
 
 
 if __name__ == "__main__":

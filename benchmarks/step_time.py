@@ -40,6 +40,7 @@ from unrolled.models.transformer import Attention
 from unrolled.stats import bootstrap_ci
 from unrolled import distributed
 from unrolled.train import Trainer, optimizer_and_update
+from unrolled.atomic import write_json
 
 VARIANTS = {
     "baseline": dict(),
@@ -275,7 +276,7 @@ def main(argv=None):
         print("| " + " | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"setup": header, "rows": rows, "raw_seconds": times}, indent=2))
+        write_json(args.out, {"setup": header, "rows": rows, "raw_seconds": times})
 
 
 if __name__ == "__main__":

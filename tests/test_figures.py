@@ -102,3 +102,55 @@ def test_across_training_draws_each_comparison_its_best_step_and_the_paper(tmp_p
     assert len(paper) == 1 and paper[0].get_ydata()[0] == pytest.approx(1.455 - 1.4685)  # medians in paper_numbers
     verticals = {ax: [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] for ax in fig.axes}
     assert verticals[against] == [20] and verticals[pairs] == [30]  # vanilla's and a_minus_i's best steps
+
+
+def test_best_step_labels_are_one_per_step_and_never_overlap():
+    """Arms whose seeds reach their best at the same step share one label; labels of nearby steps are
+    stacked; every label stays inside the axes."""
+    import matplotlib.pyplot as plt
+
+    from unrolled.figures import _mark_best_steps
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.4))
+    ax.plot([0, 600], [0, 1])
+    _mark_best_steps(ax, {"aot_mhsa": 600, "a_minus_i": 600, "vanilla": 550, "xsa": 100}, 600)
+    labels = {t.get_text().splitlines()[0]: t for t in ax.texts}
+    assert set(labels) == {"aot_mhsa, a_minus_i best", "vanilla best", "xsa best"}
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    inside = ax.get_window_extent(renderer)
+    for i, box in enumerate(boxes):
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1, labels
+        assert not any(box.overlaps(other) for other in boxes[i + 1:])
+    plt.close(fig)
+
+
+def test_a_failed_write_leaves_the_previous_figure_intact(tmp_path, monkeypatch):
+    """A full disk while the PDF is written: the previous PNG and PDF stay as they were, no temp file left."""
+    import errno
+
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from unrolled.figures import _save
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    _save(fig, tmp_path / "f.png")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {"f.png", "f.pdf"}
+    savefig = Figure.savefig
+
+    def full_disk(self, fname, **kwargs):
+        if kwargs.get("format") == "pdf":
+            open(fname, "wb").write(b"%PDF-1.4 trunc")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return savefig(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])  # a different figure
+    with pytest.raises(OSError, match="No space"):
+        _save(fig, tmp_path / "f.png")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

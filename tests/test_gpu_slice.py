@@ -6,6 +6,8 @@ its deadline, its archive after a SIGKILL, an empty selection; then the whole re
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import os
 import signal
 import subprocess
@@ -159,6 +161,33 @@ def test_the_wheel_closure_check_names_what_neither_the_wheels_nor_the_node_have
     assert gpu_wheels.check(tmp_path, "3.10", node) == ["snakemake-1.0-py3-none-any.whl needs tomli"]
     platformdirs.unlink()
     assert gpu_wheels.check(tmp_path, "3.12", node) == ["snakemake-1.0-py3-none-any.whl needs platformdirs"]
+
+
+def test_the_node_wheels_are_pinned_to_the_tested_snakemake():
+    """Each lock names every file with its sha256, and pins the Snakemake that requirements.txt pins."""
+    pinned = re.search(r"^snakemake==(\S+)$", (REPO / "requirements.txt").read_text(), re.M).group(1)
+    for python in ("3.11", "3.12"):
+        rows = gpu_wheels.read_lock(python)
+        assert {r["name"]: r["version"] for r in rows}["snakemake"] == pinned
+        assert all(re.fullmatch(r"[0-9a-f]{64}", r["sha256"]) for r in rows)
+        assert not {r["name"] for r in rows} & gpu_wheels.node_packages()  # the node has those already
+
+
+@pytest.mark.slow
+def test_a_wheel_whose_hash_changed_stops_the_fetch(tmp_path, monkeypatch):
+    """pip downloads in hash-checking mode: a file that differs from its pin is refused, naming the hash."""
+    (row,) = [r for r in gpu_wheels.read_lock("3.12") if r["name"] == "throttler"]  # a small pure-Python wheel
+    node = tmp_path / "gpu-node"
+    node.mkdir()
+    shutil.copy(gpu_wheels.NODE_PACKAGES, node / "packages.txt")
+    monkeypatch.setattr(gpu_wheels, "NODE_PACKAGES", node / "packages.txt")
+    (node / "wheels-3.12.lock").write_text(f"{row['file']} {row['sha256']}\n")
+    assert gpu_wheels.fetch(tmp_path / "good", "3.12") == ["throttler"]
+    assert gpu_wheels.sha256(tmp_path / "good" / row["file"]) == row["sha256"]
+    (node / "wheels-3.12.lock").write_text(f"{row['file']} {'0' * 64}\n")
+    with pytest.raises(SystemExit, match="(?i)hash"):
+        gpu_wheels.fetch(tmp_path / "bad", "3.12")
+    assert not list((tmp_path / "bad").glob("*.whl"))
 
 
 def test_an_empty_or_unknown_slice_selection_is_an_error_and_trains_nothing(tmp_path):

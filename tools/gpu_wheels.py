@@ -1,29 +1,38 @@
 """Wheels of Snakemake and what it needs that a GPU node's Python lacks, into a folder the node's
 `pip install --no-index` takes (tools/gpu-slice.sh). The node has no internet.
 
-    python tools/gpu_wheels.py .whl [--python 3.12] [--all]
+    python tools/gpu_wheels.py .whl [--python 3.12]
     python tools/gpu_wheels.py --check .whl [--python 3.12]
+    python tools/gpu_wheels.py --lock [--python 3.12]
 
-The closure is read from this venv's installed metadata (requirements.txt pins Snakemake), so the versions
-are the tested ones. Packages the node's image has (tools/gpu-node/packages.txt, its package list) are left
-out, and so is PuLP (16 MB of solver binaries): the gpu profile schedules greedily, and Snakemake imports
-PuLP only for its ILP scheduler. A package with a wheel for the node is downloaded; one published only as an
-sdist (pure Python) is built into a wheel here. Each wheel's sha256 goes to SHA256SUMS beside them, which
-the node checks before it installs. `--check` reads every carried wheel's own requirements (markers
-evaluated for `--python`) and fails, naming them, where one is neither carried nor on the node's list.
-`--python` with this Python's version fetches the same set for it (make rehearse-gpu: a stand-in node here).
+What is fetched is pinned: tools/gpu-node/wheels-{python}.lock names each file, its version and its sha256,
+and pip downloads in hash-checking mode, so a file that changed upstream stops the fetch. `--lock` writes
+that file anew from this venv's installed metadata (requirements.txt pins Snakemake, so the versions are the
+tested ones): packages the node's image has (tools/gpu-node/packages.txt, its package list) are left out,
+and so is PuLP (16 MB of solver binaries: the gpu profile schedules greedily, and Snakemake imports PuLP
+only for its ILP scheduler). A package with a wheel for the node is pinned by that wheel; one published only
+as an sdist (pure Python) by its sdist, built into a wheel here after its hash is checked. Each wheel's
+sha256 goes to SHA256SUMS beside them, which the node checks before it installs. `--check` reads every
+carried wheel's own requirements (markers evaluated for `--python`) and fails, naming them, where one is
+neither carried nor on the node's list. A Python with no lock file (only a stand-in node here can ask for
+one) is fetched unpinned, from the same closure, with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from unrolled.atomic import atomic_path  # noqa: E402
 
 NODE_PACKAGES = Path(__file__).resolve().parent / "gpu-node" / "packages.txt"
 NOT_NEEDED = {"pulp"}
@@ -71,19 +80,87 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fetch(out: Path, python: str = "3.12", everything: bool = False) -> list[str]:
+def lock_file(python: str) -> Path:
+    return NODE_PACKAGES.parent / f"wheels-{python}.lock"
+
+
+def _download(out: Path, python: str, pins: list[str], binary: bool) -> None:
+    """pip download of `pins` ("name==version --hash=sha256:..." lines, or bare "name==version") for the
+    node's platform (wheels) or as sdists; with hashes, in pip's hash-checking mode."""
+    if not pins:
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+        req.write("\n".join(pins) + "\n")
+    where = (["--only-binary=:all:", "--python-version", python, "--implementation", "cp",
+              *(a for p in PLATFORMS for a in ("--platform", p))] if binary else ["--no-binary=:all:"])
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *where, "-d", str(out),
+                        "-r", req.name], check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"gpu_wheels: pip download failed:\n{exc.stderr[-2000:]}") from None
+    finally:
+        os.unlink(req.name)
+
+
+def _build_sdists(out: Path) -> None:
+    for sdist in sorted(out.glob("*.tar.gz")):
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                        "-w", str(out), str(sdist)], check=True, capture_output=True)
+        sdist.unlink()
+
+
+def read_lock(python: str) -> list[dict]:
+    """The pinned files: [{name, version, file, sha256}], one a line of the lock ("file sha256")."""
+    rows = []
+    for line in lock_file(python).read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            file, digest = line.split()
+            name, version = re.match(r"(.+?)-(\d[^-]*?)(?:-py|-cp|\.tar\.gz)", file).groups()
+            rows.append({"name": normalize(name), "version": version, "file": file, "sha256": digest})
+    return rows
+
+
+def fetch(out: Path, python: str = "3.12") -> list[str]:
+    """The node's wheel set for `python` in `out`, as its lock pins it (unpinned, with a warning, for a
+    Python that has no lock). Returns the package names."""
     out.mkdir(parents=True, exist_ok=True)
+    if lock_file(python).exists():
+        rows = read_lock(python)
+        for binary in (True, False):
+            _download(out, python, [f"{r['name']}=={r['version']} --hash=sha256:{r['sha256']}" for r in rows
+                                    if r["file"].endswith(".whl") == binary], binary)
+        names = [r["name"] for r in rows]
+    else:
+        print(f"gpu_wheels: no {lock_file(python).name}: fetching Python {python}'s set unpinned", file=sys.stderr)
+        names = sorted(_unpinned(out, python))
+    _build_sdists(out)
+    with atomic_path(out / "SHA256SUMS") as tmp:
+        tmp.write_text("".join(f"{sha256(w)}  {w.name}\n" for w in sorted(out.glob("*.whl"))))
+    return sorted(names)
+
+
+def _unpinned(out: Path, python: str) -> dict[str, str]:
+    """The closure less the node's packages, as this venv has it: a wheel where PyPI has one for the node,
+    else the sdist (left for _build_sdists). Returns {name: version}."""
     on_node = node_packages()
-    wanted = {n: v for n, v in closure(python=python).items() if everything or n not in on_node | NOT_NEEDED}
-    pip = [sys.executable, "-m", "pip"]
+    wanted = {n: v for n, v in closure(python=python).items() if n not in on_node | NOT_NEEDED}
     for name, version in sorted(wanted.items()):
-        binary = [*pip, "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", python,
-                  "--implementation", "cp", *(a for p in PLATFORMS for a in ("--platform", p)), "-d", str(out),
-                  f"{name}=={version}"]
-        if subprocess.run(binary, capture_output=True).returncode != 0:  # an sdist only: build it here
-            subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "-w", str(out), f"{name}=={version}"], check=True)
-    (out / "SHA256SUMS").write_text("".join(f"{sha256(w)}  {w.name}\n" for w in sorted(out.glob("*.whl"))))
-    return sorted(wanted)
+        try:
+            _download(out, python, [f"{name}=={version}"], binary=True)
+        except SystemExit:  # published as an sdist only
+            _download(out, python, [f"{name}=={version}"], binary=False)
+    return wanted
+
+
+def lock(python: str = "3.12") -> Path:
+    """Pin the set `_unpinned` fetches now: each downloaded file's name and sha256, in the lock file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _unpinned(Path(tmp), python)
+        files = sorted(Path(tmp).glob("*.whl")) + sorted(Path(tmp).glob("*.tar.gz"))
+        with atomic_path(lock_file(python)) as out:
+            out.write_text(f"# tools/gpu_wheels.py --lock --python {python}: the node's wheel set, pinned\n"
+                           + "".join(f"{f.name} {sha256(f)}\n" for f in files))
+    return lock_file(python)
 
 
 def wheel_requirements(wheel: Path) -> tuple[str, list[str]]:
@@ -115,11 +192,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default=".whl", type=Path)
     parser.add_argument("--python", default="3.12", help="the node's Python version")
-    parser.add_argument("--all", action="store_true", help="keep the packages the node's image has, and PuLP")
     parser.add_argument("--check", action="store_true", help="only check the folder's closure against the node")
+    parser.add_argument("--lock", action="store_true", help="pin the set this venv would fetch now, and stop")
     args = parser.parse_args()
+    if args.lock:
+        path = lock(args.python)
+        print(f"pinned {len(read_lock(args.python))} files in {path}")
+        sys.exit(0)
     if not args.check:
-        names = fetch(args.out, args.python, args.all)
+        names = fetch(args.out, args.python)
         size = sum(f.stat().st_size for f in args.out.glob("*.whl"))
         print(f"{len(names)} packages, {size / 2**20:.1f} MiB of wheels in {args.out}: {', '.join(names)}")
     gaps = check(args.out, args.python)

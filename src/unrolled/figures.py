@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from unrolled import paper  # noqa: E402
+from unrolled.atomic import atomic_path  # noqa: E402
 from unrolled.paper import reported  # noqa: E402
 from unrolled.registry import HISTORY, read_history, run_of  # noqa: E402
 
@@ -38,11 +39,15 @@ def _load(path):
 
 
 def _save(fig, out: Path):
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """The figure as PNG and PDF, both written to temporary files and renamed only when both are whole: a
+    failed write (a full disk) leaves the previous pair as it was."""
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_suffix(suffix), dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
-    plt.close(fig)
+    try:
+        with atomic_path(out.with_suffix(".png")) as png, atomic_path(out.with_suffix(".pdf")) as pdf:
+            fig.savefig(png, format="png", dpi=150)
+            fig.savefig(pdf, format="pdf", dpi=150, metadata={"CreationDate": None})
+    finally:
+        plt.close(fig)
     return fig
 
 
