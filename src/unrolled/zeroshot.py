@@ -150,7 +150,7 @@ def evaluate_cloze(model, encode, examples, block_size, stride, device="cpu") ->
 # -- the lab's protocol ---------------------------------------------------------------------------------
 # Paper 2's zero-shot numbers were most likely made with its lab's nanoGPT-based code (the ToST repository's
 # language branch: its GPT-2 numbers equal paper 2's GPT-2 row). That is an inference, not a fact. Its rules,
-# as its code has them (../shared/PAPERS.md quotes it):
+# as its code has them (docs/papers.md names it):
 #   loss (LAMBADA, PTB, WikiText)  every line (PTB, WikiText: the file's lines, blank ones included) or
 #       passage, each followed by end-of-text, joined into one stream; nanoGPT's estimate_loss over it: `iters`
 #       batches of `batch` random windows of block_size + 1 tokens, the mean of the batch losses. LAMBADA's

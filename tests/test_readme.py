@@ -1,0 +1,95 @@
+"""The README is short, links what exists, and every number it states is what the workflow's files and
+commands say: jobs, runs, data sets, slices, GPU-hours, minutes and the headline table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, VENV_BIN, run
+
+README = (REPO / "README.md").read_text()
+
+
+def _number(pattern: str) -> str:
+    found = re.search(pattern, README, re.S)
+    assert found, f"the README no longer says {pattern!r}"
+    return found.group(1)
+
+
+def _cli(*args) -> str:
+    return subprocess.run([sys.executable, "-m", "unrolled", *args], cwd=REPO, capture_output=True, text=True,
+                          check=True, timeout=300).stdout
+
+
+def test_the_readme_is_short_and_its_links_exist():
+    assert len(README.splitlines()) <= 250
+    for target in re.findall(r"\]\(([^)#]+)\)", README):
+        assert (REPO / target).exists(), target
+    for page in (REPO / "docs").glob("*.md"):  # the docs' own links, relative to docs/
+        for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
+            assert (page.parent / target).exists(), (page.name, target)
+
+
+def test_the_job_run_and_data_set_counts_are_the_dry_runs():
+    dry = run(["snakemake", "-n"], cwd=REPO).stdout
+    assert _number(r"plans (\d+) jobs") == re.search(r"^total\s+(\d+)", dry, re.M).group(1)
+    assert int(_number(r"trains (\d+) runs")) == len(re.findall(r"^rule train\b", dry, re.M))
+    assert _number(r"prepares (\w+) data sets") == {7: "seven"}.get(len(re.findall(r"^rule prepare_dataset:", dry, re.M)))
+
+
+def test_the_gpu_tier_and_paper_scale_numbers_are_what_slices_and_plan_print():
+    slices = _cli("slices", "--configfile", "config/gpu.yaml")
+    last = [line for line in slices.splitlines() if re.match(r"\| \d+ \|", line)][-1]
+    assert _number(r"in (\d+)\s+slices") == re.match(r"\| (\d+) \|", last).group(1)
+    minutes, hours = re.search(r"Total: (\d+) minutes \(([\d.]+) GPU-hours\)", slices).groups()
+    assert (_number(r"about (\d+) minutes"), _number(r"minutes \(([\d.]+) GPU-hours\) in all")) == (minutes, hours)
+    plan = _cli("plan", "--configfile", "config/paper.yaml")
+    assert _number(r"planned at ([\d,]+) GPU-hours") == re.search(r"Total: ([\d,]+) GPU-hours", plan).group(1)
+
+
+def test_the_paper_dry_run_works_as_written_and_names_what_it_leaves_out():
+    command = _number(r"`(snakemake -n --configfile config/paper.yaml[^`]*)`")
+    proc = subprocess.run(command.split(), cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"^left out: p2_lm_owt: data set openwebtext is not here", proc.stderr, re.M)
+    assert re.search(r"^total\s+\d+", proc.stdout, re.M)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The published results, as `dvc pull` restores them in a fresh clone."""
+    clone = tmp_path_factory.mktemp("readme") / "clone"
+    run(["git", "clone", "-q", str(REPO), str(clone)], cwd=clone.parent)
+    run([VENV_BIN / "dvc", "pull"], cwd=clone)
+    return clone / "results"
+
+
+def test_the_headline_table_is_the_published_tables_and_the_gpu_summarys(published):
+    table = (published / "tables" / "paper_vs_reproduced.md").read_text()
+    rows = [line for line in README.splitlines() if line.startswith("| ") and " − " in line.split("|")[1]]
+    assert len(rows) == 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        paper, cpu, signs = cells[1], cells[2], cells[3]
+        assert cpu.startswith(("-", "0")) and cpu in table, row
+        assert re.search(re.escape(cpu) + r" \| [\d.]+(?: \([\d.]+\))? \| " + re.escape(signs), table) \
+            or re.search(re.escape(cpu) + r" \| [\d.]+ \| " + re.escape(signs), table), row
+        assert paper == "–" or f"| {paper} | {cpu}" in table, row
+    summary = json.loads((REPO / "reference" / "p1_gpu" / "p1_shakespeare_char_offline" / "summary.json").read_text())
+    (c,) = summary["metrics"]["best_val_loss"]["comparisons"]
+    gpu = f"{c['mean']:.4f} [{c['ci95'][0]:.4f}, {c['ci95'][1]:.4f}]"
+    assert f"| {gpu} | {c['wins']} / {c['losses']} |" in rows[0]
+    assert f"{c['n']} seeds" in README
+
+
+def test_the_published_runs_minutes_are_their_timing_files(published):
+    seconds = sum(float(next(csv.DictReader(open(f), delimiter="\t"))["s"])
+                  for f in (published / "benchmarks").rglob("*.tsv"))
+    assert int(_number(r"published run's jobs took (\d+) minutes")) == round(seconds / 60)
