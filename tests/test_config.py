@@ -231,3 +231,32 @@ def test_the_catalog_reads_the_report_flag_where_it_looks():
     catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
     assert catalog["usage"]["report"] is True
     assert "report" not in catalog["usage"]["software-stack-deployment"]
+
+
+def test_seed_group_rules_take_the_profiles_threads_and_resources_for_train(workflow_copy):
+    """A profile's set-threads / set-resources for `train` reach the seed-group rules (train_ensemble_*),
+    whose names Snakemake's by-name overrides cannot know."""
+    proc = _dry_run(workflow_copy, "--cores", "8", "--configfile", "config/smoke.yaml", "--set-threads", "train=3",
+                    "--set-resources", "train:mem_mb=1234")
+    assert proc.returncode == 0, proc.stderr
+    jobs = re.findall(r"^rule (train\w*)[^\n]*:\n(?:    .*\n)*?    threads: (\d+)\n    resources: ([^\n]*)",
+                      proc.stdout, re.M)
+    assert {rule.startswith("train_ensemble_") for rule, _, _ in jobs} == {True, False}  # both kinds planned
+    for rule, threads, resources in jobs:
+        assert threads == "3" and "mem_mb=1234" in resources, (rule, threads, resources)
+
+
+def test_make_help_is_the_default_goal_and_lists_every_documented_target(tmp_path):
+    import subprocess
+
+    makefile = (REPO / "Makefile").read_text()
+    documented = re.findall(r"(?:^## .*\n)+^([a-z][a-z-]*):", makefile, re.M)
+    assert {"reproduce", "test", "pull-reference", "plots", "help"} <= set(documented)
+    venv = tmp_path / "venv"
+    proc = subprocess.run(["make", "--no-print-directory", f"VENV={venv}"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    listed = [line for line in proc.stdout.splitlines() if line and not line.startswith(" ")]
+    assert listed == documented
+    assert "    Run the default reproduction" in proc.stdout
+    assert not venv.exists()  # the default goal builds nothing

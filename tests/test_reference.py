@@ -62,9 +62,17 @@ def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(REPO), str(clone)], cwd=tmp_path)
     make = ["make", "-s", "-o", f"{VENV_BIN.parent}/.installed", f"VENV={VENV_BIN.parent}"]
-    run([*make, "pull-reference"], cwd=clone)
+    pulled_out = run([*make, "pull-reference"], cwd=clone).stdout.splitlines()
+    assert len(pulled_out) == 4 and all(line.startswith("pull-reference: ") for line in pulled_out), pulled_out
+    assert "`snakemake -n` plans nothing" in pulled_out[-1]
     dry = run(["snakemake", "-n"], cwd=clone)
     assert "Nothing to be done" in dry.stdout + dry.stderr  # no training, no summaries, nothing
+    # The report leaves the re-stamped jobs out of its runtime statistics, and says so in one line.
+    report = run([*make, "report"], cwd=clone).stdout
+    assert "were re-stamped by make pull or pull-reference" in report and "Missing metadata" not in report
+    html = (clone / "results" / "report.html").read_text()
+    assert '{"rule": "train", "runtime"' not in html and '{"rule": "prepare_dataset", "runtime"' in html
+    (clone / "results" / "report.html").unlink()  # not a published file (.dvcignore)
     clean = ["dvc", "data", "status", "--granular", "--json"]
     assert json.loads(run([VENV_BIN / clean[0], *clean[1:]], cwd=clone).stdout) == {}, "DVC dirty after the pull"
     pulled = _tree_hashes(clone / "results")
