@@ -1,5 +1,6 @@
-"""Where a training step's time goes, by kind of kernel: matmul, attention, elementwise and normalisation,
-optimizer, copies, and the idle gaps between kernels (the device waiting on the host).
+"""Where a training step's time goes, by kind of kernel: matmul, attention, norm, fused elementwise,
+optimizer, real copies, and idle (the steps' wall time less the kernels' total, signed), with the 40
+longest kernels by name so that every figure can be audited.
 
 Profiles a few steps (after warm-up and compilation) of paper 1's char LM as a seed ensemble of E members
 (the real trainer's step: batches sampled on the device, per-member clipping) and of GPT-2 124M, with
@@ -28,25 +29,61 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).parent))
 from step_time import make_ensemble_step, make_step  # noqa: E402
 
-from unrolled.atomic import write_json
+from unrolled.atomic import write_json  # noqa: E402
 
-# First match wins; everything else is elementwise work or normalisation (LayerNorm, GELU, dropout, softmax,
-# reductions, fused Triton kernels of pointwise ops).
-KINDS = [
-    ("attention", r"flash|fmha|sdpa|scaled_dot_product|efficient_attention|mha|attn"),
-    ("matmul", r"gemm|matmul|\bmm\b|aten::mm|addmm|bmm|cutlass|xmma|nvjet|sm90|linear"),
-    ("optimizer", r"adam|foreach|multi_tensor|fused_adam|optimizer"),
-    ("copies", r"memcpy|memset|copy|\bcat\b|aten::cat|clone|contiguous|to_copy|index|gather|scatter|stack"),
-]
-ORDER = ["matmul", "attention", "elementwise/normalisation", "optimizer", "copies", "idle"]
+TOP = 40  # kernels kept by name in the JSON, the longest first, so that every figure can be audited
+
+# A kernel's kind, first match wins. Inductor names each fused Triton kernel after the aten ops it fuses
+# (`triton_per_fused__to_copy_add_native_layer_norm_0`): such a kernel is a norm kernel if a norm is among
+# them, a matmul if it is a matmul template, a copy only if copying is all it does (`cat`, `clone`), and
+# otherwise fused elementwise work, autocast casts (`_to_copy`) included. "copies" holds real copies only:
+# memcpy, cat, clone, copy_ and layout changes.
+ORDER = ["matmul", "attention", "norm", "elementwise", "optimizer", "copies", "idle"]
+ATTENTION = r"flash|fmha|sdpa|scaled_dot_product|efficient_attention|cudnn.*(?:attn|attention)|\bmha\b"
+MATMUL = r"gemm|matmul|\bmm\b|aten::mm|addmm|bmm|cutlass|xmma|nvjet|sm90|aten::linear"
+NORM = r"layer_norm|batch_norm|group_norm|rms_norm|var_mean|layernorm"
+OPTIMIZER = r"adam|foreach|multi_tensor|optimizer"
+COPY_OPS = {"cat", "clone", "copy", "copy_", "contiguous", "permute", "transpose", "view", "reshape"}
+COPIES = r"memcpy|catarray|\bcat\b|aten::cat|aten::clone|aten::copy_|contiguous|direct_copy|copy_kernel"
+
+
+KNOWN_OPS = sorted(["native_layer_norm", "native_batch_norm", "layer_norm", "var_mean", "_to_copy", "_log_softmax",
+                    "_softmax", "native_dropout", "scaled_dot_product", "addmm", "bmm", "mm", "embedding",
+                    "index_put", "nll_loss", "_unsafe_index", "copy_", "clone", "cat"], key=len, reverse=True)
+
+
+def _triton_ops(name: str) -> list[str]:
+    """The aten ops an Inductor kernel's name lists: `triton_per_fused__to_copy_add_native_layer_norm_0`
+    gives ['_to_copy', 'add', 'native_layer_norm'] (known multi-word ops first, else one word an op)."""
+    rest, ops = re.sub(r"_\d+$", "", re.sub(r"^triton_[a-z]+_fused_", "", name)), []
+    while rest:
+        if rest.startswith("_") and not any(rest.startswith(k) for k in KNOWN_OPS):
+            rest = rest[1:]  # the separator before the next op
+            continue
+        match = next((k for k in KNOWN_OPS if rest.startswith(k)), rest.split("_", 1)[0])
+        ops.append(match)
+        rest = rest[len(match):]
+    return ops
 
 
 def kind_of(name: str) -> str:
     lowered = name.lower()
-    for kind, pattern in KINDS:
+    if lowered.startswith("triton_"):
+        ops = _triton_ops(lowered)
+        if "_tem_" in lowered or lowered.startswith("triton_tem"):
+            return "attention" if re.search(ATTENTION, lowered) else "matmul"
+        if any(re.search(NORM, op) for op in ops):
+            return "norm"
+        if any(re.search(ATTENTION, op) for op in ops):
+            return "attention"
+        if ops and all(op in COPY_OPS for op in ops):
+            return "copies"
+        return "elementwise"
+    for kind, pattern in (("attention", ATTENTION), ("matmul", MATMUL), ("optimizer", OPTIMIZER),
+                          ("norm", NORM), ("copies", COPIES)):
         if re.search(pattern, lowered):
             return kind
-    return "elementwise/normalisation"
+    return "elementwise"
 
 
 def _inside(event, prefix: str) -> bool:
@@ -76,23 +113,33 @@ def profile_step(step, steps: int, device: str) -> dict:
             torch.cuda.synchronize()
         wall_ms = start.elapsed_time(end) if cuda else 1e3 * (time.perf_counter() - begun)
     totals = dict.fromkeys(ORDER, 0.0)
+    kernels: dict[str, dict] = {}
     if cuda:
         for event in prof.key_averages():
             us = getattr(event, "self_device_time_total", 0) or 0
             if us and event.device_type == torch.autograd.DeviceType.CUDA:
-                totals[kind_of(event.key)] += us / 1e3
+                kernels[event.key] = {"kind": kind_of(event.key), "ms": us / 1e3, "calls": event.count}
     else:  # CPU AdamW runs plain aten ops (mul_, lerp_, ...): what runs inside Optimizer.step is the optimizer's
         for event in prof.events():
             if event.name.startswith("aten::"):
                 kind = "optimizer" if _inside(event, "Optimizer.step") else kind_of(event.name)
-                totals[kind] += event.self_cpu_time_total / 1e3
-    if cuda:
-        totals["idle"] = max(0.0, wall_ms - sum(totals.values()))
+                entry = kernels.setdefault(event.name if kind != "optimizer" else f"{event.name} (optimizer)",
+                                           {"kind": kind, "ms": 0.0, "calls": 0})
+                entry["ms"] += event.self_cpu_time_total / 1e3
+                entry["calls"] += 1
+    for entry in kernels.values():
+        totals[entry["kind"]] += entry["ms"]
+    if cuda:  # signed: kernels on several streams can overlap, so the sum can pass the wall time
+        totals["idle"] = wall_ms - sum(totals.values())
     else:
         del totals["idle"]
+    busy = sum(v for k, v in totals.items() if k != "idle")
+    top = sorted(kernels.items(), key=lambda kv: -kv[1]["ms"])[:TOP]
     return {"wall_ms_per_step": wall_ms / steps,
             "ms_per_step": {k: v / steps for k, v in totals.items()},
-            "share": {k: v / max(sum(totals.values()), 1e-9) for k, v in totals.items()}}
+            "share": {k: v / max(busy, 1e-9) for k, v in totals.items()},  # of the kernels' busy time
+            "top_kernels": [{"name": name, "kind": e["kind"], "ms_per_step": e["ms"] / steps,
+                             "calls_per_step": e["calls"] / steps} for name, e in top]}
 
 
 def main(argv=None):

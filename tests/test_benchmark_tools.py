@@ -13,19 +13,39 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
+# Kernel names as recorded by torch.profiler on an H200 (cuBLAS, flash, cuDNN, ATen and Inductor's Triton).
 @pytest.mark.parametrize("name, kind", [
     ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64", "matmul"),
     ("ampere_bf16_s16816gemm_bf16_128x64_ldg8_f2f_stages_64x3_tn", "matmul"),
+    ("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN", "matmul"),
     ("aten::mm", "matmul"),
+    ("triton_tem_fused_mm_4", "matmul"),
     ("pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4>>", "attention"),
     ("fmha_cutlassB_bf16_aligned_64x64_k64_sm80", "attention"),
+    ("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3_64x64x64_4x1x1_kernel0_0", "attention"),
     ("aten::_scaled_dot_product_flash_attention_for_cpu", "attention"),
     ("void at::native::(anonymous namespace)::fused_adam_kernel", "optimizer"),
     ("aten::_foreach_add_", "optimizer"),
     ("Memcpy HtoD (Pinned -> Device)", "copies"),
+    ("Memcpy DtoD (Device -> Device)", "copies"),
+    ("void at::native::(anonymous namespace)::CatArrayBatchedCopy<float, unsigned int, 3, 128, 1>", "copies"),
+    ("void at::native::elementwise_kernel<128, 4, at::native::direct_copy_kernel_cuda(at::TensorIteratorBase&)>", "copies"),
     ("aten::copy_", "copies"),
-    ("triton_per_fused_native_layer_norm_0", "elementwise/normalisation"),
-    ("void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl>", "elementwise/normalisation"),
+    ("triton_poi_fused_cat_0", "copies"),  # the qkv gradients, concatenated
+    ("triton_poi_fused_clone_3", "copies"),
+    ("triton_poi_fused_permute_view_2", "copies"),
+    ("triton_per_fused_native_layer_norm_0", "norm"),
+    ("triton_per_fused__to_copy_add_native_layer_norm_0", "norm"),  # a cast inside: not a copy
+    ("triton_red_fused__to_copy_add_native_layer_norm_native_layer_norm_backward_9", "norm"),
+    ("aten::native_layer_norm", "norm"),
+    ("triton_poi_fused__to_copy_3", "elementwise"),  # an autocast cast
+    ("triton_poi_fused_native_dropout_gelu_5", "elementwise"),
+    ("triton_per_fused__log_softmax_nll_loss_7", "elementwise"),
+    ("triton_poi_fused__unsafe_index_add_3", "elementwise"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl>", "elementwise"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>>", "elementwise"),
+    ("aten::_to_copy", "elementwise"),
+    ("aten::index", "elementwise"),
 ])
 def test_kernels_are_grouped_by_kind(name, kind):
     from kernel_profile import kind_of
@@ -41,6 +61,10 @@ def test_the_profile_runs_on_the_cpu(tmp_path):
     assert sum(result["share"].values()) == pytest.approx(1.0) and result["ms_per_step"]["matmul"] > 0
     assert "idle" not in result["ms_per_step"]  # on the CPU the host is the device
     assert result["ms_per_step"]["optimizer"] > 0  # AdamW's plain aten ops, found inside Optimizer.step
+    top = result["top_kernels"]  # the longest kernels by name, each with its kind and time: auditable
+    assert 0 < len(top) <= 40 and [k["ms_per_step"] for k in top] == sorted((k["ms_per_step"] for k in top), reverse=True)
+    assert sum(k["ms_per_step"] for k in top if k["kind"] == "matmul") <= result["ms_per_step"]["matmul"] + 1e-9
+    assert any(k["kind"] == "matmul" for k in top)
 
 
 def test_step_time_times_the_candidates_in_seed_ensembles_as_the_trainer_runs_them(tmp_path, capsys):
