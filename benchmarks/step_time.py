@@ -3,8 +3,9 @@
 Variants are timed side by side in one process, interleaved round by round (at least 21), so machine noise
 hits all of them alike; read the median of the per-round ratios and its bootstrap CI. On a GPU each round's
 steps are timed by CUDA events recorded around them, with no host sync inside a round or between rounds
-(one at the end reads every event); on the CPU by the wall clock. Memory: on CUDA the allocator's peak; on
-CPU the activations saved for backward (peak RSS there is dominated by the torch import).
+(one at the end reads every event); on the CPU by the wall clock. Memory: on CUDA each variant's own peak
+(`own_peak_mb`: the allocator's peak less what the variants before it still hold); on the CPU the
+activations saved for backward (peak RSS there is dominated by the torch import).
 
     python benchmarks/step_time.py                      # CPU, the default reproduction's LM size
     python benchmarks/step_time.py --preset gpt2 --compile   # GPU: GPT-2 124M, bf16, tokens/s and MFU
@@ -168,6 +169,25 @@ class Timer:
             into.append(seconds / steps)
 
 
+class CudaMemory:
+    """The CUDA caching allocator's counters (a test passes a fake with the same three)."""
+    allocated = staticmethod(lambda: torch.cuda.memory_allocated())
+    reset_peak = staticmethod(lambda: torch.cuda.reset_peak_memory_stats())
+    peak = staticmethod(lambda: torch.cuda.max_memory_allocated())
+
+
+def own_peak_mb(build, warm_up, memory=CudaMemory):
+    """Build a variant and warm it up; returns (what `build` made, its own peak MB): its parameters, optimizer
+    state and activations at their peak, less what was allocated before it was built. The variants timed
+    earlier stay alive for the interleaved rounds, so the allocator's plain peak would count their
+    parameters and AdamW state too (about 2 GB for each E = 16 ensemble)."""
+    before = memory.allocated()
+    made = build()
+    memory.reset_peak()
+    warm_up(made)
+    return made, (memory.peak() - before) / 2**20
+
+
 def saved_activation_mb(model, step_inputs) -> float:
     """MB of tensors autograd saves for backward in one forward pass (unique storages).
 
@@ -218,20 +238,25 @@ def main(argv=None):
     if args.ensemble and (args.nanogpt or args.preset not in ("cpu", "paper") or "chunked_ce" in names):
         parser.error("--ensemble: presets cpu or paper, without --nanogpt or chunked_ce (single runs only)")
     folder = Path(tempfile.mkdtemp())
-    for name in names:
+    def build(name):
         if name == "nanogpt":
-            made = make_nanogpt_step(args.nanogpt, args.preset, device, args.compile, bf16)
-        elif args.ensemble:
-            made = make_ensemble_step(name, args.preset, args.ensemble, device, folder)
-        else:
-            made = make_step(name, args.preset, device, args.compile, bf16)
-        models[name], steps[name], tokens[name], inputs = made
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
+            return make_nanogpt_step(args.nanogpt, args.preset, device, args.compile, bf16)
+        if args.ensemble:
+            return make_ensemble_step(name, args.preset, args.ensemble, device, folder)
+        return make_step(name, args.preset, device, args.compile, bf16)
+
+    def warm_up(made):
         for _ in range(3):  # warm-up (and compilation)
-            steps[name]()
-        memory[name] = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
-                        else saved_activation_mb(models[name], inputs))
+            made[1]()
+
+    for name in names:
+        if device == "cuda":
+            made, memory[name] = own_peak_mb(lambda: build(name), warm_up)
+        else:
+            made = build(name)
+            warm_up(made)
+            memory[name] = saved_activation_mb(made[0], made[3])
+        models[name], steps[name], tokens[name], _ = made
 
     if args.rounds < 21:
         parser.error("--rounds: at least 21, so the ratios' CIs can resolve 2%")

@@ -169,3 +169,41 @@ def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, c
         bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO,
                              capture_output=True, text=True)
         assert bad.returncode == 2 and "CHECK is 1, 2, 3 or 4" in bad.stderr
+
+
+def test_each_variants_memory_is_its_own_not_the_earlier_variants_too():
+    """A fake allocator: each variant leaves its parameters and optimizer state resident (the timing rounds
+    keep every variant alive) and needs activations on top at its peak. The measured peak of each is its
+    own resident state plus activations, whatever was built before it; the allocator's plain peak is not."""
+    from step_time import own_peak_mb
+
+    class Fake:
+        live = peak_since = 0
+
+        @classmethod
+        def allocated(cls):
+            return cls.live
+
+        @classmethod
+        def reset_peak(cls):
+            cls.peak_since = cls.live
+
+        @classmethod
+        def peak(cls):
+            return cls.peak_since
+
+    MB = 2**20
+    variants = {"baseline": (2000, 500), "a_minus_i": (2000, 600), "xsa": (2000, 700)}  # resident, activations
+
+    def build(name):
+        def made():
+            Fake.live += variants[name][0] * MB
+            return name
+        return made
+
+    def warm_up(name):
+        Fake.peak_since = max(Fake.peak_since, Fake.live + variants[name][1] * MB)
+
+    measured = {name: own_peak_mb(build(name), warm_up, Fake)[1] for name in variants}
+    assert measured == {name: float(r + a) for name, (r, a) in variants.items()}
+    assert measured["xsa"] / measured["baseline"] == pytest.approx(2700 / 2500)  # not (6000 + 700) / 2500
