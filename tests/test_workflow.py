@@ -230,7 +230,11 @@ def _check_dvc_plots(wf):
     import csv
 
     plots = json.loads(run([VENV_BIN / "dvc", "plots", "show", "--json"], cwd=wf).stdout)
-    assert not plots.get("errors"), plots["errors"]
+    # dvc.yaml names the default's and the GPU tier's curves: the ones this (smoke) run did not write are
+    # missing, and only those.
+    written = {str(p.relative_to(wf)) for p in (wf / "results").rglob("curves/*.csv")}
+    assert written and all(e["type"] == "FileNotFoundError" and e["name"] not in written
+                           for e in plots.get("errors", [])), plots["errors"]
     (lm,) = plots["data"]["results/curves/lm_char.csv"]
     assert lm["content"]["encoding"]["color"]["field"] == "arm"
     values = lm["content"]["data"]["values"]
