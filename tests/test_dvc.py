@@ -78,6 +78,17 @@ def test_dvc_metrics_show_is_the_headline_and_the_rest_is_beside_it(pulled):
     assert "a_minus_i-vanilla" in shown
 
 
+def test_the_metrics_step_writes_what_was_published(pulled, tmp_path):
+    """The code that writes the headline and the full set, run on the published summaries, gives the
+    published files: the headline is each arm against its baseline on the primary metric only."""
+    from unrolled.experiments import flat_metrics
+
+    summaries = sorted((pulled / "results").glob("*/summary.json"))
+    headline = flat_metrics(summaries, tmp_path / "all.json")
+    assert headline == json.loads((pulled / "results" / "metrics.json").read_text())
+    assert json.loads((tmp_path / "all.json").read_text()) == json.loads((pulled / "results" / "metrics_all.json").read_text())
+
+
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
