@@ -15,4 +15,3 @@ wildcard_constraints:
     seed=r"\d+",
     figure=r"[a-z0-9_]+",
     benchmark=r"[a-z0-9_]+",
-
