@@ -237,8 +237,9 @@ SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.
 
 def load_config(configfiles: list[str | Path] | None = None, resolved: bool = True, checkout: str | Path = ".") -> dict:
     """The config as the workflow sees it: `configfiles` (None: config/config.yaml) merged key by key, as
-    Snakemake merges --configfile, over the catalogues of the workflow at `checkout` (`load_catalogues`); then, as the Snakefile does,
-    checked against the schema (whose defaults fill in what is left out) and `resolve`d."""
+    Snakemake merges --configfile, over the catalogues of the workflow at `checkout` (`load_catalogues`);
+    then, as the Snakefile does, checked against the schema (whose defaults fill in what is left out) and
+    `resolve`d."""
     import yaml
     from snakemake.utils import update_config
 
