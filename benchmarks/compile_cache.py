@@ -20,6 +20,7 @@ import numpy as np
 
 from unrolled.atomic import write_json
 from unrolled.data.text import write_tokens
+from unrolled.layout import META
 
 PRESETS = {
     "cpu": dict(model=dict(n_layer=1, n_head=2, n_embd=16, block_size=8), batch_size=4),
@@ -39,14 +40,14 @@ def main() -> None:
         (tmp / "data").mkdir()
         for split in ("train", "val"):
             write_tokens(tmp / "data" / f"{split}.bin", rng.integers(0, 65, 100_000))
-        write_json(tmp / "data" / "meta.json", {"tokenizer": "char", "vocab_size": 65})
+        write_json(tmp / "data" / META, {"tokenizer": "char", "vocab_size": 65})
         run = {"data": str(tmp / "data"), "model": preset["model"],
                "train": {"batch_size": preset["batch_size"], "max_iters": 2, "eval_interval": 2, "eval_iters": 1,
                          "compile": True}}
         seconds = []
         for attempt in ("cold", "warm"):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "unrolled", "-q", "train", "--config", json.dumps(run), "--seed", "0",
+            subprocess.run([sys.executable, "-m", "unrolled", "-q", "train", "--config", json.dumps(run), "--seeds", "0",
                             "--out", str(tmp / attempt), "--compile-cache", str(tmp / "cache")], check=True)
             seconds.append(time.perf_counter() - start)
     result = {"preset": args.preset, "cold_seconds": seconds[0], "warm_seconds": seconds[1],

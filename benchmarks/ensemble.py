@@ -34,6 +34,7 @@ import torch
 from unrolled import distributed
 from unrolled.atomic import write_json
 from unrolled.data.text import write_tokens
+from unrolled.layout import META
 from unrolled.config import H100_BF16_FLOPS
 from unrolled.train import Trainer
 
@@ -55,13 +56,13 @@ def synthetic_char_data(folder: Path, tokens: int = 1_115_394, vocab: int = 65) 
     rng = np.random.default_rng(0)
     write_tokens(folder / "train.bin", rng.integers(0, vocab, int(tokens * 0.9)))
     write_tokens(folder / "val.bin", rng.integers(0, vocab, tokens - int(tokens * 0.9)))
-    write_json(folder / "meta.json", {"name": "synthetic_char", "tokenizer": "char", "vocab_size": vocab})
+    write_json(folder / META, {"name": "synthetic_char", "tokenizer": "char", "vocab_size": vocab})
     return folder
 
 
 def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
     seeds = list(range(E))
-    trainer = Trainer(run, seeds, [tmp / f"seed{s}" for s in seeds], tmp / f"ensemble{E}.pt", progress=False)
+    trainer = Trainer(run, seeds, tmp / f"ensemble{E}", progress=False)
     trainer.build(distributed.Placement(device))
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     if device.startswith("cuda"):

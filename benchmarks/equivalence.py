@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from ensemble import PRESETS, synthetic_char_data  # noqa: E402
 
-from unrolled.train import train, train_ensemble  # noqa: E402
+from unrolled.train import train  # noqa: E402
 from unrolled.atomic import write_json
 
 GOAL = {"cuda": 1e-2, "cpu": 1e-4}
@@ -50,9 +50,9 @@ def main(argv=None):
         run = {"data": str(synthetic_char_data(tmp / "data")), "model": {**p["model"], "dropout": 0.0},
                "train": {**p["train"], "max_iters": args.steps, "eval_interval": 1, "eval_iters": 2, "log_interval": 1,
                          "checkpoint_minutes": None, "compile": device == "cuda" and p["train"]["compile"]}}
-        train_ensemble(run, seeds, tmp / "ensemble", progress=False)
+        train(run, seeds, tmp / "ensemble", progress=False)
         for seed in seeds:
-            train(run, seed, tmp / "single" / f"seed{seed}", progress=False)
+            train(run, [seed], tmp / "single", progress=False)
         diffs = {seed: max(abs(a - b) for (ta, va), (tb, vb) in zip(losses(tmp / "ensemble" / f"seed{seed}"),
                                                                     losses(tmp / "single" / f"seed{seed}"))
                            for a, b in ((ta, tb), (va, vb)))

@@ -16,7 +16,6 @@ candidates of the README's benchmark section are chosen from.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import tempfile

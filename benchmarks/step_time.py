@@ -22,7 +22,6 @@ fused, model.loss_chunk), compiled_step (clipping + AdamW compiled, train.compil
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -100,7 +99,7 @@ def make_ensemble_step(name, preset, members, device, folder: Path):
              "compile_optimizer": name == "compiled_step"}
     run = {"data": str(synthetic_char_data(folder)), "model": {**p["model"], **VARIANTS[name]}, "train": train}
     seeds = list(range(members))
-    trainer = Trainer(run, seeds, [folder / name / f"seed{s}" for s in seeds], folder / name / "ckpt.pt", False)
+    trainer = Trainer(run, seeds, folder / name, False)
     trainer.build(distributed.Placement(device))
     if name == "xsa_composite":
         composite_xsa(trainer.model)

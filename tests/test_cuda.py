@@ -16,21 +16,21 @@ def test_bf16_training_on_the_gpu(tiny_text_data, tmp_path):
 
     run = {"data": str(tiny_text_data), "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16},
            "train": {"batch_size": 8, "max_iters": 20, "eval_interval": 10, "eval_iters": 2, "dtype": "bfloat16"}}
-    m = train(run, 0, tmp_path / "bf16", progress=False)
+    m = train(run, [0], tmp_path / "bf16", progress=False)[0]
     assert m["environment"]["device"].startswith("cuda") and m["mfu_bf16_h100"] > 0
     assert m["best_val_loss"] < m["final_val_loss"] + 1.0
 
 
 def test_a_compiled_ensemble_matches_its_single_runs(tiny_text_data, tmp_path):
     """Dropout 0, 10 steps: each member against its single run within the GPU's bf16 tolerance (1e-2)."""
-    from unrolled.train import train, train_ensemble
+    from unrolled.train import train
 
     run = {"data": str(tiny_text_data), "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16,
                                                   "dropout": 0.0},
            "train": {"batch_size": 8, "max_iters": 10, "eval_interval": 5, "eval_iters": 2, "compile": True}}
-    members = train_ensemble(run, [0, 1], tmp_path / "ens", progress=False)
+    members = train(run, [0, 1], tmp_path / "ens", progress=False)
     for m in members:
-        single = train(run, m["seed"], tmp_path / f"single{m['seed']}", progress=False)
+        (single,) = train(run, [m["seed"]], tmp_path / "single", progress=False)
         assert abs(m["final_val_loss"] - single["final_val_loss"]) < 1e-2
 
 
@@ -74,10 +74,10 @@ def test_the_gpu_runs_the_fused_xsa_and_trains_as_the_composite_does(tiny_text_d
     calls = []
     fused = xsa.exclusive
     monkeypatch.setattr(xsa, "exclusive", lambda y, v: calls.append(1) or fused(y, v))
-    gpu = train(_tiny(tiny_text_data, identity="exclusive"), 0, tmp_path / "fused", progress=False)
+    gpu = train(_tiny(tiny_text_data, identity="exclusive"), [0], tmp_path / "fused", progress=False)[0]
     assert calls  # the default on a GPU
     monkeypatch.setattr(Attention, "fused_xsa", False)
-    composite = train(_tiny(tiny_text_data, identity="exclusive"), 0, tmp_path / "composite", progress=False)
+    composite = train(_tiny(tiny_text_data, identity="exclusive"), [0], tmp_path / "composite", progress=False)[0]
     assert abs(gpu["final_val_loss"] - composite["final_val_loss"]) < 1e-2
 
 
@@ -87,9 +87,9 @@ def test_the_chunked_loss_and_the_compiled_step_train_as_the_defaults_do(tiny_te
 
     run = _tiny(tiny_text_data)
     run["train"]["compile"] = compile_model
-    default = train(run, 0, tmp_path / "default", progress=False)
+    default = train(run, [0], tmp_path / "default", progress=False)[0]
     candidates = {**run, "model": {**run["model"], "loss_chunk": 24},
                   "train": {**run["train"], "compile_optimizer": True}}
-    both = train(candidates, 0, tmp_path / "candidates", progress=False)
+    both = train(candidates, [0], tmp_path / "candidates", progress=False)[0]
     assert both["config"]["model"]["loss_chunk"] == 24 and both["config"]["train"]["compile_optimizer"]
     assert abs(both["final_val_loss"] - default["final_val_loss"]) < 1e-2

@@ -17,11 +17,11 @@ from unrolled.train import METRICS, train
 def _ddp(run, out):
     """The workflow's command: the job starts torchrun with 2 ranks itself (on the CPU, gloo)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "unrolled", "train", "--config", json.dumps(run), "--seed", "0",
+    cmd = [sys.executable, "-m", "unrolled", "train", "--config", json.dumps(run), "--seeds", "0",
            "--out", str(out), "--no-progress", "--processes", "2"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / METRICS).read_text())
+    return json.loads((out / "seed0" / METRICS).read_text())
 
 
 @pytest.mark.parametrize("grad_accum", [1, 2])  # 2: the first micro-step of each step skips DDP's all-reduce
@@ -31,14 +31,14 @@ def test_two_process_ddp_matches_single_process(tiny_text_data, tmp_path, grad_a
            "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.0},
            "train": {"batch_size": 8, "grad_accum": grad_accum, "max_iters": 12, "eval_interval": 4, "eval_iters": 3,
                      "warmup_iters": 2}}
-    single = train(run, 0, tmp_path / "single", progress=False)
+    single = train(run, [0], tmp_path / "single", progress=False)[0]
     ddp = _ddp(run, tmp_path / "ddp")
     assert ddp["world_size"] == 2 and single["world_size"] == 1
     assert ddp["tokens"] == single["tokens"]  # the same global batches
     for key in ("best_val_loss", "final_val_loss"):
         assert ddp[key] == pytest.approx(single[key], rel=1e-5)
-    single_hist = (tmp_path / "single" / "history.csv").read_text().splitlines()
-    ddp_hist = (tmp_path / "ddp" / "history.csv").read_text().splitlines()
+    single_hist = (tmp_path / "single" / "seed0" / "history.csv").read_text().splitlines()
+    ddp_hist = (tmp_path / "ddp" / "seed0" / "history.csv").read_text().splitlines()
     assert len(single_hist) == len(ddp_hist) == 4
     for a, b in zip(single_hist[1:], ddp_hist[1:]):
         assert [float(x) for x in a.split(",") if x] == pytest.approx([float(x) for x in b.split(",") if x], rel=1e-5)
@@ -52,10 +52,11 @@ def test_ddp_with_dropout_draws_each_ranks_own_masks(tiny_text_data, tmp_path):
            "model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.3},
            "train": {"batch_size": 8, "grad_accum": 2, "max_iters": 8, "eval_interval": 4, "eval_iters": 3,
                      "warmup_iters": 2}}
-    single = train(run, 0, tmp_path / "single", progress=False)
+    single = train(run, [0], tmp_path / "single", progress=False)[0]
     first, second = _ddp(run, tmp_path / "ddp1"), _ddp(run, tmp_path / "ddp2")
     assert first["best_val_loss"] == second["best_val_loss"]
-    assert (tmp_path / "ddp1" / "history.csv").read_text() == (tmp_path / "ddp2" / "history.csv").read_text()
+    assert (tmp_path / "ddp1" / "seed0" / "history.csv").read_text() == \
+        (tmp_path / "ddp2" / "seed0" / "history.csv").read_text()
     assert first["best_val_loss"] != pytest.approx(single["best_val_loss"], rel=1e-6)
 
 
@@ -151,10 +152,10 @@ def test_a_data_parallel_job_locks_n_gpus_and_hands_them_to_its_ranks(gpus, tmp_
                         lambda args: started.append((args, os.environ["CUDA_VISIBLE_DEVICES"])))
     holder = _hold_lock_in_another_process(tmp_path / "gpu-u6.lock")  # another job has GPU 6
     try:
-        distributed.launch(2, ["train", "--seed", "0"])
+        distributed.launch(2, ["train", "--seeds", "0"])
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,6,7")  # a second job on the same machine
         with pytest.raises(UnrolledError, match="2 GPU"):  # only GPU 6 is left, and it is held
-            distributed.launch(2, ["train", "--seed", "1"])
+            distributed.launch(2, ["train", "--seeds", "1"])
     finally:
         holder.kill()
-    assert started == [(["--standalone", "--nproc_per_node", "2", "-m", "unrolled", "train", "--seed", "0"], "5,7")]
+    assert started == [(["--standalone", "--nproc_per_node", "2", "-m", "unrolled", "train", "--seeds", "0"], "5,7")]

@@ -25,16 +25,16 @@ def _leaves(tree) -> list:
 def test_dvc_yaml_plots_each_experiment_on_its_own_metric_and_tracks_both_tiers():
     """dvc.yaml names each experiment's curves file (of config.yaml and gpu.yaml) with the experiment's own
     metric as y (the ViT's accuracy, the LMs' loss), both tiers' headline metrics, and every config as params."""
-    from unrolled import registry
+    from unrolled import layout, registry
 
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     plots = {path: spec for entry in dvc["plots"] for path, spec in entry.items()}
     wanted, metrics = {}, []
     for name in ("config.yaml", "gpu.yaml"):
         config = registry.load_config([REPO / "config" / name], resolved=False, checkout=REPO)
-        root = config.get("results", registry.RESULTS)
-        metrics.append(registry.metrics_files(root)[0])
-        wanted |= {registry.curves_file(exp, root): spec["metric"] for exp, spec in config["experiments"].items()}
+        root = config.get("results", layout.RESULTS)
+        metrics.append(layout.metrics_files(root)[0])
+        wanted |= {layout.curves_file(exp, root): spec["metric"] for exp, spec in config["experiments"].items()}
     assert {path: spec["y"] for path, spec in plots.items()} == wanted
     assert wanted["results/curves/vit_fashion.csv"] == "val_acc"
     assert all(spec == {"x": "step", "y": spec["y"], "template": "runs"} for spec in plots.values())

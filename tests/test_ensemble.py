@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +17,8 @@ import torch
 from unrolled import checkpoint, distributed
 from unrolled.data.batches import TokenBatches
 from unrolled.models import Ensemble, ModelConfig, Transformer
-from unrolled.train import CHECKPOINT, METRICS, Trainer, ensemble_checkpoint, train, train_ensemble
+from unrolled.layout import job_dir
+from unrolled.train import CHECKPOINT, METRICS, Trainer, train
 
 VOLATILE = {"wall_seconds", "first_step_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
 
@@ -40,7 +42,7 @@ def _close(a, b, tol=1e-4):
 
 def test_member_k_starts_from_and_draws_what_seed_k_does(tiny_text_data, tmp_path):
     seeds = [0, 3, 7]
-    trainer = Trainer(_run(tiny_text_data), seeds, [tmp_path / f"seed{s}" for s in seeds], tmp_path / "c.pt", False)
+    trainer = Trainer(_run(tiny_text_data), seeds, tmp_path, False)
     trainer.build(distributed.Placement("cpu"))
     cfg = trainer.mcfg
     x, y = trainer.batches.next_train()
@@ -58,28 +60,28 @@ def test_member_k_starts_from_and_draws_what_seed_k_does(tiny_text_data, tmp_pat
 def test_members_match_single_runs_for_20_steps(tiny_text_data, tmp_path):
     """fp32, dropout 0: every member's train and val loss at each of 20 steps equal its single run's."""
     run = _run(tiny_text_data)
-    runs = train_ensemble(run, [0, 1, 2], tmp_path / "ens", progress=False)
+    runs = train(run, [0, 1, 2], tmp_path / "ens", progress=False)
     assert [m["seed"] for m in runs] == [0, 1, 2] and all(m["ensemble"]["size"] == 3 for m in runs)
     for seed in (0, 1, 2):
-        single = train(run, seed, tmp_path / f"single{seed}", progress=False)
+        (single,) = train(run, [seed], tmp_path / "single", progress=False)
         member = json.loads((tmp_path / "ens" / f"seed{seed}" / METRICS).read_text())
-        h_single, h_member = _history(tmp_path / f"single{seed}"), _history(tmp_path / "ens" / f"seed{seed}")
+        h_single, h_member = _history(tmp_path / "single" / f"seed{seed}"), _history(tmp_path / "ens" / f"seed{seed}")
         assert len(h_member) == 20 and _close(h_member, h_single), seed
         # Same files and keys (the ensemble adds only its `ensemble` record). The run's hash names its group:
         # with dropout a member's masks depend on it.
         assert set(member) - {"ensemble"} == set(single)
         assert member["config_hash"] != single["config_hash"] and member["steps"] == single["steps"] == 20
         assert member["tokens"] == single["tokens"]
-    assert not ensemble_checkpoint(tmp_path / "ens", [0, 1, 2]).exists()  # its members' weights are per seed
+    assert not (Path(job_dir(tmp_path / "ens", [0, 1, 2])) / CHECKPOINT).exists()  # its members' weights are per seed
 
 
 def test_member_weights_are_saved_where_a_single_run_keeps_them(tiny_text_data, tmp_path):
     from unrolled.checkpoint import load_model
 
     run = _run(tiny_text_data, max_iters=6)
-    train_ensemble(run, [4, 5], tmp_path / "ens", progress=False)
-    train(run, 5, tmp_path / "single", progress=False)
-    member, single = load_model(tmp_path / "ens" / "seed5"), load_model(tmp_path / "single")
+    train(run, [4, 5], tmp_path / "ens", progress=False)
+    train(run, [5], tmp_path / "single", progress=False)
+    member, single = load_model(tmp_path / "ens" / "seed5"), load_model(tmp_path / "single" / "seed5")
     x = torch.randint(0, member.cfg.vocab_size, (2, 16))
     torch.testing.assert_close(member(x)[0], single(x)[0], atol=1e-4, rtol=1e-4)
 
@@ -94,8 +96,8 @@ def test_members_are_independent(tiny_text_data, tmp_path, dropout, changed):
     run = _run(tiny_text_data, dropout=dropout)
     a_seeds = [0, 1, 2]
     b_seeds = [9 if k == changed else s for k, s in enumerate(a_seeds)]
-    a = train_ensemble(run, a_seeds, tmp_path / "a", progress=False)
-    b = train_ensemble(run, b_seeds, tmp_path / "b", progress=False)
+    a = train(run, a_seeds, tmp_path / "a", progress=False)
+    b = train(run, b_seeds, tmp_path / "b", progress=False)
     for k, seed in enumerate(a_seeds):
         if k != changed:
             assert _history(tmp_path / "a" / f"seed{seed}") == _history(tmp_path / "b" / f"seed{seed}"), seed
@@ -139,7 +141,7 @@ def test_ensemble_sigkill_then_resume_is_bit_exact(tiny_text_data, tmp_path):
 
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seeds", *seeds, "--out", str(out)]
-    ckpt = ensemble_checkpoint(out, [3, 4])
+    ckpt = Path(job_dir(out, [3, 4])) / CHECKPOINT
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
@@ -165,14 +167,14 @@ def test_ensemble_sigkill_then_resume_is_bit_exact(tiny_text_data, tmp_path):
 
 def test_resume_refuses_an_ensemble_checkpoint_of_other_seeds(tiny_text_data, tmp_path):
     run = _run(tiny_text_data, max_iters=4)
-    ckpt = ensemble_checkpoint(tmp_path, [0, 1])
+    ckpt = Path(job_dir(tmp_path, [0, 1])) / CHECKPOINT
     ckpt.parent.mkdir(parents=True)
-    trainer = Trainer(run, [0, 2], [tmp_path / "seed0", tmp_path / "seed2"], tmp_path / "x.pt", False)
+    trainer = Trainer(run, [0, 2], tmp_path / "other", False)
     trainer.build(distributed.Placement("cpu"))
     trainer.save(0.0)
-    (tmp_path / "x.pt").rename(ckpt)
+    trainer.ckpt_path.rename(ckpt)
     with pytest.raises(Exception, match=r"ensemble-seed0-1/ckpt.pt: made with a different config or seed"):
-        train_ensemble(run, [0, 1], tmp_path, progress=False)
+        train(run, [0, 1], tmp_path, progress=False)
 
 
 def test_an_ensemble_writes_no_final_checkpoint_only_to_delete_it(tiny_text_data, tmp_path, monkeypatch):
@@ -182,9 +184,9 @@ def test_an_ensemble_writes_no_final_checkpoint_only_to_delete_it(tiny_text_data
     real_save = checkpoint.save
     monkeypatch.setattr(checkpoint, "save", lambda path, state: (saved.append((path, state["step"])),
                                                                   real_save(path, state))[1])
-    train_ensemble(_run(tiny_text_data, max_iters=10, checkpoint_interval=5), [0, 1], tmp_path / "arm",
+    train(_run(tiny_text_data, max_iters=10, checkpoint_interval=5), [0, 1], tmp_path / "arm",
                    progress=False)
-    ensemble = ensemble_checkpoint(tmp_path / "arm", [0, 1])
+    ensemble = Path(job_dir(tmp_path / "arm", [0, 1])) / CHECKPOINT
     assert [step for path, step in saved if path == ensemble] == [5]
     assert sorted((p.parent.name, step) for p, step in saved if p != ensemble) == [("seed0", 10), ("seed1", 10)]
     assert not ensemble.exists()
@@ -195,8 +197,7 @@ def test_compiled_per_member_clipping_and_adamw_match_single_eager_runs(tiny_tex
     """train.compile_optimizer on an ensemble: the compiled per-member clipping and AdamW give each member
     its eager single run's losses (clipping acting at every step: a member's norm must stay its own)."""
     run = _run(tiny_text_data, max_iters=8, grad_clip=0.05)
-    train_ensemble({**run, "train": {**run["train"], "compile_optimizer": True}}, [0, 1], tmp_path / "ens",
-                   progress=False)
+    train({**run, "train": {**run["train"], "compile_optimizer": True}}, [0, 1], tmp_path / "ens", progress=False)
     for seed in (0, 1):
-        train(run, seed, tmp_path / f"single{seed}", progress=False)
-        assert _close(_history(tmp_path / "ens" / f"seed{seed}"), _history(tmp_path / f"single{seed}"), 1e-5)
+        train(run, [seed], tmp_path / "single", progress=False)
+        assert _close(_history(tmp_path / "ens" / f"seed{seed}"), _history(tmp_path / "single" / f"seed{seed}"), 1e-5)

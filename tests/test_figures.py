@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from unrolled.figures import draw
-from unrolled.registry import HISTORY, figure_inputs, run_file
+from unrolled.layout import HISTORY, run_file
+from unrolled.registry import figure_inputs
 
 EXPERIMENTS = {"lm": {"arms": {"vanilla": {}, "a_minus_i": {}}, "seeds": 2, "baseline": "vanilla"}}
 STEPS = [0, 10, 20]

@@ -21,7 +21,7 @@ import gpu_wheels
 import rehearse_gpu
 from conftest import REPO, VENV_BIN, run
 from unrolled import config as run_configs
-from unrolled import experiments, registry, slices
+from unrolled import experiments, layout, registry, slices
 from unrolled.errors import UnrolledError
 
 SETTINGS = {"minutes": 10, "mfu": 0.5, "peak_tflops": 1.0, "job_overhead_minutes": 1, "evaluation_minutes": 0.5}
@@ -64,20 +64,20 @@ def test_stages_pair_the_arms_of_a_comparison_in_one_slice(tmp_path, flops):
 
 def test_job_minutes_come_from_measured_jobs_where_there_are_some(tmp_path, flops):
     config = _config(tmp_path, order=[{"experiment": "e", "arms": ["a", "b"]}], zeroshot=["z"])
-    runs, results = registry.runs_root(config["results"]), config["results"]
+    runs, results = layout.runs_root(config["results"]), config["results"]
     assumed = slices.job_minutes(config, "e", "b", 2, slices.measured(config))
     assert assumed == {"minutes": 1 + 8 + 2 * 0.5, "measured": []}
     # A finished job of arm a, seeds 0-1: its loop took 510 s, 30 of them its first step (the compile), so
     # 480 s for 120e12 FLOPs (measured MFU 0.25 of 1 TFLOP/s); the whole job 540 s, so 30 s of process start
     # and data, 60 s of start-up in all; each zero-shot job 30 s.
     for seed in (0, 1):
-        path = registry.run_file("e", "a", seed, registry.METRICS, runs)
+        path = layout.run_file("e", "a", seed, layout.METRICS, runs)
         os.makedirs(os.path.dirname(path))
         json.dump({"wall_seconds": 510.0, "first_step_seconds": 30.0, "ensemble": {"size": 2}}, open(path, "w"))
-        bench = registry.benchmark_file("zeroshot", f"e/a/seed{seed}/z", results)
+        bench = layout.benchmark_file("zeroshot", f"e/a/seed{seed}/z", results)
         os.makedirs(os.path.dirname(bench))
         open(bench, "w").write("s\th:m:s\n30.0\t0:00:30\n")
-    bench = registry.benchmark_file("train", "e/a/seed0-1", results)
+    bench = layout.benchmark_file("train", "e/a/seed0-1", results)
     os.makedirs(os.path.dirname(bench))
     open(bench, "w").write("s\th:m:s\n540.0\t0:09:00\n")
     got = slices.measured(config)
@@ -136,11 +136,12 @@ def test_the_tuned_choice_is_the_best_of_its_own_arms_and_flags_the_grid_edge(tm
     assert (choice["value"], choice["edge"]) == (0.3, True)
     with pytest.raises(ValueError, match=r"no results for \['v4'\]"):
         run_configs.choose(summary, "dropout", {"v1": 0.1, "v4": 0.4})
-    run = {"data": "d", "model": {"dropout": 0.2}, "train": {}, "tune": {"choice": str(tmp_path / "choice.json")}}
+    run, path = {"data": "d", "model": {"dropout": 0.2}, "train": {}}, tmp_path / "choice.json"
     with pytest.raises(ValueError, match="choice is not made yet"):
-        run_configs.tuned_run(run)
-    (tmp_path / "choice.json").write_text(json.dumps(choice))
-    assert run_configs.tuned_run(run)["model"] == {"dropout": 0.3}
+        run_configs.tuned_run(run, path)
+    path.write_text(json.dumps(choice))
+    assert run_configs.tuned_run(run, path) == {**run, "model": {"dropout": 0.3}, "tuned": choice}
+    assert run_configs.tuned_run(run, None) is run  # an arm not tuned
 
 
 def _wheel(folder, name, requires=()):

@@ -6,8 +6,6 @@ whole tier then writes the table and figures."""
 
 from __future__ import annotations
 
-import copy
-import gzip
 import json
 import os
 import shutil
@@ -20,7 +18,7 @@ import yaml
 
 from conftest import REPO, VENV_BIN, copy_workflow, run
 from rehearse_gpu import SMOKE, TINY, place_tinyshakespeare, write_smoke
-from unrolled import registry, slices
+from unrolled import layout, registry, slices
 from unrolled.registry import load_config
 
 pytestmark = pytest.mark.slow
@@ -105,8 +103,8 @@ def test_slices_run_resume_after_sigterm_and_accumulate(tier):
     job = next(j for j in packed[number - 1] if j["experiment"] == SLOW_EXPERIMENT)
     before = [t for s in packed[: number - 1] for j in s for t in j["targets"]]
     _snakemake(wf, *before)  # every slice before it (the sweep and the tuned arms among them)
-    progress = wf / registry.run_file(job["experiment"], job["arm"], job["seeds"][0], "progress.json",
-                                      registry.runs_root("results/gpu"))
+    progress = wf / layout.run_file(job["experiment"], job["arm"], job["seeds"][0], "progress.json",
+                                      layout.runs_root("results/gpu"))
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
     # The slow job's own targets: slice numbers follow the measured times, which slice 1 has just changed.
     proc = subprocess.Popen([VENV_BIN / "snakemake", "--cores", "2", *job["targets"], "--configfile", SMOKE],
@@ -119,8 +117,8 @@ def test_slices_run_resume_after_sigterm_and_accumulate(tier):
     os.killpg(proc.pid, signal.SIGTERM)
     log = proc.communicate(timeout=300)[0]
     assert proc.returncode != 0, "the slice finished before it was cut off:\n" + log[-2000:]
-    ckpt = wf / registry.ensemble_dir(registry.arm_dir(job["experiment"], job["arm"], registry.runs_root("results/gpu")),
-                                      job["seeds"]) / registry.CHECKPOINT
+    ckpt = wf / registry.ensemble_dir(layout.arm_dir(job["experiment"], job["arm"], layout.runs_root("results/gpu")),
+                                      job["seeds"]) / layout.CHECKPOINT
     assert ckpt.exists(), log[-3000:]
     assert not (wf / job["targets"][0]).exists()
 
@@ -144,7 +142,7 @@ def test_the_whole_tier_writes_table_and_figures(tier):
         own = {a: m for a, m in means.items() if a.startswith(family)}  # each arm chooses among its own
         best = min(own, key=own.get)
         value = int(best[-1]) / 10
-        choice = json.loads((wf / registry.tuned_file("p1_tinyshakespeare", arm, "results/gpu")).read_text())
+        choice = json.loads((wf / layout.tuned_file("p1_tinyshakespeare", arm, "results/gpu")).read_text())
         assert choice == {"experiment": "p1_char_dropout_sweep", "arm": best, "key": "dropout", "value": value,
                           "metric": "best_val_loss", "mean": own[best], "seeds": [100, 101],
                           "grid": [0.1, 0.2, 0.3, 0.4, 0.5], "edge": value in (0.1, 0.5)}

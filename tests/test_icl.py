@@ -119,15 +119,15 @@ def test_a_few_real_training_steps_and_the_icl_evaluation(regression_data, tmp_p
     run = {"data": str(regression_data), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16},
            "train": {"batch_size": 32, "max_iters": 40, "lr": 3e-3, "warmup_iters": 5, "eval_interval": 20,
                      "eval_iters": None, "lr_schedule": "constant"}}
-    metrics = train(run, seed=0, out=tmp_path / "run", progress=False)
+    metrics = train(run, [0], tmp_path / "run", progress=False)[0]
     assert metrics["task"] == "regression" and np.isfinite(metrics["final_val_loss"])
     assert metrics["config"]["model"]["block_size"] == 12 and metrics["config"]["model"]["n_dims"] == 2
-    result = icl.evaluate_run(tmp_path / "run", regression_data)
+    result = icl.evaluate_run(tmp_path / "run" / "seed0", regression_data)
     assert result["n_examples"] == list(range(6)) and result["prompts"] == 64
     assert result["run_config_hash"] == metrics["config_hash"] and result["environment"]["device"] == "cpu"
     assert all(np.isfinite(result["error"])) and all(s >= 0 for s in result["sem"])
     # The evaluation is the model's own loss, per position: their mean is the test-set MSE / E|w|^2.
-    model = load_model(tmp_path / "run")
+    model = load_model(tmp_path / "run" / "seed0")
     test = load_prompts(regression_data, "test")
     with torch.no_grad():
         _, mse = model(test["xs"], test["ys"])

@@ -13,9 +13,10 @@ import yaml
 
 from conftest import REPO
 from unrolled.models import ModelConfig
-from unrolled import registry
+from unrolled import layout, registry
 from unrolled.config import run_config
-from unrolled.registry import figure_inputs, load_runs, run_file, run_files, run_of, runs_named, seeds
+from unrolled.layout import run_file, run_of, runs_named
+from unrolled.registry import figure_inputs, load_runs, run_files, seeds
 from unrolled.config import TrainConfig
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -40,18 +41,21 @@ def test_run_config_is_base_plus_arm():
 def test_the_run_layout_is_one_function_and_its_inverse():
     assert run_file("lm", "a_minus_i", 3, "metrics.json") == "results/runs/lm/a_minus_i/seed3/metrics.json"
     # a rule passes wildcards through the same function
-    assert run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")) == \
+    assert run_file("{experiment}", "{arm}", "{seed}", layout.zeroshot_name("{benchmark}")) == \
         "results/runs/{experiment}/{arm}/seed{seed}/zeroshot/{benchmark}.json"
-    for name in ("metrics.json", registry.zeroshot_name("lambada")):
+    for name in ("metrics.json", layout.zeroshot_name("lambada")):
         path = run_file("lm", "a_minus_i", 12, name, root="/tmp/elsewhere/runs")
         assert run_of(path, name) == ("lm", "a_minus_i", 12)
     with pytest.raises(ValueError, match="not a run's metrics.json"):
         run_of("results/lm/summary.json", "metrics.json")
     with pytest.raises(ValueError, match="not a run's icl.json"):
         run_of("results/runs/lm/vanilla/seed0/metrics.json", "icl.json")
-    arm = registry.arm_dir("lm", "vanilla")
-    assert registry.member_dir(arm, 4) == registry.run_dir("lm", "vanilla", 4)
-    assert registry.ensemble_dir(arm, [4, 5, 6]) == "results/runs/lm/vanilla/ensemble-seed4-6"
+    arm = layout.arm_dir("lm", "vanilla")
+    assert layout.member_dir(arm, 4) == layout.run_dir("lm", "vanilla", 4)
+    # a training job: a group of one is its run (its checkpoint is the run's); a larger group has its own folder
+    assert (layout.group_name([4]), layout.group_name([4, 5, 6])) == ("seed4", "seed4-6")
+    assert layout.job_dir(arm, [4]) == layout.run_dir("lm", "vanilla", 4)
+    assert layout.job_dir(arm, [4, 5, 6]) == "results/runs/lm/vanilla/ensemble-seed4-6"
 
 
 SPEC = {"arms": {"vanilla": {}, "a_minus_i": {}}, "seeds": [2, 0]}
@@ -82,8 +86,8 @@ def test_load_runs_reads_exactly_the_experiments_runs(tmp_path):
 
 
 def test_runs_named_picks_one_benchmarks_results():
-    files = [run_file("lm", "vanilla", 0, registry.zeroshot_name(b)) for b in ("cbt", "lambada", "ptb")]
-    assert runs_named(files, registry.zeroshot_name("lambada")) == [files[1]]
+    files = [run_file("lm", "vanilla", 0, layout.zeroshot_name(b)) for b in ("cbt", "lambada", "ptb")]
+    assert runs_named(files, layout.zeroshot_name("lambada")) == [files[1]]
 
 
 def test_figure_inputs_are_summaries_histories_or_theory_only():
@@ -158,7 +162,7 @@ def test_an_experiment_whose_data_is_elsewhere_stays_in_once_it_has_runs_here(tm
     monkeypatch.chdir(tmp_path)
     assert "p1_vit_imagenet16" in registry.resolve(copy.deepcopy(config))["left_out"]
     for arm in ("vanilla", "a_minus_i", "xsa"):  # seed 0 of every arm, copied from the GPU node
-        metrics = tmp_path / registry.run_file("p1_vit_imagenet16", arm, 0, registry.METRICS, "results/gpu/runs")
+        metrics = tmp_path / layout.run_file("p1_vit_imagenet16", arm, 0, layout.METRICS, "results/gpu/runs")
         metrics.parent.mkdir(parents=True)
         metrics.write_text("{}")
     resolved = registry.resolve(copy.deepcopy(config))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, VENV_BIN, copy_workflow, run
-from unrolled.registry import METRICS, experiment_file
+from unrolled.layout import METRICS, experiment_file
 
 pytestmark = pytest.mark.slow
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
@@ -95,7 +95,7 @@ def ddp_through_slurm(slurm, smoke_run, tmp_path_factory):
     import yaml
 
     from unrolled.config import run_config
-    from unrolled.registry import run_file
+    from unrolled.layout import run_file
     from unrolled.train import CHECKPOINT
 
     env, state = slurm
@@ -127,9 +127,9 @@ def ddp_through_slurm(slurm, smoke_run, tmp_path_factory):
 
     config = run_config(DDP_EXPERIMENT, "vanilla", str(wf / "data" / "prepared"))
     uninterrupted = tmp_path_factory.mktemp("ddp_local")
-    run([sys.executable, "-m", "unrolled", "train", "--config", json.dumps(config), "--seed", "0",
+    run([sys.executable, "-m", "unrolled", "train", "--config", json.dumps(config), "--seeds", "0",
          "--out", str(uninterrupted), "--processes", "2", "--threads", "1", "--no-progress"], cwd=wf)
-    return {"run": wf / os.path.dirname(target), "local": uninterrupted, "job": job,
+    return {"run": wf / os.path.dirname(target), "local": uninterrupted / "seed0", "job": job,
             "allocations": allocations() - before, "log": out}
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import REPO
-from unrolled import registry
+from unrolled import layout
 from unrolled.status import STALE_SECONDS, report, run_status
 from unrolled.train import Trainer, train
 
@@ -27,15 +27,15 @@ def _progress(step, updated):
 
 def _runs(root: Path, now: float = NOW) -> None:
     """vanilla: done, running, not started; a_minus_i: stale progress, checkpoint and history, not started."""
-    folder = lambda arm, seed: Path(registry.run_dir("lm", arm, seed, root))  # noqa: E731
+    folder = lambda arm, seed: Path(layout.run_dir("lm", arm, seed, root))  # noqa: E731
     for arm, seed in (("vanilla", 0), ("vanilla", 1), ("a_minus_i", 0), ("a_minus_i", 1)):
         folder(arm, seed).mkdir(parents=True)
-    (folder("vanilla", 0) / registry.METRICS).write_text(json.dumps(
+    (folder("vanilla", 0) / layout.METRICS).write_text(json.dumps(
         {"best_val_loss": 2.1234, "best_step": 550, "wall_seconds": 300.0}))
-    (folder("vanilla", 1) / registry.PROGRESS).write_text(json.dumps(_progress(340, now - 5)))
-    (folder("a_minus_i", 0) / registry.PROGRESS).write_text(json.dumps(_progress(120, now - STALE_SECONDS - 60)))
-    (folder("a_minus_i", 1) / registry.HISTORY).write_text("step,train_loss,val_loss,val_acc,lr\n50,3,2.9,,0.001\n")
-    (folder("a_minus_i", 1) / registry.CHECKPOINT).write_bytes(b"")
+    (folder("vanilla", 1) / layout.PROGRESS).write_text(json.dumps(_progress(340, now - 5)))
+    (folder("a_minus_i", 0) / layout.PROGRESS).write_text(json.dumps(_progress(120, now - STALE_SECONDS - 60)))
+    (folder("a_minus_i", 1) / layout.HISTORY).write_text("step,train_loss,val_loss,val_acc,lr\n50,3,2.9,,0.001\n")
+    (folder("a_minus_i", 1) / layout.CHECKPOINT).write_bytes(b"")
 
 
 def test_every_state_of_a_run(tmp_path):
@@ -63,23 +63,23 @@ def test_a_training_run_writes_its_progress_and_removes_it_at_the_end(tiny_text_
     record = Trainer.record
 
     def spy(self, lr, train_loss, evals):
-        progress = self.run_dirs[0] / registry.PROGRESS
+        progress = self.run_dirs[0] / layout.PROGRESS
         seen.append((self.step, json.loads(progress.read_text()), run_status(self.run_dirs[0])))
         return record(self, lr, train_loss, evals)
 
     monkeypatch.setattr(Trainer, "record", spy)
     run = {"data": str(tiny_text_data), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16},
            "train": {"batch_size": 4, "max_iters": 12, "eval_interval": 6, "eval_iters": 2, "log_interval": 3}}
-    train(run, 0, tmp_path / "run", progress=True)
+    train(run, [0], tmp_path / "run", progress=True)
     (step, first, status), (_, second, _) = seen
     assert step == 6 and first["step"] == 6 and first["max_iters"] == 12 and first["last_val_loss"] is None
     assert first["eta_seconds"] > 0 and first["tokens_per_second"] > 0 and time.time() - first["updated"] < 60
     assert status["state"] == "running" and status["detail"].startswith("step 6/12")
-    with open(tmp_path / "run" / registry.HISTORY, newline="") as handle:
+    with open(tmp_path / "run" / "seed0" / layout.HISTORY, newline="") as handle:
         first_eval = next(csv.DictReader(handle))
     assert second["step"] == 12 and second["last_val_loss"] == float(first_eval["val_loss"])
-    assert not (tmp_path / "run" / registry.PROGRESS).exists()
-    assert run_status(tmp_path / "run")["state"] == "done"
+    assert not (tmp_path / "run" / "seed0" / layout.PROGRESS).exists()
+    assert run_status(tmp_path / "run" / "seed0")["state"] == "done"
 
 
 def test_the_status_command_reads_the_config_and_the_runs(tmp_path):
@@ -101,14 +101,14 @@ def test_progress_files_are_written_at_evaluations_and_otherwise_at_most_every_3
 
     progress = Progress([tmp_path], max_iters=100, start_step=0, items_per_step=8)
     progress.report(10, [2.0], [[]], evaluation=False)
-    assert json.loads((tmp_path / registry.PROGRESS).read_text())["step"] == 10  # the first is written
+    assert json.loads((tmp_path / layout.PROGRESS).read_text())["step"] == 10  # the first is written
     progress.report(20, [1.9], [[]], evaluation=False)
-    assert json.loads((tmp_path / registry.PROGRESS).read_text())["step"] == 10  # 30 s have not passed
+    assert json.loads((tmp_path / layout.PROGRESS).read_text())["step"] == 10  # 30 s have not passed
     progress.report(25, [1.8], [[{"val_loss": 1.7}]], evaluation=True)
-    assert json.loads((tmp_path / registry.PROGRESS).read_text())["last_val_loss"] == 1.7
+    assert json.loads((tmp_path / layout.PROGRESS).read_text())["last_val_loss"] == 1.7
     progress.written -= Progress.WRITE_SECONDS
     progress.report(30, [1.7], [[{"val_loss": 1.7}]], evaluation=False)
-    assert json.loads((tmp_path / registry.PROGRESS).read_text())["step"] == 30
+    assert json.loads((tmp_path / layout.PROGRESS).read_text())["step"] == 30
 
 
 def test_the_cli_takes_several_configfiles_as_snakemake_does(capsys):

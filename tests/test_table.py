@@ -65,7 +65,7 @@ def test_claim_rows_show_spread_verdicts_and_the_bootstrap_from_ten_seeds(tmp_pa
     import json
 
     from unrolled import stats
-    from unrolled.registry import experiment_file
+    from unrolled.layout import experiment_file
     from unrolled.table import write
 
     def table_for(n):
@@ -94,7 +94,7 @@ def test_every_arm_appears_against_its_baseline_even_without_a_paper_claim(tmp_p
     import json
 
     from unrolled import stats
-    from unrolled.registry import experiment_file
+    from unrolled.layout import experiment_file
     from unrolled.table import write
 
     values = {"vanilla": {0: 2.0, 1: 2.1, 2: 2.2, 3: 2.3}, "a_minus_i": {0: 1.9, 1: 2.0, 2: 2.1, 3: 2.2},
@@ -131,7 +131,7 @@ def test_zeroshot_claim_shows_the_paper_beside_both_protocols(tmp_path):
 
     from unrolled import stats
     from unrolled.paper import reported
-    from unrolled.registry import experiment_file
+    from unrolled.layout import experiment_file
     from unrolled.table import _zeroshot_claim_section, read_inputs
 
     def block(loss):

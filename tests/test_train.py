@@ -38,26 +38,26 @@ def _stable(metrics):
 
 
 def test_same_seed_same_metrics_different_seed_differs(tiny_text_data, tmp_path):
-    a = train(_run(tiny_text_data), 0, tmp_path / "a", progress=False)
-    b = train(_run(tiny_text_data), 0, tmp_path / "b", progress=False)
-    c = train(_run(tiny_text_data), 1, tmp_path / "c", progress=False)
+    a = train(_run(tiny_text_data), [0], tmp_path / "a", progress=False)[0]
+    b = train(_run(tiny_text_data), [0], tmp_path / "b", progress=False)[0]
+    c = train(_run(tiny_text_data), [1], tmp_path / "c", progress=False)[0]
     assert _stable(a) == _stable(b)
-    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
+    assert (tmp_path / "a" / "seed0" / "history.csv").read_text() == (tmp_path / "b" / "seed0" / "history.csv").read_text()
     assert a["best_val_loss"] != c["best_val_loss"]
 
 
 def test_metrics_and_history_contract(tiny_text_data, tmp_path):
-    m = train(_run(tiny_text_data), 3, tmp_path / "r", progress=False)
+    m = train(_run(tiny_text_data), [3], tmp_path / "r", progress=False)[0]
     for key in ("best_val_loss", "final_val_loss", "steps", "tokens", "wall_seconds", "tokens_per_second",
                 "git_sha", "config_hash", "environment"):
         assert m[key] is not None, key
     assert m["steps"] == 12 and m["tokens"] == 12 * 4 * 16
     assert 0 < m["first_step_seconds"] < m["wall_seconds"]  # the fixed cost a slice estimate learns from
     assert m["environment"]["device"] == "cpu" and m["environment"]["torch"] == torch.__version__
-    rows = list(csv.DictReader(open(tmp_path / "r" / "history.csv")))
+    rows = list(csv.DictReader(open(tmp_path / "r" / "seed3" / "history.csv")))
     assert [int(r["step"]) for r in rows] == [4, 8, 12]
     assert m["best_val_loss"] == min(float(r["val_loss"]) for r in rows)
-    assert json.loads((tmp_path / "r" / METRICS).read_text()) == json.loads(json.dumps(m))
+    assert json.loads((tmp_path / "r" / "seed3" / METRICS).read_text()) == json.loads(json.dumps(m))
 
 
 def test_val_batches_do_not_depend_on_run_seed(tiny_text_data):
@@ -74,10 +74,10 @@ def test_grad_accumulation_matches_the_full_batch(tiny_text_data, tmp_path):
     run_accum = _run(tiny_text_data, batch_size=4, grad_accum=2, **base)
     for run in (run_full, run_accum):
         run["model"]["dropout"] = 0.0
-    train(run_full, 0, tmp_path / "full", progress=False)
-    train(run_accum, 0, tmp_path / "accum", progress=False)
-    full = checkpoint.load(tmp_path / "full" / CHECKPOINT)["model"]
-    accum = checkpoint.load(tmp_path / "accum" / CHECKPOINT)["model"]
+    train(run_full, [0], tmp_path / "full", progress=False)
+    train(run_accum, [0], tmp_path / "accum", progress=False)
+    full = checkpoint.load(tmp_path / "full" / "seed0" / CHECKPOINT)["model"]
+    accum = checkpoint.load(tmp_path / "accum" / "seed0" / CHECKPOINT)["model"]
     for name in full:
         torch.testing.assert_close(full[name], accum[name], atol=1e-6, rtol=1e-5)
 
@@ -93,11 +93,11 @@ def test_lr_schedule():
 
 def test_unknown_keys_are_named(tiny_text_data, tmp_path):
     with pytest.raises(ValueError, match=r"train: unknown key\(s\) \['lr_max'\]"):
-        train(_run(tiny_text_data, lr_max=1.0), 0, tmp_path / "x", progress=False)
+        train(_run(tiny_text_data, lr_max=1.0), [0], tmp_path / "x", progress=False)
     bad = _run(tiny_text_data)
     bad["model"]["n_layers"] = 3
     with pytest.raises(ValueError, match=r"model: unknown key\(s\) \['n_layers'\]"):
-        train(bad, 0, tmp_path / "y", progress=False)
+        train(bad, [0], tmp_path / "y", progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_text_data, tmp_path, monkeypatch):
@@ -115,9 +115,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_text_data, tmp_p
         return logits, loss
 
     monkeypatch.setattr(Transformer, "forward", forward)
-    out = tmp_path / "nan"
+    out = tmp_path / "nan" / "seed0"
     with pytest.raises(NonFiniteLossError, match=r"training loss became nan at or before step 7.*ckpt.pt"):
-        train(_run(tiny_text_data), 0, out, progress=False)
+        train(_run(tiny_text_data), [0], out.parent, progress=False)
     assert not (out / METRICS).exists()  # metrics.json marks a finished run
     # history.csv is rewritten at every evaluation, so it holds the evaluations before the NaN.
     assert [int(r["step"]) for r in csv.DictReader(open(out / "history.csv"))] == [4]
@@ -125,10 +125,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_text_data, tmp_p
 
 
 def test_checkpoint_from_another_config_is_refused(tiny_text_data, tmp_path):
-    train(_run(tiny_text_data, max_iters=4), 0, tmp_path / "r", progress=False)
-    (tmp_path / "r" / METRICS).unlink()
+    train(_run(tiny_text_data, max_iters=4), [0], tmp_path / "r", progress=False)
+    (tmp_path / "r" / "seed0" / METRICS).unlink()
     with pytest.raises(Exception, match="different config or seed"):
-        train(_run(tiny_text_data, max_iters=4), 1, tmp_path / "r", progress=False)
+        train(_run(tiny_text_data, max_iters=4, lr=3e-3), [0], tmp_path / "r", progress=False)
 
 
 def test_checkpoint_from_a_rebuilt_data_set_is_refused(tmp_path):
@@ -141,12 +141,12 @@ def test_checkpoint_from_a_rebuilt_data_set_is_refused(tmp_path):
     prepare("icl", spec, {}, tmp_path / "data")
     run = {"data": str(tmp_path / "data"), "model": {"n_layer": 1, "n_head": 1, "n_embd": 8},
            "train": {"batch_size": 4, "max_iters": 2, "eval_interval": 2, "eval_iters": None}}
-    train(run, 0, tmp_path / "r", progress=False)
-    (tmp_path / "r" / METRICS).unlink()
+    train(run, [0], tmp_path / "r", progress=False)
+    (tmp_path / "r" / "seed0" / METRICS).unlink()
     shutil.rmtree(tmp_path / "data")
     prepare("icl", spec | {"noise_std": 0.5}, {}, tmp_path / "data")
     with pytest.raises(Exception, match="different config or seed"):
-        train(run, 0, tmp_path / "r", progress=False)
+        train(run, [0], tmp_path / "r", progress=False)
 
 
 def _interrupt_then_resume(run, tmp_path, signum, when: str, extra=()) -> str:
@@ -155,10 +155,10 @@ def _interrupt_then_resume(run, tmp_path, signum, when: str, extra=()) -> str:
     interrupted process's stderr."""
     config = tmp_path / "run.json"
     config.write_text(json.dumps(run))
-    reference = train(run, 5, tmp_path / "reference", progress=False)
-    out = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seed", "5", "--out", str(out),
-           *extra]
+    reference = train(run, [5], tmp_path / "reference", progress=False)[0]
+    out = tmp_path / "interrupted" / "seed5"
+    cmd = [sys.executable, "-m", "unrolled", "train", "--config", str(config), "--seeds", "5", "--out",
+           str(out.parent), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / when).exists() and time.time() < deadline and proc.poll() is None:
@@ -173,7 +173,7 @@ def _interrupt_then_resume(run, tmp_path, signum, when: str, extra=()) -> str:
     resumed = json.loads((out / METRICS).read_text())
     assert resumed["resumed_from_step"] == stopped_at
     assert _stable(resumed) == _stable(json.loads(json.dumps(reference)))
-    assert (out / "history.csv").read_text() == (tmp_path / "reference" / "history.csv").read_text()
+    assert (out / "history.csv").read_text() == (tmp_path / "reference" / "seed5" / "history.csv").read_text()
     return stderr
 
 
@@ -189,16 +189,16 @@ def test_vit_trains_and_reports_accuracy(tiny_image_data, tmp_path):
            "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "patch_size": 4},
            "train": {"batch_size": 16, "max_iters": 30, "eval_interval": 10, "eval_iters": None, "lr": 3e-3,
                      "warmup_iters": 0, "lr_schedule": "constant"}}
-    m = train(run, 0, tmp_path / "vit", progress=False)
+    m = train(run, [0], tmp_path / "vit", progress=False)[0]
     assert m["task"] == "vit" and m["best_val_acc"] > 0.9  # brightness separates the two classes
 
 
 def test_cli_train_and_clear_errors(tiny_text_data, tmp_path, capsys):
     run = json.dumps(_run(tiny_text_data, max_iters=4))
-    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(tmp_path / "r"), "--no-progress"]) == 0
-    assert (tmp_path / "r" / METRICS).exists()
+    assert cli_main(["train", "--config", run, "--seeds", "0", "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    assert (tmp_path / "r" / "seed0" / METRICS).exists()
     bad = json.dumps({"data": str(tmp_path / "nowhere")})
-    assert cli_main(["train", "--config", bad, "--seed", "0", "--out", str(tmp_path / "s")]) == 2
+    assert cli_main(["train", "--config", bad, "--seeds", "0", "--out", str(tmp_path / "s")]) == 2
     assert "nowhere/meta.json: not a prepared data set" in capsys.readouterr().err
 
 
@@ -213,7 +213,7 @@ def test_cli_checks_its_config_against_the_schema_in_one_line(tiny_text_data, tm
     run = _run(tiny_text_data)
     run["model"] |= model
     run["train"] |= train_
-    assert cli_main(["train", "--config", json.dumps(run), "--seed", "0", "--out", str(tmp_path / "r")]) == 2
+    assert cli_main(["train", "--config", json.dumps(run), "--seeds", "0", "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.splitlines() == [line]
     assert not (tmp_path / "r").exists()
 
@@ -222,16 +222,16 @@ def test_cli_checks_its_config_against_the_schema_in_one_line(tiny_text_data, tm
 def test_an_unreadable_checkpoint_is_one_line_naming_it_and_the_way_out(tiny_text_data, tmp_path, capsys, damage):
     run = json.dumps(_run(tiny_text_data, max_iters=4))
     out = tmp_path / "r"
-    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(out), "--no-progress"]) == 0
-    ckpt = out / CHECKPOINT
+    assert cli_main(["train", "--config", run, "--seeds", "0", "--out", str(out), "--no-progress"]) == 0
+    ckpt = out / "seed0" / CHECKPOINT
     ckpt.write_bytes(ckpt.read_bytes()[:3000] if damage == "truncated" else b"")
     capsys.readouterr()
-    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(out), "--no-progress"]) == 2
+    assert cli_main(["train", "--config", run, "--seeds", "0", "--out", str(out), "--no-progress"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"unrolled train: error: {ckpt}: unreadable checkpoint (")
     assert line.endswith("Delete it to start over: the run then trains from step 0.")
     ckpt.unlink()  # the way out works
-    assert cli_main(["train", "--config", run, "--seed", "0", "--out", str(out), "--no-progress"]) == 0
+    assert cli_main(["train", "--config", run, "--seeds", "0", "--out", str(out), "--no-progress"]) == 0
 
 
 def test_compile_cache_is_set_before_training_starts(tiny_text_data, tmp_path, monkeypatch):
@@ -244,9 +244,9 @@ def test_compile_cache_is_set_before_training_starts(tiny_text_data, tmp_path, m
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     seen = []
     monkeypatch.setattr(train_module, "train", lambda *a, **k: seen.append((cache_dir(), triton_cache_dir(0))) or
-                        {"seed": 0, "best_val_loss": 1.0, "best_step": 1})
+                        [{"seed": 0, "best_val_loss": 1.0, "best_step": 1}])
     monkeypatch.chdir(tmp_path)
-    assert cli_main(["train", "--config", json.dumps({"data": str(tiny_text_data)}), "--seed", "0",
+    assert cli_main(["train", "--config", json.dumps({"data": str(tiny_text_data)}), "--seeds", "0",
                      "--out", "run", "--compile-cache", "shared/cache"]) == 0
     shared = str(tmp_path / "shared" / "cache")
     assert seen == [(shared, os.path.join(shared, "triton", "0"))]
@@ -266,10 +266,10 @@ def test_epochs_and_decay_all_in_training(tiny_image_data, tmp_path):
     assert meta["counts"]["train"] == 180
     _, tcfg = model_config(run, meta)
     assert (tcfg.max_iters, tcfg.eval_interval) == (22, 11)
-    m = train(run, 0, tmp_path / "vit", progress=False)
+    m = train(run, [0], tmp_path / "vit", progress=False)[0]
     assert m["steps"] == 22 and m["config"]["train"]["decay"] == "all"
-    assert [int(r["step"]) for r in csv.DictReader(open(tmp_path / "vit" / "history.csv"))] == [11, 22]
-    trainer = Trainer(run, [0], [tmp_path / "x"], tmp_path / "x" / "ckpt.pt", progress=False)
+    assert [int(r["step"]) for r in csv.DictReader(open(tmp_path / "vit" / "seed0" / "history.csv"))] == [11, 22]
+    trainer = Trainer(run, [0], tmp_path / "x", progress=False)
     from unrolled.distributed import Placement
     trainer.build(Placement("cpu"))
     assert [g["weight_decay"] for g in trainer.optimizer.param_groups] == [0.01]
@@ -301,13 +301,13 @@ def test_checkpoint_minutes_timer(tiny_text_data, tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint, "save", lambda path, state: saved.append(state["step"]))
     run = _run(tiny_text_data, max_iters=8, checkpoint_interval=None, checkpoint_minutes=2, eval_interval=8,
                log_interval=100)
-    train(run, 0, tmp_path / "timed", progress=False)
+    train(run, [0], tmp_path / "timed", progress=False)
     # The loop reads the clock once a step (and once more after its first step, the compile's time), so 2
     # minutes pass at steps 1, 3, 5 and 7; the end always saves. A timer counting seconds would save every step.
     assert saved == [1, 3, 5, 7, 8]
     assert all(b > a for a, b in zip(saved, saved[1:]))
     saved.clear()
-    train({**run, "train": {**run["train"], "checkpoint_minutes": None}}, 0, tmp_path / "untimed", progress=False)
+    train({**run, "train": {**run["train"], "checkpoint_minutes": None}}, [0], tmp_path / "untimed", progress=False)
     assert saved == [8]
 
 
@@ -317,11 +317,11 @@ def test_compiled_training_matches_eager(tiny_text_data, tmp_path):
     within a small tolerance (the fused kernels round differently)."""
     run = _run(tiny_text_data, max_iters=6, eval_interval=3)
     run["model"]["dropout"] = 0.0  # compiled and eager dropout draw different masks
-    eager = train(run, 0, tmp_path / "eager", progress=False)
+    eager = train(run, [0], tmp_path / "eager", progress=False)[0]
     torch._dynamo.reset()
     counters = torch._dynamo.utils.counters
     counters.clear()
-    compiled = train({**run, "train": {**run["train"], "compile": True}}, 0, tmp_path / "compiled", progress=False)
+    compiled = train({**run, "train": {**run["train"], "compile": True}}, [0], tmp_path / "compiled", progress=False)[0]
     assert compiled["config"]["train"]["compile"] and compiled["steps"] == eager["steps"] == 6
     assert counters["stats"]["unique_graphs"] >= 1  # dynamo compiled the model: the config alone proves nothing
     for key in ("best_val_loss", "final_val_loss"):
@@ -335,11 +335,11 @@ def test_compiled_clip_and_adamw_match_eager_without_recompiling(tiny_text_data,
     recompilation as the learning rate changes every step (warmup then cosine), and a job stopped by SIGTERM
     resumes bit for bit (the tensor learning rate and the compiled step's state are in the checkpoint)."""
     run = _run(tiny_text_data, max_iters=12, eval_interval=4, grad_clip=0.05)  # clipping acts at every step
-    eager = train(run, 0, tmp_path / "eager", progress=False)
+    eager = train(run, [0], tmp_path / "eager", progress=False)[0]
     compiled_run = {**run, "train": {**run["train"], "compile_optimizer": True}}
     torch._dynamo.reset()  # an earlier test's compiled update (the same code, another optimizer) is not a recompile
     with torch._dynamo.config.patch(error_on_recompile=True):
-        compiled = train(compiled_run, 0, tmp_path / "compiled", progress=False)
+        compiled = train(compiled_run, [0], tmp_path / "compiled", progress=False)[0]
     assert compiled["config"]["train"]["compile_optimizer"] and compiled["steps"] == 12
     for key in ("best_val_loss", "final_val_loss"):
         assert compiled[key] == pytest.approx(eager[key], abs=1e-5)

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO as REPO_ROOT
 from conftest import VENV_BIN, copy_workflow, run
 from unrolled.atomic import sha256_file
-from unrolled.registry import read_history
+from unrolled.atomic import read_history
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,8 @@ def _check_figures(wf):
     import yaml
 
     from unrolled.figures import draw, histories
-    from unrolled.registry import across_figure, figure_file, figure_inputs, seeds
+    from unrolled.layout import across_figure, figure_file
+    from unrolled.registry import figure_inputs, seeds
 
     config = yaml.safe_load((wf / "config" / "smoke.yaml").read_text())
     assert set(config["figures"]) == {"p1_lm_violin", "p1_vit_violin", "p2_lm_curves", "grid_mlp_identity",
@@ -257,9 +258,9 @@ def test_every_variant_trains_through_the_cli_on_packaged_data(smoke_run, tmp_pa
             run = {"data": str(folder), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, **extra, **variant},
                    "train": {"batch_size": 4, "max_iters": 2, "eval_interval": 2, "eval_iters": 1}}
             out = tmp_path / task / str(i)
-            assert cli_main(["-q", "train", "--config", json.dumps(run), "--seed", "0", "--out", str(out),
+            assert cli_main(["-q", "train", "--config", json.dumps(run), "--seeds", "0", "--out", str(out),
                              "--no-progress"]) == 0, (task, variant)
-            metrics = json.loads((out / "metrics.json").read_text())
+            metrics = json.loads((out / "seed0" / "metrics.json").read_text())
             assert metrics["task"] == task and metrics["steps"] == 2
             assert metrics["config"]["model"]["identity"] == variant["identity"]
 
@@ -287,9 +288,9 @@ def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_c
     run = {"data": str(data), "model": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64, "dropout": 0.0},
            "train": {"batch_size": 32, "max_iters": 300, "lr": 3e-3, "min_lr": 3e-4, "warmup_iters": 30,
                      "eval_interval": 300, "eval_iters": 5}}
-    train(run, seed=0, out=tmp_path / "run", progress=False)
+    train(run, [0], tmp_path / "run", progress=False)
     tokenizer = tokenizer_for(load_meta(data))
-    trained = checkpoint.load_model(tmp_path / "run")
+    trained = checkpoint.load_model(tmp_path / "run" / "seed0")
     torch.manual_seed(0)
     untrained = Transformer(trained.cfg).eval()
     ours = zeroshot.evaluate(trained, tokenizer, "cloze", examples)
@@ -340,7 +341,7 @@ def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, m
         for seed in (0, 1):
             member = json.loads((runs / arm / f"seed{seed}" / "metrics.json").read_text())
             assert member["ensemble"]["seeds"] == [0, 1] and member["seed"] == seed
-            single = train(config, seed, tmp_path / arm / f"seed{seed}", progress=False)
+            (single,) = train(config, [seed], tmp_path / arm, progress=False)
             assert member["best_val_acc"] == pytest.approx(single["best_val_acc"], abs=1e-9)
             assert member["best_val_loss"] == pytest.approx(single["best_val_loss"], abs=1e-4)
             rows = list(csv.DictReader(open(runs / arm / f"seed{seed}" / "history.csv")))

@@ -79,7 +79,7 @@ MUTATIONS = {
     "catalogues not read": ("workflow/Snakefile", 'load_catalogues(config, os.path.join(workflow.current_basedir, ".."))',
                             "pass", ["tests/test_config.py::test_the_workflow_deploys_as_a_module_with_the_users_config"]),
     "group rules keep their own resources": ("workflow/rules/train.smk", "rules.train.rule.resources.copy()",
-                                             "getattr(rules, f\"train_ensemble_{_experiment}_seed{_seeds}\").rule.resources",
+                                             "getattr(rules, f\"train_ensemble_{_experiment}_{_name}\").rule.resources",
                                              ["tests/test_config.py::test_seed_group_rules_take_the_profiles_threads_and_resources_for_train"]),
     "headline is everything": ("src/unrolled/experiments.py", "                                     for c in block[\"comparisons\"] if c[\"reference\"] == s[\"baseline\"]}",
                                "                                     for b in s[\"metrics\"].values() for c in b[\"comparisons\"]}",

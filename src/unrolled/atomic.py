@@ -1,8 +1,10 @@
-"""Write-then-rename helpers, so an interrupted job never leaves output that looks finished."""
+"""Files in and out: write-then-rename helpers, so an interrupted job never leaves output that looks finished,
+and the readers of the JSON and CSV files the workflow writes."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -60,3 +62,13 @@ def atomic_dir(final: str | Path):
 def write_json(path: str | Path, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def read_history(path: str | Path) -> list[dict[str, str]]:
+    """A run's history.csv: one dict of strings per evaluation."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

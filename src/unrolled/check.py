@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 from scipy import stats as sps
 
-from unrolled.registry import RESULTS, SUMMARY, experiment_file
+from unrolled.layout import RESULTS, SUMMARY, experiment_file
 
 ALPHA = 0.05  # the family-wise error over all comparisons
 WEAK_BELOW = 6  # reference seeds: below this, the check's power is low, and it says so

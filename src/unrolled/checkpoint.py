@@ -21,7 +21,7 @@ from unrolled.atomic import atomic_path
 from unrolled.config import trained_model_config
 from unrolled.errors import UnrolledError
 from unrolled.models import Transformer
-from unrolled.registry import CHECKPOINT, METRICS
+from unrolled.layout import CHECKPOINT, METRICS
 
 
 def rng_state(device: str = "cpu") -> dict:

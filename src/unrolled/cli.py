@@ -84,20 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--source", action="append", default=[], type=_role, metavar="ROLE=FOLDER",
                   help="a fetched source folder for one role of the builder (repeatable)"),
              _arg("--out", required=True), keywords=("name", "spec", "source_dirs", "out"))
-    _command(sub, "train", "train one run, or a seed ensemble of runs (resumes)", "train:train_job",
+    _command(sub, "train", "train a seed group of runs: one seed, or several as a seed ensemble (resumes)",
+             "train:train_job",
              _arg("--config", required=True, type=_run_config,
                   help="run config (data, model, train) as a YAML/JSON file or inline JSON"),
-             _arg("--seed", type=int, help="the run's seed (from its wildcards); --out is its run folder"),
-             _arg("--seeds", type=int, nargs="+", help="train these seeds as one ensemble; --out is the arm "
-                  "folder, each run in seed{n}/"),
-             _arg("--out", required=True, help="run folder (--seed) or arm folder (--seeds)"),
+             _arg("--tuned", metavar="CHOICE", help="a tuned arm's choice file (the tune command's output), "
+                  "filled into the config"),
+             _arg("--seeds", type=int, nargs="+", required=True,
+                  help="the group's seeds (from the job's wildcards); one seed is a single run"),
+             _arg("--out", required=True, help="the arm folder; each run goes in its seed{n}/"),
              _arg("--no-progress", action="store_true", help="no progress lines in the log"),
              _arg("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"),
              # Not --nproc: torchrun re-parses this command line and would take it for its --nproc-per-node.
              _arg("--processes", type=int, default=1,
                   help="data-parallel processes, one per GPU it locks (torchrun; on the CPU, gloo)"),
              _arg("--compile-cache", metavar="DIR", help="torch.compile's cache (TORCHINDUCTOR_CACHE_DIR)"),
-             keywords=("run", "seed", "seeds", "out", "threads", "processes", "compile_cache", "progress", "argv"),
+             keywords=("run", "seeds", "out", "tuned", "threads", "processes", "compile_cache", "progress", "argv"),
              run="config")
     _command(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv",
              "experiments:summarize_files", EXPERIMENT, SPEC, runs_of("metrics.json"),
@@ -143,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
              "started, from the run folders alone", "status:command", EXPERIMENTS, CONFIGFILE,
              _arg("--runs", help="the runs folder (default: the config's results folder's runs/)"),
              keywords=("configfiles", "experiments", "runs"), configfiles="configfile")
+    _command(sub, "show-run", "the finished run config an arm's jobs train with (as YAML), before they run",
+             "registry:show_run", _arg("experiment"), _arg("arm"), CONFIGFILE,
+             keywords=("configfiles", "experiment", "arm"), configfiles="configfile")
     _command(sub, "plan", "expected training time of every experiment and arm of a config (FLOPs, an assumed "
              "MFU) and the cluster allocations it takes, as a markdown table", "plan:report", EXPERIMENTS,
              CONFIGFILE, _arg("--mfu", type=float, help=f"assumed model FLOPs utilisation (default: {ASSUMED_MFU})"),
@@ -187,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     _names_after_configfiles(args)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     args.progress = not getattr(args, "no_progress", False)
-    if args.command == "train" and (args.seed is None) == (args.seeds is None):
-        build_parser().error("train: give --seed (one run) or --seeds (an ensemble), not both or neither")
     args.source_dirs = dict(getattr(args, "source", []) or [])
     args.inputs = {kind: getattr(args, kind) for kind in ("summaries", "zeroshot", "icl", "theory")} \
         if args.command == "table" else getattr(args, "inputs", None)

@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from unrolled.registry import PREPARED, RESULTS, read_json, tuned_file
+from unrolled.atomic import read_json
+from unrolled.layout import PREPARED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,22 +81,15 @@ class TrainConfig:
             raise ValueError(f"train.checkpoint_interval must be at least 1 or null, got {self.checkpoint_interval}")
 
 
-def run_config(spec: dict, arm: str, data_root: str = PREPARED, results: str | Path = RESULTS,
-               experiment: str | None = None) -> dict:
-    """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm
-    tuned by a sweep (`tune`) also names its choice file (the `tune` rule writes it once, from the sweep's
-    summary; `tuned_run` fills the choice in)."""
+def run_config(spec: dict, arm: str, data_root: str = PREPARED) -> dict:
+    """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm tuned
+    by a sweep (`tune`) has its key's value filled in from its choice file when the job starts (`tuned_run`:
+    the `tune` rule writes the file once, from the sweep's summary, and the train rule takes it as an input)."""
     if arm not in spec["arms"]:
         raise ValueError(f"arm {arm!r} is not defined; arms: {sorted(spec['arms'])}")
-    switches = dict(spec["arms"][arm] or {})
-    tune = switches.pop("tune", None)
-    run = {"data": f"{data_root}/{spec['dataset']}", "model": {**spec.get("model", {}), **switches},
-           "train": dict(spec.get("train", {}))}
-    if tune:
-        if experiment is None:
-            raise ValueError(f"arm {arm!r} is tuned by a sweep: its experiment's name is needed for its choice file")
-        run["tune"] = {"choice": tuned_file(experiment, arm, results)}
-    return run
+    switches = {k: v for k, v in (spec["arms"][arm] or {}).items() if k != "tune"}
+    return {"data": f"{data_root}/{spec['dataset']}", "model": {**spec.get("model", {}), **switches},
+            "train": dict(spec.get("train", {}))}
 
 
 def choose(summary: dict, key: str, values: dict) -> dict:
@@ -118,19 +112,17 @@ def choose_file(summary: str, key: str, values: dict) -> dict:
     return choose(read_json(summary), key, values)
 
 
-def tuned_run(run: dict) -> dict:
-    """A run config whose model key is tuned by a sweep, with the choice (the `tune` rule's file) filled in;
-    `tuned` records it."""
-    if "tune" not in run:
+def tuned_run(run: dict, choice: str | Path | None) -> dict:
+    """The finished run config of a tuned arm: its choice file's (the `tune` rule's output) value filled in
+    for its key, and `tuned` recording the choice. Without a choice file, `run` itself."""
+    if choice is None:
         return run
-    path = run["tune"]["choice"]
     try:
-        tuned = read_json(path)
+        tuned = read_json(choice)
     except FileNotFoundError:
-        raise ValueError(f"{path}: the tuned arm's choice is not made yet (the workflow's `tune` rule makes it "
+        raise ValueError(f"{choice}: the tuned arm's choice is not made yet (the workflow's `tune` rule makes it "
                          f"from the sweep's summary)") from None
-    return {**{k: v for k, v in run.items() if k != "tune"}, "model": {**run["model"], tuned["key"]: tuned["value"]},
-            "tuned": tuned}
+    return {**run, "model": {**run["model"], tuned["key"]: tuned["value"]}, "tuned": tuned}
 
 
 def _build(cls, section: str, values: dict):

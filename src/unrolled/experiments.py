@@ -13,7 +13,7 @@ import csv
 import json
 from pathlib import Path
 
-from unrolled import registry, stats
+from unrolled import atomic, layout, stats
 from unrolled.atomic import atomic_path, write_json
 from unrolled.errors import UnrolledError
 from unrolled.registry import load_runs, seeds
@@ -33,7 +33,7 @@ def _device(env: dict) -> str:
 
 def load_histories(files: list[str | Path], spec: dict) -> dict:
     """Every run's history.csv (`files`) as {arm: {seed: rows}}, read once for the summary and the curves."""
-    return load_runs(files, spec, registry.HISTORY, read=registry.read_history)
+    return load_runs(files, spec, layout.HISTORY, read=atomic.read_history)
 
 
 def check_pooled_configs(experiment: str, runs: dict[str, dict[int, dict]]) -> None:
@@ -56,7 +56,7 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: d
     """Statistics over seeds from `files`, the metrics.json of every run of the experiment, and
     `histories`, their history.csv rows (`load_histories`)."""
     keys, higher = METRIC_KEYS[spec["metric"]]
-    runs = load_runs(files, spec, registry.METRICS)
+    runs = load_runs(files, spec, layout.METRICS)
     check_pooled_configs(experiment, runs)
     values = {key: {arm: {s: m[key] for s, m in by_seed.items()} for arm, by_seed in runs.items()} for key in keys}
     curves = {arm: {s: {int(row["step"]): float(row[spec["metric"]]) for row in rows} for s, rows in by_seed.items()}

@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 from unrolled import paper  # noqa: E402
 from unrolled.atomic import atomic_path  # noqa: E402
 from unrolled.paper import reported  # noqa: E402
-from unrolled.registry import HISTORY, read_history, run_of  # noqa: E402
+from unrolled.layout import HISTORY, run_of
+from unrolled.atomic import read_history# noqa: E402
 
 LABELS = {"best_val_loss": "best val loss (nats per token)", "final_val_loss": "final val loss",
           "best_val_acc": "best val accuracy", "final_val_acc": "final val accuracy"}

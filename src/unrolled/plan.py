@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from unrolled import registry
+from unrolled import layout, registry
 from unrolled.config import H100_BF16_FLOPS, run_config
 
 # The measured single-H100 MFU of GPT-2 124M is 0.39 and of AoT-MSSA 0.35 (benchmarks/results/
@@ -29,7 +29,7 @@ def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
     from unrolled.data.batches import load_meta
 
     try:
-        return load_meta(registry.prepared_dir(dataset)), False
+        return load_meta(layout.prepared_dir(dataset)), False
     except FileNotFoundError:
         pass
     spec = config["datasets"][dataset]
@@ -82,7 +82,7 @@ def job_cost(config: dict, name: str, arm: str, seeds_per_job: int) -> dict:
     model's size and the items each run trains on."""
     spec = config["experiments"][name]
     meta, assumed = _meta(config, spec["dataset"])
-    params, flops_item, items, eval_flops = _run_cost(run_config(spec, arm, experiment=name), meta)
+    params, flops_item, items, eval_flops = _run_cost(run_config(spec, arm), meta)
     return {"params": params, "assumed_data": assumed, "tokens_per_run": items,
             "flops_per_job": (items * flops_item + eval_flops) * seeds_per_job}
 

@@ -64,7 +64,7 @@ def data_record(data: str | Path, meta: dict) -> dict:
 
 def evaluation(run: str | Path, device: str) -> dict:
     """What an evaluation of a trained run records: the run, its config hash, the code and the machine."""
-    from unrolled.registry import METRICS
+    from unrolled.layout import METRICS
 
     trained = json.loads((Path(run) / METRICS).read_text())
     return {"run": str(run), "run_config_hash": trained["config_hash"], "git_sha": git_sha(),

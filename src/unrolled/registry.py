@@ -1,94 +1,18 @@
-"""The experiment registry: where every file of the workflow lives, which runs an experiment has, and
-the config's cross-checks. Pure Python (no torch), cheap enough for the Snakefile to import.
-
-The layout, written only here (the workflow's rules and the package both call these functions; a
-rule passes "{wildcard}" strings for the parts it matches):
-
-    data/raw/{source}/                          a fetched, pinned source
-    data/external/{source}/                     files a user placed by hand (no internet; url sources)
-    data/prepared/{dataset}/                    a built data set
-    results/ below is the config's `results` folder: `results` for the default, `results/gpu` for the GPU tier
-    results/runs/{experiment}/{arm}/seed{n}/    a run: metrics.json, history.csv, ckpt.pt (progress.json
-                                                while it trains), and its evaluations icl.json and
-                                                zeroshot/{benchmark}.json
-    results/runs/{experiment}/{arm}/ensemble-seed{a}-{b}/   a seed-ensemble job's resumable state
-    results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
-    results/curves/{experiment}.csv             every run's validation curve, for `dvc plots show`
-    results/metrics.json, metrics_all.json      the headline for `dvc metrics show`; every metric
-    results/theory/{name}                       the theory experiments' results
-    results/figures/{figure}.png (and .pdf), results/figures/across_training/{experiment}.png,
-    results/tables/paper_vs_reproduced.md
-
-A run is `{experiment}/{arm}/seed{n}`: everything about it follows from the config and those three.
+"""The registry: the config the workflow runs, loaded, checked and resolved, and what follows from it
+(an experiment's seeds and seed groups, its runs' files, a training job's resources, the files a figure
+reads). Pure Python (no torch), cheap enough for the Snakefile to import. Where files live is layout.py's.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-RAW, PREPARED, EXTERNAL, RESULTS, LOGS = "data/raw", "data/prepared", "data/external", "results", "logs"
-METRICS, HISTORY, CHECKPOINT, ICL = "metrics.json", "history.csv", "ckpt.pt", "icl.json"
-SUMMARY, SUMMARY_CSV, ZEROSHOT_SUMMARY = "summary.json", "summary.csv", "zeroshot.json"  # an experiment's
-PROGRESS = "progress.json"  # a training run's live state, removed when it finishes
-THEORY = {"probdr": ["probdr.json", "probdr_latents.npz"], "snr": ["snr.json"]}
+from unrolled.atomic import read_json
+from unrolled.layout import (EXTERNAL, HISTORY, ICL, META, METRICS, PROVENANCE, RESULTS, RUNS, SUMMARY, experiment_file,
+                             prepared_dir, raw_dir, run_file, run_of, runs_root, theory_files, zeroshot_name)
+
 FIGURE_THEORY = {"snr": "snr", "mnist": "probdr"}  # figure kind -> the theory experiment it draws
-_SEED = re.compile(r"seed(\d+)")
-
-
-# -- data ---------------------------------------------------------------------------------------------
-def raw_dir(source: str) -> str:
-    return f"{RAW}/{source}"
-
-
-def prepared_dir(dataset: str) -> str:
-    return f"{PREPARED}/{dataset}"
-
-
-def runs_root(results: str | Path = RESULTS) -> str:
-    """Where the runs of a config whose results folder is `results` live."""
-    return f"{results}/runs"
-
-
-RUNS = runs_root()
-
-
-# -- runs ---------------------------------------------------------------------------------------------
-def arm_dir(experiment: str, arm: str, root: str | Path = RUNS) -> str:
-    return f"{root}/{experiment}/{arm}"
-
-
-def member_dir(arm: str | Path, seed: int | str) -> str:
-    """The run folder of `seed` inside an arm's folder."""
-    return f"{arm}/seed{seed}"
-
-
-def ensemble_dir(arm: str | Path, seeds: list[int]) -> str:
-    """Where an ensemble job of these seeds keeps its resumable state while it trains."""
-    return f"{arm}/ensemble-seed{seeds[0]}-{seeds[-1]}"
-
-
-def run_dir(experiment: str, arm: str, seed: int | str, root: str | Path = RUNS) -> str:
-    return member_dir(arm_dir(experiment, arm, root), seed)
-
-
-def run_file(experiment: str, arm: str, seed: int | str, name: str, root: str | Path = RUNS) -> str:
-    """A file of a run; `name` may be a path inside the run folder (see `zeroshot_name`)."""
-    return f"{run_dir(experiment, arm, seed, root)}/{name}"
-
-
-def zeroshot_name(benchmark: str) -> str:
-    """A run's zero-shot result on one benchmark, relative to the run folder."""
-    return f"zeroshot/{benchmark}.json"
-
-
-def lab_benchmark(benchmark: str) -> str:
-    """The name of a zero-shot benchmark's twin scored by the lab's protocol (config/sources.yaml)."""
-    return f"{benchmark}_lab"
 
 
 def seeds(spec: dict) -> list[int]:
@@ -110,32 +34,6 @@ def seed_groups(spec: dict) -> list[list[int]]:
 def run_files(experiment: str, spec: dict, name: str, root: str | Path = RUNS) -> list[str]:
     """`name` of every run of the experiment: arm by arm, seeds in order."""
     return [run_file(experiment, arm, s, name, root) for arm in spec["arms"] for s in arm_seeds(spec, arm)]
-
-
-def run_of(path: str | Path, name: str) -> tuple[str, str, int]:
-    """(experiment, arm, seed) of a run's file `name`: the inverse of `run_file`."""
-    parts = Path(path).parts
-    depth = len(Path(name).parts)
-    if len(parts) < depth + 3 or not _SEED.fullmatch(parts[-depth - 1]) or Path(*parts[-depth:]) != Path(name):
-        raise ValueError(f"{path}: not a run's {name} (expected .../{{experiment}}/{{arm}}/seed{{n}}/{name})")
-    experiment, arm, seed = parts[-depth - 3: -depth]
-    return experiment, arm, int(_SEED.fullmatch(seed).group(1))
-
-
-def runs_named(files: Iterable[str | Path], name: str) -> list[str | Path]:
-    """Those of `files` that are a run's file `name` (e.g. one benchmark's results among several)."""
-    depth = len(Path(name).parts)
-    return [f for f in files if Path(*Path(f).parts[-depth:]) == Path(name)]
-
-
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def read_history(path: str | Path) -> list[dict[str, str]]:
-    """A run's history.csv: one dict of strings per evaluation."""
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def load_runs(files: Iterable[str | Path], spec: dict, name: str, read=read_json) -> dict[str, dict[int, object]]:
@@ -163,56 +61,6 @@ def resources(spec: dict, config: dict) -> dict:
     """A training job's resources: its experiment's `resources`, else `gpu` the config's train_gpus (0 on
     the CPU; the gpu profile sets 1) and RESOURCE_DEFAULTS. A job starts its `gpu` ranks, never fewer."""
     return {"gpu": config.get("train_gpus", 0), **RESOURCE_DEFAULTS, **spec.get("resources", {})}
-
-
-def tuned_file(experiment: str, arm: str, root: str | Path = RESULTS) -> str:
-    """A tuned arm's choice of its sweep (the `tune` rule's output; every seed group of the arm trains with it)."""
-    return f"{root}/tuned/{experiment}/{arm}.json"
-
-
-def experiment_file(experiment: str, name: str, root: str | Path = RESULTS) -> str:
-    """A per-experiment result over seeds: summary.json, summary.csv, zeroshot.json, icl.json."""
-    return f"{root}/{experiment}/{name}"
-
-
-def curves_file(experiment: str, root: str | Path = RESULTS) -> str:
-    """Every run's validation curve in one long table, for `dvc plots show` (dvc.yaml plots this folder)."""
-    return f"{root}/curves/{experiment}.csv"
-
-
-def metrics_files(root: str | Path = RESULTS) -> tuple[str, str]:
-    """The headline metrics (`dvc metrics show`, dvc.yaml) and every metric of every summary."""
-    return f"{root}/metrics.json", f"{root}/metrics_all.json"
-
-
-def figure_file(name: str, suffix: str = "png", root: str | Path = RESULTS) -> str:
-    """A figure of the config's `figures:` section by its name, or `across_figure(experiment)`."""
-    return f"{root}/figures/{name}.{suffix}"
-
-
-def across_figure(experiment: str) -> str:
-    """The name of an experiment's across-training figure: one per experiment, not in the config."""
-    return f"across_training/{experiment}"
-
-
-def log_file(kind: str, name: str) -> str:
-    """A job's log: logs/{kind}/{name}.log (name may hold "{wildcard}"s and folders)."""
-    return f"{LOGS}/{kind}/{name}.log"
-
-
-def benchmark_file(kind: str, name: str, root: str | Path = RESULTS) -> str:
-    """A job's timing file (Snakemake's benchmark): a run's cost is a result (root: the results folder);
-    the data and figure steps' go under logs/ (root LOGS), so redrawing changes no result DVC tracks."""
-    return f"{root}/benchmarks/{kind}/{name}.tsv"
-
-
-def table_file(root: str | Path = RESULTS) -> str:
-    """The paper-vs-reproduced table of the config whose results folder is `root`."""
-    return f"{root}/tables/paper_vs_reproduced.md"
-
-
-def theory_files(name: str, root: str | Path = RESULTS) -> list[str]:
-    return [f"{root}/theory/{f}" for f in THEORY[name]]
 
 
 def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) -> list[str]:
@@ -276,12 +124,12 @@ def data_missing(config: dict, dataset: str, local_only: bool = False) -> str | 
     every source is fetched, or placed in data/external/ (url), or present at its path (local). Package
     registry sources (pypi, debian) count as available: the offline default is built from them. With
     `local_only`, only files the user must place by hand (local sources) count as missing."""
-    if Path(prepared_dir(dataset), "meta.json").exists():
+    if Path(prepared_dir(dataset), META).exists():
         return None
     missing = []
     for src in config["datasets"][dataset]["sources"].values():
         spec = config["sources"][src]
-        if Path(raw_dir(src), "SOURCE.json").exists() or spec["kind"] in ("pypi", "debian"):
+        if Path(raw_dir(src), PROVENANCE).exists() or spec["kind"] in ("pypi", "debian"):
             continue
         if spec["kind"] == "local":
             path = Path(spec["path"]).expanduser()
@@ -576,3 +424,35 @@ def check_run_config(run: dict, schema_path: str | Path = SCHEMA) -> None:
     found = _schema_error(run, schema)
     if found is not None:
         raise ValueError(f"--config: {found[0]}: {found[1]}")
+
+
+def show_run(configfiles: list[str | Path] | None, experiment: str, arm: str) -> str:
+    """The `show-run` command: the finished run config one arm's jobs train with, as YAML, before they run:
+    the experiment's recipe, model and train with the arm's switches; a tuned arm's chosen value where the
+    `tune` rule has made its choice; and, where the data set is prepared, every field the trainer completes
+    (its defaults and what the data fixes). A header says its seed groups and resources."""
+    import yaml
+
+    from unrolled.config import parse_run_config, run_config, tuned_run
+    from unrolled.layout import tuned_file
+
+    config = load_config(configfiles)
+    spec = _known(config, "experiments", experiment, "show-run")
+    run = run_config(spec, arm)
+    lines = [f"# {experiment}/{arm}: seed groups {seed_groups(spec)}, resources {resources(spec, config)}"]
+    tune = (spec["arms"][arm] or {}).get("tune")
+    if tune:
+        choice = tuned_file(experiment, arm, config["results"])
+        if Path(choice).exists():
+            run = tuned_run(run, choice)
+        else:
+            lines.append(f"# model.{tune['key']}: chosen from {tune['experiment']}'s summary by the tune rule "
+                         f"(not made yet: {choice})")
+    if Path(prepared_dir(spec["dataset"]), META).exists():
+        from dataclasses import asdict
+
+        parsed = parse_run_config(run)
+        run = {**run, "model": asdict(parsed.model), "train": asdict(parsed.train)}
+    else:
+        lines.append(f"# {run['data']} is not prepared: the trainer fills in the rest from the defaults and it")
+    return "\n".join(lines) + "\n" + yaml.safe_dump(run, sort_keys=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from unrolled import registry
+from unrolled import layout, registry
 from unrolled.config import run_config
 
 def exact(names) -> str:
@@ -25,7 +25,7 @@ class Rules:
     def __init__(self, config: dict):
         self.config = config
         self.results = config["results"]
-        self.runs = registry.runs_root(self.results)
+        self.runs = layout.runs_root(self.results)
         self.partial = config["partial"]
         # With `partial`, no rule makes a run's files: they are the summaries' sources, never out of date
         # (a rule without inputs would look changed to Snakemake, and retrain).
@@ -67,25 +67,25 @@ class Rules:
         return lambda wildcards: json.dumps(self.config["theory"][name])
 
     # -- files ----------------------------------------------------------------------------------------
-    def summary(self, experiment: str, name: str = registry.SUMMARY) -> str:
-        return registry.experiment_file(experiment, name, self.results)
+    def summary(self, experiment: str, name: str = layout.SUMMARY) -> str:
+        return layout.experiment_file(experiment, name, self.results)
 
     def run_file(self, experiment, arm, seed, name: str) -> str:
-        return registry.run_file(experiment, arm, seed, name, self.runs)
+        return layout.run_file(experiment, arm, seed, name, self.runs)
 
     def run_path(self, wildcards) -> str:
         """A run's folder, from its wildcards."""
-        return registry.run_dir(wildcards.experiment, wildcards.arm, wildcards.seed, self.runs)
+        return layout.run_dir(wildcards.experiment, wildcards.arm, wildcards.seed, self.runs)
 
     def benchmark(self, kind: str, name: str) -> str:
         """A job's timing file: under the results folder (a result: what a run cost)."""
-        return registry.benchmark_file(kind, name, self.results)
+        return layout.benchmark_file(kind, name, self.results)
 
     def figure(self, name: str, suffix: str = "png") -> str:
-        return registry.figure_file(name, suffix, self.results)
+        return layout.figure_file(name, suffix, self.results)
 
     def theory(self, name: str) -> list[str]:
-        return registry.theory_files(name, self.results)
+        return layout.theory_files(name, self.results)
 
     def figure_inputs(self, wildcards) -> list[str]:
         """The files a configured figure draws (and only those)."""
@@ -98,22 +98,22 @@ class Rules:
 
     @property
     def zeroshot_summaries(self) -> list[str]:
-        return [self.summary(name, registry.ZEROSHOT_SUMMARY) for name, spec in self.config["experiments"].items()
+        return [self.summary(name, layout.ZEROSHOT_SUMMARY) for name, spec in self.config["experiments"].items()
                 if spec.get("zeroshot")]
 
     @property
     def icl_summaries(self) -> list[str]:
-        return [self.summary(name, registry.ICL) for name, spec in self.config["experiments"].items()
+        return [self.summary(name, layout.ICL) for name, spec in self.config["experiments"].items()
                 if registry.is_icl(spec, self.config)]
 
     # -- input functions ------------------------------------------------------------------------------
     def dataset_inputs(self, wildcards) -> dict:
         """The fetched source folders a data set is built from, by role."""
-        return {role: registry.raw_dir(src) for role, src in self.lookup("datasets", wildcards.dataset)["sources"].items()}
+        return {role: layout.raw_dir(src) for role, src in self.lookup("datasets", wildcards.dataset)["sources"].items()}
 
     def experiment_data(self, wildcards) -> str:
         """The prepared data set an experiment trains on."""
-        return registry.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
+        return layout.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
 
     def training_inputs(self, wildcards) -> dict:
         """A training job's inputs: its data set, and a tuned arm's choice. The data set is `ancient`: data
@@ -125,7 +125,7 @@ class Rules:
     def tuned_inputs(self, wildcards) -> list[str]:
         """A tuned arm's choice file (none for other arms)."""
         tune = (self.experiment(wildcards.experiment)["arms"][wildcards.arm] or {}).get("tune")
-        return [registry.tuned_file(wildcards.experiment, wildcards.arm, self.results)] if tune else []
+        return [layout.tuned_file(wildcards.experiment, wildcards.arm, self.results)] if tune else []
 
     def sweep_summary(self, wildcards):
         """What a tuned arm's choice is made from: its sweep's summary, `ancient`, so the choice is made once
@@ -143,7 +143,7 @@ class Rules:
         """The fetched BPE folder a BPE-tokenized experiment's models need to read text; none for chars."""
         dataset = self.experiment(wildcards.experiment)["dataset"]
         bpe = self.lookup("datasets", dataset)["sources"].get("bpe")
-        return [registry.raw_dir(bpe)] if bpe else []
+        return [layout.raw_dir(bpe)] if bpe else []
 
     def evaluation_inputs(self, wildcards) -> dict:
         """What evaluating a finished run reads: its metrics (and, beside them, its weights) and its data set
@@ -151,10 +151,10 @@ class Rules:
         benchmark and the BPE ranks."""
         from snakemake.io import ancient
 
-        inputs = {"run": f"{self.run_path(wildcards)}/{registry.METRICS}",
+        inputs = {"run": f"{self.run_path(wildcards)}/{layout.METRICS}",
                   "data": ancient(self.experiment_data(wildcards))}
         if hasattr(wildcards, "benchmark"):
-            inputs |= {"benchmark": registry.prepared_dir(wildcards.benchmark),
+            inputs |= {"benchmark": layout.prepared_dir(wildcards.benchmark),
                        "tokenizer": self.tokenizer_inputs(wildcards)}
         return inputs
 
@@ -166,12 +166,15 @@ class Rules:
     def zeroshot_runs(self, wildcards) -> list[str]:
         spec = self.experiment(wildcards.experiment)
         return [f for bench in spec.get("zeroshot", [])
-                for f in registry.run_files(wildcards.experiment, spec, registry.zeroshot_name(bench), self.runs)]
+                for f in registry.run_files(wildcards.experiment, spec, layout.zeroshot_name(bench), self.runs)]
 
     # -- params and resources -------------------------------------------------------------------------
     def run_config(self, wildcards) -> str:
-        return json.dumps(run_config(self.experiment(wildcards.experiment), wildcards.arm, results=self.results,
-                                     experiment=wildcards.experiment))
+        return json.dumps(run_config(self.experiment(wildcards.experiment), wildcards.arm))
+
+    def tuned_option(self, wildcards) -> str:
+        """A tuned arm's `--tuned CHOICE` (its `tune` rule's file, an input of the job); none for other arms."""
+        return " ".join(f"--tuned {path}" for path in self.tuned_inputs(wildcards))
 
     def resource(self, key: str):
         """A training job's `gpu`, `mem_mb` or `runtime` (registry.resources)."""
@@ -180,7 +183,6 @@ class Rules:
     def compile_cache(self, wildcards) -> str:
         return f"--compile-cache {self.config['compile_cache']}" if self.config["compile_cache"] else ""
 
-    @staticmethod
-    def parent(wildcards, output) -> str:
-        """Params function: the folder of the rule's first output (a run's folder)."""
-        return os.path.dirname(output[0])
+    def arm_path(self, wildcards) -> str:
+        """An arm's folder, from its wildcards: a training job's --out, where each of its seeds has its run folder."""
+        return layout.arm_dir(wildcards.experiment, wildcards.arm, self.runs)

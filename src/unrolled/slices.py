@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from unrolled import plan, registry
+from unrolled import atomic, layout, plan, registry
 
 
 def stages(config: dict) -> list[tuple[str, list[str]]]:
@@ -53,38 +53,34 @@ def _benchmark_seconds(path: str) -> float | None:
         return None
 
 
-def _group_name(seeds: list[int]) -> str:
-    return f"seed{seeds[0]}" if len(seeds) == 1 else f"seed{seeds[0]}-{seeds[-1]}"
-
-
 def measured(config: dict) -> dict[str, dict]:
     """Per experiment, what its finished jobs measured: the MFU of their training loops (FLOPs over the loop's
     wall seconds after its first step), the start-up of a job (Snakemake's timing of the whole job less the
     loop's wall time, plus the first step: process start, data, compile; jobs that resumed are left out) and
     of an evaluation job, in minutes. Only what was measured is there."""
-    results = config.get("results", registry.RESULTS)
-    runs, peak = registry.runs_root(results), config["slices"]["peak_tflops"] * 1e12
+    results = config.get("results", layout.RESULTS)
+    runs, peak = layout.runs_root(results), config["slices"]["peak_tflops"] * 1e12
     out, cost = {}, {}
     for name, spec in config["experiments"].items():
         mfus, startups, evaluations = [], [], []
         for arm in spec["arms"]:
             for group in registry.seed_groups(spec):
-                path = Path(registry.run_file(name, arm, group[0], registry.METRICS, runs))
+                path = Path(layout.run_file(name, arm, group[0], layout.METRICS, runs))
                 if not path.exists():
                     continue
-                m = registry.read_json(path)
+                m = atomic.read_json(path)
                 size = m.get("ensemble", {}).get("size", 1)
                 if (name, arm, size) not in cost:
                     cost[name, arm, size] = plan.job_cost(config, name, arm, size)["flops_per_job"]
                 flops = cost[name, arm, size]
                 first = m.get("first_step_seconds") or 0.0  # the compile, where there is one: a fixed cost
                 mfus.append(flops / (max(m["wall_seconds"] - first, 1e-9) * peak))
-                job = _benchmark_seconds(registry.benchmark_file("train", f"{name}/{arm}/{_group_name(group)}",
+                job = _benchmark_seconds(layout.benchmark_file("train", f"{name}/{arm}/{layout.group_name(group)}",
                                                                  results))
                 if job is not None and not m.get("resumed_from_step"):
                     startups.append((max(0.0, job - m["wall_seconds"]) + first) / 60)
                 for kind, file in _evaluations(name, spec, config, arm, group[0]):
-                    seconds = _benchmark_seconds(registry.benchmark_file(kind, file, results))
+                    seconds = _benchmark_seconds(layout.benchmark_file(kind, file, results))
                     if seconds is not None:
                         evaluations.append(seconds / 60)
         found = {"mfu": mfus, "startup_minutes": startups, "evaluation_minutes": evaluations}
@@ -114,22 +110,22 @@ def job_minutes(config: dict, name: str, arm: str, size: int, measure: dict) -> 
 def jobs(config: dict) -> list[list[dict]]:
     """Every training job of the config, as stages (each a seed group of one comparison's arms), in slice
     order, with each job's estimated minutes and target files."""
-    runs = registry.runs_root(config.get("results", registry.RESULTS))
+    runs = layout.runs_root(config.get("results", layout.RESULTS))
     measure = measured(config)
     cost = {}
     out = []
     for name, arms in stages(config):
         spec = config["experiments"][name]
-        evaluations = ([registry.ICL] if registry.is_icl(spec, config) else []) + [
-            registry.zeroshot_name(b) for b in spec.get("zeroshot", [])]
+        evaluations = ([layout.ICL] if registry.is_icl(spec, config) else []) + [
+            layout.zeroshot_name(b) for b in spec.get("zeroshot", [])]
         for group in registry.seed_groups(spec):
             stage = []
             for arm in arms:
                 key = (name, arm, len(group))
                 if key not in cost:
                     cost[key] = job_minutes(config, name, arm, len(group), measure)
-                targets = [registry.run_file(name, arm, s, f, runs) for s in group
-                           for f in [registry.METRICS, *evaluations]]
+                targets = [layout.run_file(name, arm, s, f, runs) for s in group
+                           for f in [layout.METRICS, *evaluations]]
                 stage.append({"experiment": name, "arm": arm, "seeds": group, **cost[key], "targets": targets})
             out.append(stage)
     return out
@@ -189,7 +185,7 @@ def pick(config: dict, which: str) -> tuple[int, list[dict]]:
 
 
 def _job_name(job: dict) -> str:
-    return f"{job['experiment']}/{job['arm']}/{_group_name(job['seeds'])}"
+    return f"{job['experiment']}/{job['arm']}/{layout.group_name(job['seeds'])}"
 
 
 def markdown(config: dict) -> str:

@@ -11,7 +11,9 @@ import json
 import time
 from pathlib import Path
 
-from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, RUNS, read_history, run_dir, seeds
+from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, RUNS, run_dir
+from unrolled.atomic import read_history
+from unrolled.registry import seeds
 
 STALE_SECONDS = 15 * 60  # no progress for this long: the job is not running (killed, or queued again)
 
@@ -76,7 +78,8 @@ def report(experiments: dict, names: list[str] | None = None, root: str | Path =
 
 def command(configfiles: list[str] | None, experiments: list[str], runs: str | None = None) -> str:
     """`python -m unrolled status`: the config's runs (in its results folder unless `runs` says otherwise)."""
-    from unrolled.registry import RESULTS, load_config, runs_root
+    from unrolled.layout import RESULTS, runs_root
+    from unrolled.registry import load_config
 
     config = load_config(configfiles)
     return "\n".join(report(config["experiments"], experiments, runs or runs_root(config.get("results", RESULTS)))) + "\n"

@@ -17,7 +17,7 @@ from unrolled.atomic import atomic_path
 from unrolled import paper
 from unrolled.paper import reported
 from unrolled.stats import BOOTSTRAP_MIN_N, VERDICT_MIN_N
-from unrolled.registry import lab_benchmark
+from unrolled.layout import lab_benchmark
 
 
 def _fmt(x, digits=4):

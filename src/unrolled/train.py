@@ -1,15 +1,15 @@
-"""Train one run, or a seed ensemble of runs, into `{experiment}/{arm}/seed{n}/`: the training loop.
+"""Train a seed group of runs into `{experiment}/{arm}/seed{n}/`: the training loop.
 
-The run config (data, model, train) is config.py's; seeds come from the caller, i.e. from the run's
-wildcards. Each run folder ends with metrics.json (written last: its
-presence means the run finished), history.csv (rewritten at every evaluation) and ckpt.pt; while it
-trains, progress.json says how far it is (step, losses, throughput, ETA; removed at the end).
+The run config (data, model, train) is config.py's, finished before training; the seeds come from the
+caller, i.e. from the job's wildcards. Each run folder ends with metrics.json (written last: its presence
+means the run finished), history.csv (rewritten at every evaluation) and ckpt.pt; while it trains,
+progress.json says how far it is (step, losses, throughput, ETA; removed at the end).
 
-`train(run, seed, out)` trains one run. `train_ensemble(run, seeds, arm_dir)` trains E runs that
-differ only in their seed as one stacked model (models/ensemble.py): member k starts from seed k's
-weights, draws seed k's batches, and writes the same files a single run with seed k writes. An
-existing checkpoint is resumed, and a resumed run ends bit for bit where an uninterrupted one does
-(on the CPU; GPU kernels need not be deterministic).
+`train(run, seeds, arm_dir)` trains every job: a group of one seed is a single run; a group of E > 1 trains
+its E runs as one stacked model (models/ensemble.py): member k starts from seed k's weights, draws seed k's
+batches, and writes the same files a single run with seed k writes. An existing checkpoint is resumed, and
+a resumed run ends bit for bit where an uninterrupted one does (on the CPU; GPU kernels need not be
+deterministic).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import ModelConfig, Transformer, stack
 from unrolled.provenance import config_hash, data_record, environment, git_sha
-from unrolled.registry import CHECKPOINT, HISTORY, METRICS, PROGRESS, ensemble_dir, member_dir
+from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, job_dir, member_dir
 
 log = logging.getLogger(__name__)
 
@@ -248,17 +248,21 @@ class Progress:
 
 
 class Trainer:
-    """One training job: E >= 1 runs of one config that differ only in their seed. E > 1 trains an Ensemble,
-    which answers a Transformer's calls (models/ensemble.py); everything per run is a list over members. The
-    job checkpoint in a run's folder is its final weights; an ensemble's members get theirs in their own."""
+    """One training job: a seed group, E >= 1 runs of one finished run config that differ only in their seed,
+    into `arm_dir/seed{n}/`. E > 1 trains an Ensemble, which answers a Transformer's calls
+    (models/ensemble.py); everything per run is a list over members. A group of one keeps its checkpoint in
+    its run folder, where it ends as the run's final weights; a larger group keeps it in its own folder
+    (layout `job_dir`) until each member's weights are written to the member's folder."""
 
-    def __init__(self, run: dict, seeds: list[int], run_dirs: list[Path], ckpt_path: Path, progress: bool):
-        run = tuned_run(run)  # a tuned arm's value, chosen by its sweep, is part of the config and its hash
+    def __init__(self, run: dict, seeds: list[int], arm_dir: str | Path, progress: bool):
+        if len(set(seeds)) != len(seeds) or not seeds:
+            raise ValueError(f"a seed group needs distinct seeds, got {seeds}")
         cfg = parse_run_config(run)
         self.data, self.mcfg, self.tcfg, self.meta = cfg.data, cfg.model, cfg.train, cfg.meta
-        self.run, self.seeds, self.run_dirs, self.ckpt_path = run, seeds, run_dirs, ckpt_path
-        self.progress, self.ensemble = progress, len(seeds) > 1
-        self.keeps_final = ckpt_path.parent in run_dirs  # the job checkpoint holds a run's final weights
+        self.run, self.seeds, self.progress, self.ensemble = run, list(seeds), progress, len(seeds) > 1
+        self.run_dirs = [Path(member_dir(arm_dir, s)) for s in seeds]
+        self.ckpt_path = Path(job_dir(arm_dir, seeds)) / CHECKPOINT
+        self.keeps_final = not self.ensemble  # the job checkpoint is the run's final weights
         self.run_hashes, self.job_hash = config_hashes(run, seeds, self.meta)
 
     def build(self, place: distributed.Placement) -> None:
@@ -420,7 +424,7 @@ class Trainer:
     def write(self, metrics: list[dict]) -> None:
         """Every run's final weights (where the job checkpoint is not them), history and metrics.json, last."""
         for k, (run_dir, m) in enumerate(zip(self.run_dirs, metrics)):
-            if run_dir != self.ckpt_path.parent:
+            if not self.keeps_final:
                 checkpoint.save(run_dir / CHECKPOINT, {"config_hash": self.run_hashes[k], "step": self.step,
                                                        "model": self.model.member_state_dict(k)})
             _write_history(run_dir / HISTORY, self.history.rows[k])
@@ -430,8 +434,10 @@ class Trainer:
             self.ckpt_path.unlink(missing_ok=True)  # every member's weights are in its own folder now
 
 
-def _run_job(run: dict, seeds: list[int], run_dirs: list[Path], ckpt_path: Path, progress: bool) -> list[dict]:
-    trainer = Trainer(run, seeds, run_dirs, ckpt_path, progress)
+def train(run: dict, seeds: list[int], arm_dir: str | Path, progress: bool = True) -> list[dict]:
+    """Train the seed group `seeds` (one seed or more) of an arm into `arm_dir/seed{n}/`, resuming the group's
+    checkpoint if there is one (`job_dir`); under torchrun, data parallel. Returns each run's metrics."""
+    trainer = Trainer(run, seeds, arm_dir, progress)
     place = distributed.setup(trainer.tcfg.device)
     try:
         trainer.build(place)
@@ -441,32 +447,13 @@ def _run_job(run: dict, seeds: list[int], run_dirs: list[Path], ckpt_path: Path,
         distributed.teardown(place)
 
 
-def train(run: dict, seed: int, out: str | Path, progress: bool = True) -> dict:
-    """Train one run into `out` (resuming its checkpoint if there is one); under torchrun, data parallel."""
-    out = Path(out)
-    return _run_job(run, [seed], [out], out / CHECKPOINT, progress)[0]
-
-
-def ensemble_checkpoint(arm_dir: str | Path, seeds: list[int]) -> Path:
-    """Where an ensemble job keeps its resumable state while it trains."""
-    return Path(ensemble_dir(arm_dir, seeds)) / CHECKPOINT
-
-
-def train_ensemble(run: dict, seeds: list[int], arm_dir: str | Path, progress: bool = True) -> list[dict]:
-    """Train the runs `arm_dir/seed{n}` for every n in `seeds` in one process, as a seed ensemble."""
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"ensemble seeds must be distinct, got {seeds}")
-    return _run_job(run, list(seeds), [Path(member_dir(arm_dir, s)) for s in seeds],
-                    ensemble_checkpoint(arm_dir, seeds), progress)
-
-
-def train_job(run: dict, out: str | Path, seed: int | None = None, seeds: list[int] | None = None, *,
-              threads: int = 0, processes: int = 1, compile_cache: str | None = None, progress: bool = True,
+def train_job(run: dict, seeds: list[int], out: str | Path, *, tuned: str | None = None, threads: int = 0,
+              processes: int = 1, compile_cache: str | None = None, progress: bool = True,
               argv: list[str] | None = None) -> list[dict]:
     """The train command's policy: torch.compile's cache (before anything compiles; torchrun's ranks inherit
     it), N data-parallel processes (this process relaunches `argv` under torchrun when it is not a rank
-    yet), torch's CPU threads, then one run with `seed` (`out` is its folder) or the seed ensemble of `seeds`
-    (`out` is the arm's folder)."""
+    yet), torch's CPU threads, then the seed group `seeds` into the arm folder `out`. A tuned arm's choice
+    (the `tune` rule's file) is filled into the run config here, so the trainer gets the finished config."""
     if compile_cache:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.abspath(compile_cache)
     if processes > 1 and "WORLD_SIZE" not in os.environ:
@@ -474,7 +461,7 @@ def train_job(run: dict, out: str | Path, seed: int | None = None, seeds: list[i
         return []
     if threads:
         torch.set_num_threads(threads)
-    runs = train_ensemble(run, seeds, out, progress) if seeds else [train(run, seed, out, progress)]
+    runs = train(tuned_run(run, tuned), seeds, out, progress)
     for m in runs:
         log.info("seed %d: best val loss %.4f at step %d", m["seed"], m["best_val_loss"], m["best_step"])
     return runs

@@ -41,7 +41,8 @@ from unrolled.data.batches import load_meta
 from unrolled.data.benchmarks import BLANK, LOSS_TEXTS, load_examples
 from unrolled.data.tokenizers import tokenizer_for
 from unrolled.errors import UnrolledError
-from unrolled.registry import load_runs, runs_named, seeds, zeroshot_name
+from unrolled.layout import runs_named, zeroshot_name
+from unrolled.registry import load_runs, seeds
 
 
 @torch.no_grad()

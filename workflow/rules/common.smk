@@ -1,7 +1,7 @@
 # The rules' look-ups over the config: their inputs, params, resources and file names (unrolled.rules,
-# pure Python). Where files live is the registry's (unrolled.registry); the config's cross-checks too.
-from unrolled import registry
-from unrolled.registry import HISTORY, ICL, METRICS
+# pure Python). Where files live is unrolled.layout's; what follows from the config, unrolled.registry's.
+from unrolled import layout
+from unrolled.layout import HISTORY, ICL, METRICS
 from unrolled.rules import Rules, exact
 
 R = Rules(config)

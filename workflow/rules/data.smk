@@ -4,11 +4,11 @@
 # Downloads run on the submit host (`localrule`): cluster compute nodes often have no internet.
 rule fetch_source:
     output:
-        raw=directory(registry.raw_dir("{source}")),
+        raw=directory(layout.raw_dir("{source}")),
     log:
-        registry.log_file("data", "fetch_{source}"),
+        layout.log_file("data", "fetch_{source}"),
     benchmark:
-        registry.benchmark_file("data", "fetch_{source}", registry.LOGS)
+        layout.benchmark_file("data", "fetch_{source}", layout.LOGS)
     localrule: True
     conda:
         "../envs/unrolled.yml"
@@ -22,11 +22,11 @@ rule prepare_dataset:
     input:
         unpack(R.dataset_inputs),
     output:
-        data=directory(registry.prepared_dir("{dataset}")),
+        data=directory(layout.prepared_dir("{dataset}")),
     log:
-        registry.log_file("data", "prepare_{dataset}"),
+        layout.log_file("data", "prepare_{dataset}"),
     benchmark:
-        registry.benchmark_file("data", "prepare_{dataset}", registry.LOGS)
+        layout.benchmark_file("data", "prepare_{dataset}", layout.LOGS)
     conda:
         "../envs/unrolled.yml"
     params:
@@ -39,5 +39,5 @@ rule prepare_dataset:
 
 rule data:
     input:
-        [registry.prepared_dir(name) for name in config["data_targets"]],
+        [layout.prepared_dir(name) for name in config["data_targets"]],
     localrule: True

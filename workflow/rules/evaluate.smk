@@ -8,10 +8,10 @@ rule summarize:
         histories=R.experiment_runs(HISTORY),
     output:
         json=R.summary("{experiment}"),
-        csv=R.summary("{experiment}", registry.SUMMARY_CSV),
-        curves=registry.curves_file("{experiment}", R.results),
+        csv=R.summary("{experiment}", layout.SUMMARY_CSV),
+        curves=layout.curves_file("{experiment}", R.results),
     log:
-        registry.log_file("evaluate", "{experiment}"),
+        layout.log_file("evaluate", "{experiment}"),
     benchmark:
         R.benchmark("evaluate", "{experiment}")
     conda:
@@ -33,10 +33,10 @@ rule metrics:
     input:
         summaries=rules.summaries.input,
     output:
-        json=registry.metrics_files(R.results)[0],
-        all=registry.metrics_files(R.results)[1],
+        json=layout.metrics_files(R.results)[0],
+        all=layout.metrics_files(R.results)[1],
     log:
-        registry.log_file("evaluate", "metrics"),
+        layout.log_file("evaluate", "metrics"),
     conda:
         "../envs/unrolled.yml"
     shell:

@@ -14,9 +14,9 @@ rule figure:
         ),
         pdf=R.figure("{figure}", "pdf"),
     log:
-        registry.log_file("figures", "{figure}"),
+        layout.log_file("figures", "{figure}"),
     benchmark:
-        registry.benchmark_file("figures", "{figure}", registry.LOGS)
+        layout.benchmark_file("figures", "{figure}", layout.LOGS)
     conda:
         "../envs/unrolled.yml"
     params:
@@ -31,14 +31,14 @@ rule across_training_figure:
         summary=rules.summarize.output.json,
     output:
         png=report(
-            R.figure(registry.across_figure("{experiment}")),
+            R.figure(layout.across_figure("{experiment}")),
             caption="../report/across.rst",
             category="Across training",
             labels=lambda wildcards: {"experiment": wildcards.experiment},
         ),
-        pdf=R.figure(registry.across_figure("{experiment}"), "pdf"),
+        pdf=R.figure(layout.across_figure("{experiment}"), "pdf"),
     log:
-        registry.log_file("figures", registry.across_figure("{experiment}")),
+        layout.log_file("figures", layout.across_figure("{experiment}")),
     conda:
         "../envs/unrolled.yml"
     params:
@@ -50,7 +50,7 @@ rule across_training_figure:
 rule figures:
     input:
         [R.figure(name) for name in config["figures"]],
-        [R.figure(registry.across_figure(name)) for name in config["experiments"]],
+        [R.figure(layout.across_figure(name)) for name in config["experiments"]],
 
 
 rule table:
@@ -60,9 +60,9 @@ rule table:
         icl=R.icl_summaries,
         theory=rules.theory.input,
     output:
-        md=report(registry.table_file(R.results), caption="../report/table.rst", category="Tables"),
+        md=report(layout.table_file(R.results), caption="../report/table.rst", category="Tables"),
     log:
-        registry.log_file("figures", "table"),
+        layout.log_file("figures", "table"),
     conda:
         "../envs/unrolled.yml"
     params:

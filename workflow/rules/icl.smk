@@ -8,7 +8,7 @@ rule icl_eval:
     output:
         json=R.run_file("{experiment}", "{arm}", "{seed}", ICL),
     log:
-        registry.log_file("icl", "{experiment}/{arm}/seed{seed}"),
+        layout.log_file("icl", "{experiment}/{arm}/seed{seed}"),
     benchmark:
         R.benchmark("icl", "{experiment}/{arm}/seed{seed}")
     wildcard_constraints:
@@ -32,7 +32,7 @@ rule summarize_icl:
     output:
         json=R.summary("{experiment}", ICL),
     log:
-        registry.log_file("icl", "{experiment}"),
+        layout.log_file("icl", "{experiment}"),
     benchmark:
         R.benchmark("icl", "{experiment}")
     conda:

@@ -3,12 +3,12 @@
 
 rule theory_probdr:
     input:
-        data=lambda wildcards: registry.prepared_dir(config["theory"]["probdr"]["dataset"]),
+        data=lambda wildcards: layout.prepared_dir(config["theory"]["probdr"]["dataset"]),
     output:
         json=R.theory("probdr")[0],
         latents=R.theory("probdr")[1],
     log:
-        registry.log_file("theory", "probdr"),
+        layout.log_file("theory", "probdr"),
     benchmark:
         R.benchmark("theory", "probdr")
     conda:
@@ -24,7 +24,7 @@ rule theory_snr:
     output:
         json=R.theory("snr")[0],
     log:
-        registry.log_file("theory", "snr"),
+        layout.log_file("theory", "snr"),
     benchmark:
         R.benchmark("theory", "snr")
     conda:

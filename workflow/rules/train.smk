@@ -1,10 +1,11 @@
-# Training. An experiment trains one job per run {experiment}/{arm}/seed{n} (rule train), or, with
-# `ensemble: E`, one job per group of E seeds that trains them as a seed ensemble in one process and
-# writes the same per-seed files (one rule per group, made below from the train rule). Checkpoints are not
-# declared outputs, so Snakemake keeps them when a job fails or is killed, and the rerun resumes from them.
-# An experiment with resources.gpu = N > 1 trains each run data-parallel: the job locks N GPUs and starts
-# torchrun with one rank on each (`--processes`; on the CPU, N gloo processes). Snakemake may lower the
-# `gpu` resource it schedules with to --resources; the job still starts that many ranks, or fails clearly.
+# Training. Every job trains a seed group of one arm: the experiment's seeds in groups of `ensemble`
+# (default 1), each group one process that writes each run's files {experiment}/{arm}/seed{n}/. A group of
+# one is the train rule; a larger group is trained as a seed ensemble by a rule made below from the train
+# rule, differing only in its outputs and seeds. Checkpoints are not declared outputs, so Snakemake keeps
+# them when a job fails or is killed, and the rerun resumes from them. An experiment with resources.gpu =
+# N > 1 trains each run data-parallel: the job locks N GPUs and starts torchrun with one rank on each
+# (`--processes`; on the CPU, N gloo processes). Snakemake may lower the `gpu` resource it schedules with
+# to --resources; the job still starts that many ranks, or fails clearly.
 
 
 # A tuned arm's choice of its sweep, made once (its input is `ancient`): every seed group of the arm, on any
@@ -13,9 +14,9 @@ rule tune:
     input:
         R.sweep_summary,
     output:
-        registry.tuned_file("{experiment}", "{arm}", R.results),
+        layout.tuned_file("{experiment}", "{arm}", R.results),
     log:
-        registry.log_file("train", "{experiment}/{arm}/tune"),
+        layout.log_file("train", "{experiment}/{arm}/tune"),
     conda:
         "../envs/unrolled.yml"
     params:
@@ -32,7 +33,7 @@ rule train:
         metrics=R.run_file("{experiment}", "{arm}", "{seed}", METRICS),
         history=R.run_file("{experiment}", "{arm}", "{seed}", HISTORY),
     log:
-        registry.log_file("train", "{experiment}/{arm}/seed{seed}"),
+        layout.log_file("train", "{experiment}/{arm}/seed{seed}"),
     benchmark:
         R.benchmark("train", "{experiment}/{arm}/seed{seed}")
     wildcard_constraints:
@@ -46,40 +47,43 @@ rule train:
         runtime=R.resource("runtime"),
     params:
         config=R.run_config,
-        seeds=lambda wildcards: f"--seed {wildcards.seed}",
-        out=R.parent,
+        tuned=R.tuned_option,
+        seeds=lambda wildcards: wildcards.seed,
+        out=R.arm_path,
         processes=R.resource("gpu"),
         compile_cache=R.compile_cache,
     shell:
-        "python -m unrolled train --config {params.config:q} {params.seeds} --out {params.out}"
-        " --threads {threads} --processes {params.processes} {params.compile_cache} > {log} 2>&1"
+        "python -m unrolled train --config {params.config:q} {params.tuned} --seeds {params.seeds}"
+        " --out {params.out} --threads {threads} --processes {params.processes} {params.compile_cache}"
+        " > {log} 2>&1"
 
 
-# A seed group's job: the train rule's body, threads and resources, with the group's seeds and the arm's folder.
+# A seed group of more than one: the train rule with the group's outputs and seeds.
 for _experiment, _groups in R.ensembles.items():
     for _group in _groups:
-        _seeds = f"{_group[0]}-{_group[-1]}"
+        _name = layout.group_name(_group)
 
         rule:
             name:
-                f"train_ensemble_{_experiment}_seed{_seeds}"
+                f"train_ensemble_{_experiment}_{_name}"
             input:
                 unpack(R.training_inputs),
             output:
                 metrics=[R.run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
                 history=[R.run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
             log:
-                registry.log_file("train", f"{{experiment}}/{{arm}}/seed{_seeds}"),
+                layout.log_file("train", f"{{experiment}}/{{arm}}/{_name}"),
             benchmark:
-                R.benchmark("train", f"{{experiment}}/{{arm}}/seed{_seeds}")
+                R.benchmark("train", f"{{experiment}}/{{arm}}/{_name}")
             wildcard_constraints:
                 experiment=exact([_experiment]),
             conda:
                 "../envs/unrolled.yml"
             params:
                 config=rules.train.params.config,
-                seeds="--seeds " + " ".join(map(str, _group)),
-                out=lambda wildcards: registry.arm_dir(wildcards.experiment, wildcards.arm, R.runs),
+                tuned=rules.train.params.tuned,
+                seeds=" ".join(map(str, _group)),
+                out=rules.train.params.out,
                 processes=rules.train.params.processes,
                 compile_cache=rules.train.params.compile_cache,
             shell:
@@ -87,6 +91,4 @@ for _experiment, _groups in R.ensembles.items():
 
         # Threads and resources are the train rule's, as the config and a profile's set-threads / set-resources
         # for `train` made them (Snakemake matches those by rule name; these rules' names are made here).
-        getattr(rules, f"train_ensemble_{_experiment}_seed{_seeds}").rule.resources = (
-            rules.train.rule.resources.copy()
-        )
+        getattr(rules, f"train_ensemble_{_experiment}_{_name}").rule.resources = rules.train.rule.resources.copy()

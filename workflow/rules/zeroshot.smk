@@ -6,9 +6,9 @@ rule zeroshot:
     input:
         unpack(R.evaluation_inputs),
     output:
-        json=R.run_file("{experiment}", "{arm}", "{seed}", registry.zeroshot_name("{benchmark}")),
+        json=R.run_file("{experiment}", "{arm}", "{seed}", layout.zeroshot_name("{benchmark}")),
     log:
-        registry.log_file("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}"),
+        layout.log_file("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}"),
     benchmark:
         R.benchmark("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}")
     wildcard_constraints:
@@ -32,9 +32,9 @@ rule summarize_zeroshot:
     input:
         runs=R.zeroshot_runs,
     output:
-        json=R.summary("{experiment}", registry.ZEROSHOT_SUMMARY),
+        json=R.summary("{experiment}", layout.ZEROSHOT_SUMMARY),
     log:
-        registry.log_file("zeroshot", "{experiment}"),
+        layout.log_file("zeroshot", "{experiment}"),
     conda:
         "../envs/unrolled.yml"
     params:

@@ -14,6 +14,7 @@ from pathlib import Path
 from unrolled.atomic import atomic_dir, write_json
 from unrolled.data.sources import load_provenance
 from unrolled.errors import UnrolledError
+from unrolled.layout import META
 
 GPT2_RANKS = "gpt2.tiktoken"
 
@@ -157,7 +158,7 @@ def prepare(name: str, spec: dict, source_dirs: dict[str, str | Path], out: str 
         if spec["builder"] in BENCHMARK_BUILDERS:  # how models are scored on it (zeroshot.py)
             fields["protocol"] = spec.get("protocol", "sliding")
         meta = {"name": name, "builder": spec["builder"], **fields, "sources": sources}
-        write_json(tmp / "meta.json", meta)
+        write_json(tmp / META, meta)
     sizes = {k: meta[k] for k in ("train_tokens", "val_tokens", "counts", "examples") if k in meta}
     logging.getLogger(__name__).info("prepared %s into %s: %s", name, out, sizes)
     return meta

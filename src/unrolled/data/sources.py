@@ -26,8 +26,8 @@ from pathlib import Path
 from unrolled.atomic import atomic_dir, sha256_file, write_json
 from unrolled.data.archive import extract
 from unrolled.errors import ChecksumError, SourceError
+from unrolled.layout import PROVENANCE
 
-PROVENANCE = "SOURCE.json"
 _CHUNK = 1 << 20
 
 
