@@ -128,7 +128,7 @@ test-fast: $(STAMP)
 ## Snakemake's linter and the formatter's check (CI runs this before the tests).
 lint: $(STAMP)
 	$(SNAKEMAKE) --lint
-	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/snakefmt --check workflow
 
 ## Version data/prepared and results/ with DVC and push them: the data to your default remote, the results
 ## to the reference store (reference/dvc-store, results.dvc's remote); then commit the two .dvc files and

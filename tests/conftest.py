@@ -106,7 +106,7 @@ def run(cmd, cwd, check=True, env_extra=None, **kwargs):
     return proc
 
 
-WORKFLOW_FILES = ("Snakefile", "profiles", "workflow", "config", ".gitignore", ".dvc", ".dvcignore", "dvc.yaml", "Makefile",
+WORKFLOW_FILES = ("workflow", "config", ".gitignore", ".dvc", ".dvcignore", "dvc.yaml", "Makefile",
                   "requirements.txt", "pyproject.toml")
 
 

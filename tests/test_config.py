@@ -107,7 +107,10 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
     for first, last, exp in groups:
         planned[exp] += int(last) - int(first) + 1
     paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
-    expected = {name: len(spec["arms"]) * spec["seeds"] for name, spec in paper.items()}
+    arm_sets = yaml.safe_load((workflow_copy / "config" / "recipes.yaml").read_text())["arm_sets"]
+    expected = {name: len(spec.get("arms") or arm_sets[spec["arm_set"]]["arms"]) * spec["seeds"]
+                for name, spec in paper.items()}
+    assert expected["p2_icl_dense"] == 6 * 3  # the ICL arm set's six arms
     assert planned == expected  # every run of every experiment, once
     assert expected["p1_shakespeare_char"] == 300  # 100 seeds x 2 arms, as the paper, and the XSA arm
     assert ensemble_jobs["p1_shakespeare_char"] == 3 * 5  # as ensembles of 20: 5 jobs per arm
@@ -185,8 +188,8 @@ def test_the_workflow_lints_and_plans_with_snakemake_alone(tmp_path):
     assert lint.returncode == 0, lint.stdout + lint.stderr
     dry = subprocess.run([*snakemake, "-n"], cwd=wf, capture_output=True, text=True, env=_bare_env(tmp_path))
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    # plain snakemake finds the workflow's default profile beside the top-level Snakefile
-    assert "Using workflow specific profile profiles/default" in dry.stdout + dry.stderr
+    # plain snakemake finds workflow/Snakefile and the default profile beside it
+    assert "Using workflow specific profile workflow/profiles/default" in dry.stdout + dry.stderr
     assert "fetch_source" in dry.stdout
 
 

@@ -274,5 +274,4 @@ def test_ensemble_flops_are_one_members():
     cfg = ModelConfig(**TASKS["lm"], n_layer=2, n_head=2, n_embd=16, attention="mssa", mssa_output="tied")
     single = Transformer(cfg)
     ensemble = Ensemble([single, Transformer(cfg), Transformer(cfg)])
-    assert ensemble.flops_per_item() == single.flops_per_item() and ensemble.flops_per_token(24) == \
-        single.flops_per_token(24) > single.flops_per_token()
+    assert ensemble.flops_per_item() == single.flops_per_item() > 0

@@ -29,6 +29,22 @@ def test_schema_lists_exactly_the_model_and_train_fields():
     assert set(SCHEMA["$defs"]["train"]["properties"]) == {f.name for f in fields(TrainConfig)}
 
 
+def test_the_schemas_enums_are_the_codes_choices():
+    """Every model and train key the code restricts to a few values has exactly those as the schema's enum
+    (the task is fixed by the data, not the config); no other model or train key has an enum."""
+    from unrolled.config import CHOICES as TRAIN_CHOICES
+    from unrolled.models.transformer import CHOICES as MODEL_CHOICES
+
+    for section, choices in (("model", MODEL_CHOICES), ("train", TRAIN_CHOICES)):
+        enums = {key: tuple(prop["enum"]) for key, prop in SCHEMA["$defs"][section]["properties"].items()
+                 if "enum" in prop}
+        assert enums == {k: v for k, v in choices.items() if k not in DERIVED_FROM_DATA}, section
+        for key, allowed in choices.items():
+            cls = ModelConfig if section == "model" else TrainConfig
+            with pytest.raises(ValueError, match=f"{section}.{key}: 'other' is not one of"):
+                cls(**{key: "other"})
+
+
 def test_run_config_is_base_plus_arm():
     spec = {"dataset": "shakespeare_char", "model": {"n_layer": 4, "mlp": "gelu"}, "train": {"lr": 1e-3},
             "arms": {"vanilla": {}, "aot": {"mlp": "none"}, "empty": None}, "seeds": 3}
@@ -103,10 +119,32 @@ def test_paper_config_runs_every_experiment_of_both_papers():
     claims = {c for spec in paper["experiments"].values() for c in spec.get("claims", {})}
     assert {"p1_char_lm", "p1_vit", "p1_gpt2_owt", "p2_lm", "p2_vit"} <= claims
     assert set(paper["theory"]) == {"probdr", "snr"}
-    p1 = paper["experiments"]["p1_shakespeare_char"]  # its recipe, p1_char, filled in
-    assert p1["seeds"] == 100 and p1["model"] == {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256,
-                                                  "dropout": 0.2, "bias": False}
-    assert p1["train"]["max_iters"] == 5000 and p1["recipe"] == "p1_char"
+    p1 = paper["experiments"]["p1_shakespeare_char"]  # its recipe, p1_char, filled in over the trainer's defaults
+    model, train = ModelConfig(**p1["model"]), TrainConfig(**p1["train"])
+    assert p1["seeds"] == 100 and p1["recipe"] == "p1_char"
+    assert (model.n_layer, model.n_head, model.n_embd, model.block_size, model.dropout, model.bias) == \
+        (6, 6, 384, 256, 0.2, False)  # nanoGPT's train_shakespeare_char
+    assert (train.batch_size, train.max_iters, train.lr, train.min_lr, train.warmup_iters, train.beta2,
+            train.weight_decay, train.grad_clip, train.eval_interval, train.eval_iters) == \
+        (64, 5000, 1e-3, 1e-4, 100, 0.99, 0.1, 1.0, 250, 200)
+    assert train.lr_decay_iters is None  # the cosine ends at max_iters, whatever an experiment sets it to
+
+
+def test_no_config_restates_a_value_it_does_not_change():
+    """An experiment's model and train keys each change its recipe's value, and a recipe's each change the
+    trainer's default: a value written twice would have to be changed twice."""
+    recipes = yaml.safe_load((REPO / "config" / "recipes.yaml").read_text())["recipes"]
+    defaults = {"model": ModelConfig(), "train": TrainConfig()}
+    for name, recipe in recipes.items():
+        for part in ("model", "train"):
+            same = [k for k, v in recipe.get(part, {}).items() if getattr(defaults[part], k) == v]
+            assert not same, f"recipes.{name}.{part} restates the trainer's defaults {same}"
+    for file in ("config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml"):
+        for name, spec in yaml.safe_load((REPO / "config" / file).read_text())["experiments"].items():
+            recipe = recipes.get(spec.get("recipe"), {})
+            for part in ("model", "train"):
+                same = [k for k, v in spec.get(part, {}).items() if k in recipe.get(part, {}) and recipe[part][k] == v]
+                assert not same, f"{file}: experiments.{name}.{part} restates its recipe's {same}"
 
 
 def _config(name, resolved=True):
@@ -134,7 +172,7 @@ def test_every_shipped_config_passes_the_cross_checks(name, tmp_path, monkeypatc
     (lambda c: c["theory"].pop("snr"), "figures.p2_snr draws theory.snr"),
     (lambda c: c["experiments"]["lm_char"].update(ensemble=4, resources={"gpu": 2}), "an ensemble trains in one"),
     (lambda c: c["experiments"]["lm_char"].update(ensemble=2, model={"loss_chunk": 512}),
-     "set model.loss_chunk, which is for single runs"),
+     "arms.vanilla: model.loss_chunk is for single runs"),
 ])
 def test_cross_checks_name_the_key(edit, needle):
     config = _config("config.yaml")

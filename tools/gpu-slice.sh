@@ -5,7 +5,8 @@
 #
 #   tools/gpu-slice.sh SLICE [OUT]        SLICE: a number, or "next" (the first slice not finished here)
 #
-#   DEADLINE    seconds from the start for everything: install, data, training, evaluation, packing (540)
+#   DEADLINE    seconds from the start for everything: install, data, training, evaluation, packing
+#               (default below: a 10-minute allocation less a minute's margin)
 #   GPU_CONFIG  the tier's config (config/gpu.yaml)
 #   PYTHON      the Python that has PyTorch (python3)
 #

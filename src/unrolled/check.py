@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 from scipy import stats as sps
 
-from unrolled.layout import RESULTS, SUMMARY, experiment_file
+from unrolled.layout import REFERENCE_STORE, RESULTS, RESULTS_DVC, SUMMARY, experiment_file
 
 ALPHA = 0.05  # the family-wise error over all comparisons
 WEAK_BELOW = 6  # reference seeds: below this, the check's power is low, and it says so
@@ -42,7 +42,7 @@ def _object(store: Path, md5: str) -> Path:
     return store / "files" / "md5" / md5[:2] / md5[2:]
 
 
-def reference_summaries(dvc_file: str | Path = "results.dvc", store: str | Path = "reference/dvc-store") -> dict:
+def reference_summaries(dvc_file: str | Path = RESULTS_DVC, store: str | Path = REFERENCE_STORE) -> dict:
     """{experiment: summary} of the reference results named by `dvc_file`, read from the DVC store."""
     out = yaml.safe_load(Path(dvc_file).read_text())["outs"][0]
     manifest = _object(Path(store), out["md5"])
@@ -128,7 +128,7 @@ def compare(ours: dict[str, dict], references: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def check(results: str | Path = RESULTS, dvc_file="results.dvc", store="reference/dvc-store",
+def check(results: str | Path = RESULTS, dvc_file: str | Path = RESULTS_DVC, store: str | Path = REFERENCE_STORE,
           only: list[str] | None = None) -> list[dict]:
     """Every comparison of the reference (of the experiments `only`, where given) against the run in `results`."""
     references = reference_summaries(dvc_file, store)

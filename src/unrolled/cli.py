@@ -72,7 +72,9 @@ def runs_of(files: str) -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from unrolled.plan import ASSUMED_MFU  # pure Python; the model is imported only when a plan is made
+    from unrolled.config import H100_BF16_FLOPS  # pure Python; the model is imported only when a plan is made
+    from unrolled.layout import REFERENCE_STORE, RESULTS, RESULTS_DVC
+    from unrolled.plan import ASSUMED_MFU
 
     parser = argparse.ArgumentParser(prog="unrolled", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
@@ -121,8 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--benchmark", required=True, help="the prepared benchmark folder"),
              _arg("--data", required=True, help="the run's prepared training data (for its tokenizer)"),
              _arg("--bpe", help="the fetched GPT-2 BPE folder, for BPE models"),
-             _arg("--stride", type=int, help="sliding-window stride in tokens (default: block_size / 2)"),
-             out=True, keywords=("run_dir", "benchmark", "data", "bpe", "stride"), run_dir="run")
+             out=True, keywords=("run_dir", "benchmark", "data", "bpe"), run_dir="run")
     _command(sub, "summarize-zeroshot", "statistics over seeds of an experiment's zero-shot scores",
              "zeroshot:summarize", EXPERIMENT, SPEC, runs_of("zeroshot/{benchmark}.json, for each benchmark"),
              out=True, keywords=("experiment", "spec", "files"), files="runs")
@@ -143,15 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
              keywords=("spec", "inputs", "out"))
     _command(sub, "status", "every run of the config: done, running (step, val loss, ETA), stopped or not "
              "started, from the run folders alone", "status:command", EXPERIMENTS, CONFIGFILE,
-             _arg("--runs", help="the runs folder (default: the config's results folder's runs/)"),
-             keywords=("configfiles", "experiments", "runs"), configfiles="configfile")
+             keywords=("configfiles", "experiments"), configfiles="configfile")
     _command(sub, "show-run", "the finished run config an arm's jobs train with (as YAML), before they run",
              "registry:show_run", _arg("experiment"), _arg("arm"), CONFIGFILE,
              keywords=("configfiles", "experiment", "arm"), configfiles="configfile")
     _command(sub, "plan", "expected training time of every experiment and arm of a config (FLOPs, an assumed "
              "MFU) and the cluster allocations it takes, as a markdown table", "plan:report", EXPERIMENTS,
              CONFIGFILE, _arg("--mfu", type=float, help=f"assumed model FLOPs utilisation (default: {ASSUMED_MFU})"),
-             _arg("--peak-tflops", type=float, help="a GPU's peak TFLOP/s (default: H100 bf16 dense, 989; A100: 312)"),
+             _arg("--peak-tflops", type=float,
+                                 help=f"a GPU's peak TFLOP/s (default: an H100's bf16 dense, {H100_BF16_FLOPS / 1e12:g})"),
              keywords=("configfiles", "experiments", "mfu", "peak_tflops"), configfiles="configfile")
     _command(sub, "slices", "the config's training jobs cut into slices of one short GPU allocation each "
              "(its `slices.minutes`), in order, with their state", "slices:command", CONFIGFILE,
@@ -161,9 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "check", "does a finished run reproduce the published reference? Every paired difference: "
              "Welch's test of the gap (Holm over all), the same sign where the reference is significant, none "
              "missing (exit 2 if not)", "check:command",
-             _arg("--results", default="results", help="the run's results folder"),
-             _arg("--dvc-file", default="results.dvc", help="the .dvc file naming the reference"),
-             _arg("--store", default="reference/dvc-store", help="the DVC remote holding it"),
+             _arg("--results", default=RESULTS, help="the run's results folder"),
+             _arg("--dvc-file", default=RESULTS_DVC, help="the .dvc file naming the reference"),
+             _arg("--store", default=REFERENCE_STORE, help="the DVC remote holding it"),
              _arg("--only", action="append", metavar="EXPERIMENT", help="check only this experiment (repeatable)"),
              keywords=("results", "dvc_file", "store", "only"))
     _command(sub, "table", "results/tables/paper_vs_reproduced.md from the files it is given", "table:write",

@@ -3,8 +3,8 @@
 
 A run config has three parts: `data` (a prepared data set folder), `model` (ModelConfig fields; the
 vocabulary or image shape comes from the data set) and `train` (TrainConfig); an arm tuned by a sweep adds
-`tuned` (tuned_run). Unknown keys are errors that name them. This module also holds the peak
-FLOP/s of the GPUs the project knows, against which a model estimates its MFU (Transformer.estimate_mfu).
+`tuned` (tuned_run). Unknown keys are errors that name them. This module also holds the peak FLOP/s against
+which a model estimates its MFU (Transformer.estimate_mfu) and the plans and slices time jobs.
 """
 
 from __future__ import annotations
@@ -21,9 +21,17 @@ if TYPE_CHECKING:
     from unrolled.models import ModelConfig
 
 VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nanoGPT's 50257 -> 50304)
-# Dense bf16 peak FLOP/s; an H200 is an H100's chip with more memory. The default MFU reference is the H100.
-PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
-H100_BF16_FLOPS = PEAK_FLOPS["H100"]
+# An H100's dense bf16 peak FLOP/s (an H200 is the same chip with more memory): every MFU and time estimate
+# of the project is against it.
+H100_BF16_FLOPS = 989e12
+
+
+CHOICES = {  # the train keys that take one of these values (the schema's enums must equal them: tested)
+    "lr_schedule": ("cosine", "constant"),
+    "decay": ("matrices", "all"),
+    "dtype": ("auto", "float32", "bfloat16"),
+    "compile_mode": ("default", "max-autotune-no-cudagraphs"),
+}
 
 
 @dataclass
@@ -66,19 +74,22 @@ class TrainConfig:
     compile_optimizer: bool = False
 
     def __post_init__(self):
-        if self.lr_schedule not in ("cosine", "constant"):
-            raise ValueError(f"train.lr_schedule: {self.lr_schedule!r} is not 'cosine' or 'constant'")
-        if self.compile_mode not in ("default", "max-autotune-no-cudagraphs"):
-            raise ValueError(f"train.compile_mode: {self.compile_mode!r} is not 'default' or 'max-autotune-no-cudagraphs'")
-        if self.decay not in ("matrices", "all"):
-            raise ValueError(f"train.decay: {self.decay!r} is not 'matrices' or 'all'")
-        if self.dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"train.dtype: {self.dtype!r} is not 'auto', 'float32' or 'bfloat16'")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"train.{key}: {getattr(self, key)!r} is not one of {allowed}")
         for key in ("batch_size", "grad_accum", "max_iters", "eval_interval", "log_interval"):
             if getattr(self, key) < 1:
                 raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
         if self.checkpoint_interval is not None and self.checkpoint_interval < 1:
             raise ValueError(f"train.checkpoint_interval must be at least 1 or null, got {self.checkpoint_interval}")
+
+
+def check_seed_group(loss_chunk: int, size: int) -> None:
+    """A seed group of more than one trains as an ensemble under vmap, which the chunked loss's autograd.Function
+    has no rule for (and an ensemble's vocabularies are small): its logits are computed whole."""
+    if loss_chunk and size > 1:
+        raise ValueError("model.loss_chunk is for single runs; a seed group of more than one (ensemble > 1) "
+                         "computes its logits whole: set ensemble to 1 or leave loss_chunk out")
 
 
 def run_config(spec: dict, arm: str, data_root: str = PREPARED) -> dict:

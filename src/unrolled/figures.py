@@ -157,7 +157,7 @@ def snr(spec: dict, inputs: list[Path], out: Path):
                label=f"δ = {delta}: fit, rate {d['fitted_rate']:.4f} over {n} layers")
         if delta in claim["deltas"]:
             p = claim["deltas"][delta]
-            a.plot([1, 13], [p["first"], p["last"]], "--", color=colour, alpha=0.5, label=f"δ = {delta}: paper (its own N, p, K)")
+            a.plot(claim["layers"], [p["first"], p["last"]], "--", color=colour, alpha=0.5, label=f"δ = {delta}: paper (its own N, p, K)")
     a.set_yscale("log")
     a.set_xlabel("layer")
     a.set_ylabel("SNR (log scale)")

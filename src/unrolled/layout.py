@@ -34,6 +34,7 @@ META, PROVENANCE = "meta.json", "SOURCE.json"  # a prepared data set's descripti
 METRICS, HISTORY, CHECKPOINT, ICL = "metrics.json", "history.csv", "ckpt.pt", "icl.json"
 SUMMARY, SUMMARY_CSV, ZEROSHOT_SUMMARY = "summary.json", "summary.csv", "zeroshot.json"  # an experiment's
 PROGRESS = "progress.json"  # a training run's live state, removed when it finishes
+RESULTS_DVC, REFERENCE_STORE = "results.dvc", "reference/dvc-store"  # the published reference: its .dvc file and store
 THEORY = {"probdr": ["probdr.json", "probdr_latents.npz"], "snr": ["snr.json"]}
 _SEED = re.compile(r"seed(\d+)")
 

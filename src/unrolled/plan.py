@@ -20,6 +20,9 @@ from unrolled.config import H100_BF16_FLOPS, run_config
 # The measured single-H100 MFU of GPT-2 124M is 0.39 and of AoT-MSSA 0.35 (benchmarks/results/
 # step_time_gpt2.json, batch 12, compile, bf16); 0.30 leaves room for 8-GPU all-reduce and evaluation.
 ASSUMED_MFU = 0.30
+# A slice's jobs (config/gpu.yaml: small models, seed ensembles on one GPU) until they are measured: E = 16
+# ensembles of paper 1's char LM measured 0.16-0.25 on an H200 (benchmarks/results/ensemble_gpu.json).
+SLICE_MFU = 0.25
 ALLOCATION_OVERHEAD_MINUTES = 15
 
 
@@ -91,7 +94,7 @@ def plan(config: dict, mfu: float = ASSUMED_MFU, peak_flops: float = H100_BF16_F
     """One row per experiment and arm: size, FLOPs and expected wall time of its training jobs."""
     rows = []
     for name, spec in config["experiments"].items():
-        resources = registry.resources(spec, {"train_gpus": 1})  # a plan is for GPUs: at least one a job
+        resources = registry.resources(spec, {**config, "train_gpus": 1})  # a plan is for GPUs: at least one a job
         gpus, runtime = max(1, resources["gpu"]), resources["runtime"]
         usable_hours = max(1, runtime - ALLOCATION_OVERHEAD_MINUTES) / 60
         groups = registry.seed_groups(spec)

@@ -5,10 +5,12 @@ reads). Pure Python (no torch), cheap enough for the Snakefile to import. Where 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from pathlib import Path
 
 from unrolled.atomic import read_json
+from unrolled.config import check_seed_group
 from unrolled.layout import (EXTERNAL, HISTORY, ICL, META, METRICS, PROVENANCE, RESULTS, RUNS, SUMMARY, experiment_file,
                              prepared_dir, raw_dir, run_file, run_of, runs_root, theory_files, zeroshot_name)
 
@@ -54,13 +56,11 @@ def load_runs(files: Iterable[str | Path], spec: dict, name: str, read=read_json
     return {arm: {s: runs[arm][s] for s in arm_seeds(spec, arm)} for arm in spec["arms"]}
 
 
-RESOURCE_DEFAULTS = {"mem_mb": 4000, "runtime": 60}  # a training job's, where its experiment sets none
-
-
 def resources(spec: dict, config: dict) -> dict:
-    """A training job's resources: its experiment's `resources`, else `gpu` the config's train_gpus (0 on
-    the CPU; the gpu profile sets 1) and RESOURCE_DEFAULTS. A job starts its `gpu` ranks, never fewer."""
-    return {"gpu": config.get("train_gpus", 0), **RESOURCE_DEFAULTS, **spec.get("resources", {})}
+    """A training job's resources: its experiment's `resources`, else the config's `train_resources`, and
+    for `gpu` else its `train_gpus` (0 on the CPU; the gpu profile sets 1). A job starts its `gpu` ranks,
+    never fewer."""
+    return {"gpu": config.get("train_gpus", 0), **config.get("train_resources", {}), **spec.get("resources", {})}
 
 
 def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) -> list[str]:
@@ -176,6 +176,8 @@ def _keep_arms(spec: dict, kept: list[str]) -> None:
 def resolve(config: dict) -> dict:
     """The config the workflow runs, from a schema-valid one (changed in place and returned):
 
+    - `arm_set`: the named set's arms and pairs, where the experiment sets none (a config over the registry
+      may give an experiment its own arms);
     - `recipe`: the named recipe's model and train fill in what the experiment leaves out;
     - an arm with `tune` learns its key's value in each arm of the sweep experiment (read when it trains);
     - an experiment `when_data_present` whose data set cannot be built here (`data_missing`) and which has no
@@ -190,6 +192,10 @@ def resolve(config: dict) -> dict:
     """
     experiments = config.get("experiments", {})
     for name, spec in experiments.items():
+        if "arm_set" in spec:
+            arm_set = _known(config, "arm_sets", spec.pop("arm_set"), f"experiments.{name}.arm_set")
+            spec.setdefault("arms", copy.deepcopy(arm_set["arms"]))
+            spec.setdefault("pairs", copy.deepcopy(arm_set.get("pairs", [])))
         if "recipe" in spec:
             recipe = _known(config, "recipes", spec["recipe"], f"experiments.{name}.recipe")
             for part in ("model", "train"):
@@ -306,11 +312,12 @@ def check_config(config: dict) -> None:
         if spec.get("ensemble", 1) > 1 and spec.get("resources", {}).get("gpu", 0) > 1:
             raise ValueError(f"config: experiments.{name}: an ensemble trains in one process on one device; "
                              f"set resources.gpu to 1 or ensemble to 1")
-        chunked = [arm for arm, switches in spec["arms"].items()
-                   if {**spec.get("model", {}), **(switches or {})}.get("loss_chunk")]
-        if spec.get("ensemble", 1) > 1 and chunked:
-            raise ValueError(f"config: experiments.{name}: arms {chunked} set model.loss_chunk, which is for single "
-                             f"runs; set ensemble to 1 or leave loss_chunk out")
+        for arm, switches in spec["arms"].items():
+            try:
+                check_seed_group({**spec.get("model", {}), **(switches or {})}.get("loss_chunk", 0),
+                                 spec.get("ensemble", 1))
+            except ValueError as exc:
+                raise ValueError(f"config: experiments.{name}.arms.{arm}: {exc}") from None
         for bench in spec.get("zeroshot", []):
             builder = _known(config, "datasets", bench, f"experiments.{name}.zeroshot")["builder"]
             if builder not in BENCHMARK_BUILDERS:

@@ -59,7 +59,7 @@ def measured(config: dict) -> dict[str, dict]:
     loop's wall time, plus the first step: process start, data, compile; jobs that resumed are left out) and
     of an evaluation job, in minutes. Only what was measured is there."""
     results = config.get("results", layout.RESULTS)
-    runs, peak = layout.runs_root(results), config["slices"]["peak_tflops"] * 1e12
+    runs, peak = layout.runs_root(results), _settings(config)["peak_tflops"] * 1e12
     out, cost = {}, {}
     for name, spec in config["experiments"].items():
         mfus, startups, evaluations = [], [], []
@@ -95,9 +95,14 @@ def _evaluations(name: str, spec: dict, config: dict, arm: str, seed: int) -> li
     return icl + [("zeroshot", f"{name}/{arm}/seed{seed}/{b}") for b in spec.get("zeroshot", [])]
 
 
+def _settings(config: dict) -> dict:
+    """The config's `slices` settings, with the MFU and peak FLOP/s assumed where it sets none (plan.py's)."""
+    return {"mfu": plan.SLICE_MFU, "peak_tflops": plan.H100_BF16_FLOPS / 1e12, **config["slices"]}
+
+
 def job_minutes(config: dict, name: str, arm: str, size: int, measure: dict) -> dict:
     """A job's estimated minutes (start-up, training, evaluation jobs) and whether each part was measured."""
-    settings, spec = config["slices"], config["experiments"][name]
+    settings, spec = _settings(config), config["experiments"][name]
     got = measure.get(name, {})
     mfu = got.get("mfu", settings["mfu"])
     training = plan.job_cost(config, name, arm, size)["flops_per_job"] / (settings["peak_tflops"] * 1e12 * mfu) / 60
@@ -189,7 +194,7 @@ def _job_name(job: dict) -> str:
 
 
 def markdown(config: dict) -> str:
-    settings = config["slices"]
+    settings = _settings(config)
     packed = slices(config)
     measured_in = sorted({j["experiment"] for s in packed for j in s if j["measured"]})
     lines = [f"{len(packed)} slices of at most {settings['minutes']:g} minutes; `make reproduce-gpu SLICE=n` runs "

@@ -76,10 +76,10 @@ def report(experiments: dict, names: list[str] | None = None, root: str | Path =
     return lines
 
 
-def command(configfiles: list[str] | None, experiments: list[str], runs: str | None = None) -> str:
-    """`python -m unrolled status`: the config's runs (in its results folder unless `runs` says otherwise)."""
-    from unrolled.layout import RESULTS, runs_root
+def command(configfiles: list[str] | None, experiments: list[str]) -> str:
+    """`python -m unrolled status`: the config's runs, in its results folder."""
+    from unrolled.layout import runs_root
     from unrolled.registry import load_config
 
     config = load_config(configfiles)
-    return "\n".join(report(config["experiments"], experiments, runs or runs_root(config.get("results", RESULTS)))) + "\n"
+    return "\n".join(report(config["experiments"], experiments, runs_root(config["results"]))) + "\n"

@@ -156,7 +156,8 @@ def _claim_section(claim_id, claim, experiments, read: dict) -> list[str]:
 
 def _theory_section(claim, name: str, read: dict) -> tuple[list[str], dict | None]:
     """The section's heading and the paper's setup, and the theory result if this config ran it."""
-    lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}.", ""]
+    layers = f"; layers {claim['layers'][0]}-{claim['layers'][1]}" if "layers" in claim else ""
+    lines = [f"## {claim['title']}", "", f"*Paper:* {claim['setup']}{layers}.", ""]
     if name not in read["theory"]:
         return lines + ["Not run in this configuration.", ""], None
     return lines, read["theory"][name]
@@ -170,7 +171,7 @@ def _snr_section(claim_id, claim, experiments, read: dict) -> list[str]:
               f"η = {r['eta']}, τ = {r['tau']} (τ in the theorem's interval "
               f"({r['conditions']['tau_interval'][0]}, {r['conditions']['tau_interval'][1]:.3f}]: "
               f"{r['conditions']['tau_in_interval']}; δ bound √(log N / p) = {r['conditions']['delta_bound']:.3f}).", "",
-              "| δ | paper SNR, layer 1 → 13 | reproduced SNR, layer 1 → last | fitted rate (layers) | theory 1 + ητ | growth stops at layer |",
+              f"| δ | paper SNR, layer {claim['layers'][0]} → {claim['layers'][1]} | reproduced SNR, layer 1 → last | fitted rate (layers) | theory 1 + ητ | growth stops at layer |",
               "|---|---|---|---|---|---|"]
     for delta, d in r["deltas"].items():
         p = claim["deltas"].get(delta)

@@ -306,10 +306,10 @@ def evaluate(model, tokenizer, task: str, examples: list[dict], stride: int | No
 
 
 def evaluate_run(run_dir: str | Path, benchmark: str | Path, data: str | Path, bpe: str | Path | None = None,
-                 stride: int | None = None, device: str = "auto") -> dict:
-    """One finished run (its folder) scored on one prepared benchmark, by the benchmark's protocol, with the run's
-    tokenizer (from its training data, and the fetched BPE folder for BPE models), on a GPU no other job
-    holds if there is one."""
+                 device: str = "auto") -> dict:
+    """One finished run (its folder) scored on one prepared benchmark, by the benchmark's protocol (a sliding
+    window advances half the model's context), with the run's tokenizer (from its training data, and the
+    fetched BPE folder for BPE models), on a GPU no other job holds if there is one."""
     bench_meta = load_meta(benchmark)
     if bench_meta.get("kind") != "zeroshot":
         raise ValueError(f"{benchmark}: not a zero-shot benchmark (its meta.json kind is {bench_meta.get('kind')!r})")
@@ -317,7 +317,7 @@ def evaluate_run(run_dir: str | Path, benchmark: str | Path, data: str | Path, b
     model = checkpoint.load_model(run_dir, device)
     loss_examples = load_examples(benchmark, LOSS_TEXTS) if (Path(benchmark) / LOSS_TEXTS).exists() else None
     result = evaluate(model, tokenizer_for(load_meta(data), bpe), bench_meta["task"], load_examples(benchmark),
-                      stride, device, bench_meta.get("protocol", "sliding"), loss_examples,
+                      None, device, bench_meta.get("protocol", "sliding"), loss_examples,
                       bench_meta.get("records", "lines"))
     logging.getLogger(__name__).info("%s on %s: %s", run_dir, bench_meta["name"],
                                      {k: v for k, v in result.items() if k in ("loss", "accuracy")})

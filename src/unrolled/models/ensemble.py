@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, vmap
 
+from unrolled.config import check_seed_group
 from unrolled.models.transformer import Transformer
 
 # On the CPU, vmap runs attention once per member (correct, and what the CPU has cores for); GPUs fold the
@@ -41,8 +42,7 @@ class Ensemble(nn.Module):
         super().__init__()
         warnings.filterwarnings("ignore", message=CPU_ATTENTION_NOTE)  # once an ensemble exists, not on import
         self.cfg, self.size = members[0].cfg, len(members)
-        if self.cfg.loss_chunk:  # its autograd.Function has no vmap rule; a seed ensemble's vocabularies are small
-            raise ValueError("model.loss_chunk is for single runs; a seed ensemble computes its logits whole")
+        check_seed_group(self.cfg.loss_chunk, self.size)
         # The layout: a copy of member 0 whose parameters are replaced by the stacked ones. Tied weights
         # (the LM head and the token embedding) stay one stacked parameter.
         self.model = copy.deepcopy(members[0])
@@ -69,18 +69,11 @@ class Ensemble(nn.Module):
         """Parameters of one member."""
         return self.model.num_params() // self.size
 
-    @property
-    def members(self) -> int:
-        return self.size
-
     estimate_mfu = Transformer.estimate_mfu  # every member's items at one member's FLOPs each
 
     def flops_per_item(self) -> float:
         """One member's training FLOPs per item (Transformer.flops_per_item over the stacked weights)."""
         return self.model.flops_per_item(members=self.size)
-
-    def flops_per_token(self, seq_len: int | None = None) -> float:
-        return self.model.flops_per_token(seq_len, members=self.size)
 
     @property
     def identity_scale(self) -> torch.Tensor | None:

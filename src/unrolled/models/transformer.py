@@ -219,7 +219,6 @@ class Transformer(nn.Module):
         """a in y = A v - a v, when it is learned."""
         return torch.sigmoid(self.identity_logit) if self.cfg.identity == "learned" else None
 
-    members = 1  # a seed ensemble (models/ensemble.py) answers the same calls for several members
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())  # tied weights counted once
@@ -233,7 +232,7 @@ class Transformer(nn.Module):
 
     def estimate_mfu(self, items_per_second: float, peak_flops: float) -> float:
         """Model FLOPs utilisation: the training FLOPs of `items_per_second` (every member's, for an
-        ensemble) over the device's peak FLOP/s (config.PEAK_FLOPS)."""
+        ensemble) over the device's peak FLOP/s (config.H100_BF16_FLOPS)."""
         return items_per_second * self.flops_per_item() / peak_flops
 
     def flops_per_item(self, members: int = 1) -> float:
@@ -266,13 +265,6 @@ class Transformer(nn.Module):
             forward = 2 * (T * per_token + T // 2 * weights(self.head)) + attention * T * T
         # The read-in's backward computes its weights' gradient only (the data need none): 2x, not 3x.
         return 3 * forward + 2 * 2 * read_in
-
-    def flops_per_token(self, seq_len: int | None = None, members: int = 1) -> float:
-        """An LM's training FLOPs per token (flops_per_item), at a context of `seq_len` tokens."""
-        if self.cfg.task != "lm":
-            raise ValueError("flops_per_token is an LM's; use flops_per_item")
-        longer = (seq_len or self.cfg.block_size) - self.cfg.block_size
-        return self.flops_per_item(members) + 3 * 4 * self.cfg.n_layer * self.cfg.n_embd * longer
 
     def embed(self, x: torch.Tensor, ys: torch.Tensor | None = None) -> torch.Tensor:
         if self.cfg.task == "regression":
