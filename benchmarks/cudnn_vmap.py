@@ -32,7 +32,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from step_time import Timer, make_ensemble_step  # noqa: E402
+from common import Timer  # noqa: E402
+from step_time import make_ensemble_step  # noqa: E402
 
 from unrolled.models.transformer import Attention  # noqa: E402
 from unrolled.atomic import write_json

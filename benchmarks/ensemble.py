@@ -28,37 +28,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from unrolled import distributed
 from unrolled.atomic import write_json
-from unrolled.data.text import write_tokens
-from unrolled.layout import META
 from unrolled.config import H100_BF16_FLOPS
 from unrolled.train import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from step_time import Timer  # noqa: E402
-
-PRESETS = {
-    # config/config.yaml's lm_char (600 steps, eval every 50 over 20 batches)
-    "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.2),
-                train=dict(batch_size=32, max_iters=600, eval_interval=50, eval_iters=20, compile=False)),
-    # paper 1's char LM (nanoGPT's train_shakespeare_char): 5000 steps, eval every 250 over 200 batches
-    "paper": dict(model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
-                  train=dict(batch_size=64, max_iters=5000, eval_interval=250, eval_iters=200, compile=True)),
-}
-
-
-def synthetic_char_data(folder: Path, tokens: int = 1_115_394, vocab: int = 65) -> Path:
-    """A prepared char data set of tiny-shakespeare's size and vocabulary (throughput ignores the text)."""
-    rng = np.random.default_rng(0)
-    write_tokens(folder / "train.bin", rng.integers(0, vocab, int(tokens * 0.9)))
-    write_tokens(folder / "val.bin", rng.integers(0, vocab, tokens - int(tokens * 0.9)))
-    write_json(folder / META, {"name": "synthetic_char", "tokenizer": "char", "vocab_size": vocab})
-    return folder
-
+from common import PRESETS, Timer, synthetic_char_data  # noqa: E402
 
 def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
     seeds = list(range(E))

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ensemble import PRESETS, synthetic_char_data  # noqa: E402
+from common import PRESETS, synthetic_char_data  # noqa: E402
 
 from unrolled.train import train  # noqa: E402
 from unrolled.atomic import write_json

@@ -26,13 +26,12 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/ensemble.py's presets and data
+sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/common.py
 
 from unrolled.config import H100_BF16_FLOPS, TrainConfig
 from unrolled.models import ModelConfig, Transformer
@@ -41,6 +40,8 @@ from unrolled.stats import bootstrap_ci
 from unrolled import distributed
 from unrolled.train import Trainer, optimizer_and_update
 from unrolled.atomic import write_json
+
+from common import PRESETS as ENSEMBLE_PRESETS, Timer, synthetic_char_data  # noqa: E402
 
 VARIANTS = {
     "baseline": dict(),
@@ -92,7 +93,6 @@ def make_ensemble_step(name, preset, members, device, folder: Path):
     """A seed ensemble of `members` char LMs (benchmarks/ensemble.py's preset, on its synthetic data) as the
     trainer runs it (train.Trainer: device batches, per-member clipping, compiled on a GPU) with the variant's
     switches. Returns what make_step returns."""
-    from ensemble import PRESETS as ENSEMBLE_PRESETS, synthetic_char_data
 
     p = ENSEMBLE_PRESETS[preset]
     train = {**p["train"], "compile": p["train"]["compile"] and device == "cuda",
@@ -141,31 +141,6 @@ def make_nanogpt_step(path: Path, preset, device, compile_model, bf16):
         opt.step()
 
     return model, training_step(fwd, opt, update, x, x, device, bf16), batch * m["block_size"], (x, x)
-
-
-class Timer:
-    """Seconds per step of each timed stretch: CUDA events on a GPU (read once, at the end), else the clock."""
-
-    def __init__(self, device: str):
-        self.cuda, self.spans = device == "cuda", []
-
-    def start(self):
-        if self.cuda:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            return event
-        return time.perf_counter()
-
-    def stop(self, started, steps: int, into: list) -> None:
-        ended = self.start()
-        self.spans.append((started, ended, steps, into))
-
-    def collect(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-        for started, ended, steps, into in self.spans:
-            seconds = started.elapsed_time(ended) / 1e3 if self.cuda else ended - started
-            into.append(seconds / steps)
 
 
 class CudaMemory:
