@@ -97,5 +97,5 @@ def test_loss_chunk_is_refused_where_it_cannot_act():
     with pytest.raises(ValueError, match="model.loss_chunk"):
         ModelConfig(task="vit", loss_chunk=64)
     cfg = ModelConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_size=20, loss_chunk=8)
-    with pytest.raises(ValueError, match="seed ensemble"):
+    with pytest.raises(ValueError, match="a seed group of more than one"):
         Ensemble([Transformer(cfg), Transformer(cfg)])

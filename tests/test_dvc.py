@@ -81,7 +81,7 @@ def test_dvc_metrics_show_is_the_headline_and_the_rest_is_beside_it(pulled):
 def test_the_metrics_step_writes_what_was_published(pulled, tmp_path):
     """The code that writes the headline and the full set, run on the published summaries, gives the
     published files: the headline is each arm against its baseline on the primary metric only."""
-    from unrolled.experiments import flat_metrics
+    from unrolled.summaries import flat_metrics
 
     summaries = sorted((pulled / "results").glob("*/summary.json"))
     headline = flat_metrics(summaries, tmp_path / "all.json")

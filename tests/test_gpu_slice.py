@@ -21,7 +21,7 @@ import gpu_wheels
 import rehearse_gpu
 from conftest import REPO, VENV_BIN, run
 from unrolled import config as run_configs
-from unrolled import experiments, layout, registry, slices
+from unrolled import layout, registry, slices, summaries
 from unrolled.errors import UnrolledError
 
 SETTINGS = {"minutes": 10, "mfu": 0.5, "peak_tflops": 1.0, "job_overhead_minutes": 1, "evaluation_minutes": 0.5}
@@ -120,9 +120,9 @@ def test_pooling_refuses_seeds_of_one_arm_trained_with_different_configs():
                         1: {"config": {"model": {"dropout": 0.3}, "train": {"lr": 1e-3}}}},
             "a_minus_i": {0: {"config": {"model": {"dropout": 0.2}}}, 1: {"config": {"model": {"dropout": 0.2}}}}}
     with pytest.raises(UnrolledError, match=r"x/vanilla: seeds 0 and 1 .*model.dropout: 0.2 vs 0.3"):
-        experiments.check_pooled_configs("x", runs)
+        summaries.check_pooled_configs("x", runs)
     runs["vanilla"][1]["config"]["model"]["dropout"] = 0.2
-    experiments.check_pooled_configs("x", runs)
+    summaries.check_pooled_configs("x", runs)
 
 
 def test_the_tuned_choice_is_the_best_of_its_own_arms_and_flags_the_grid_edge(tmp_path):

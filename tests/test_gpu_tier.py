@@ -18,7 +18,7 @@ import yaml
 
 from conftest import REPO, VENV_BIN, copy_workflow, run
 from rehearse_gpu import SMOKE, TINY, place_tinyshakespeare, write_smoke
-from unrolled import layout, registry, slices
+from unrolled import layout, slices
 from unrolled.registry import load_config
 
 pytestmark = pytest.mark.slow
@@ -117,8 +117,8 @@ def test_slices_run_resume_after_sigterm_and_accumulate(tier):
     os.killpg(proc.pid, signal.SIGTERM)
     log = proc.communicate(timeout=300)[0]
     assert proc.returncode != 0, "the slice finished before it was cut off:\n" + log[-2000:]
-    ckpt = wf / registry.ensemble_dir(layout.arm_dir(job["experiment"], job["arm"], layout.runs_root("results/gpu")),
-                                      job["seeds"]) / layout.CHECKPOINT
+    ckpt = wf / layout.job_dir(layout.arm_dir(job["experiment"], job["arm"], layout.runs_root("results/gpu")),
+                               job["seeds"]) / layout.CHECKPOINT
     assert ckpt.exists(), log[-3000:]
     assert not (wf / job["targets"][0]).exists()
 

@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
              keywords=("run", "seeds", "out", "tuned", "threads", "processes", "compile_cache", "progress", "argv"),
              run="config")
     _command(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv",
-             "experiments:summarize_files", EXPERIMENT, SPEC, runs_of("metrics.json"),
+             "summaries:summarize_files", EXPERIMENT, SPEC, runs_of("metrics.json"),
              _arg("--histories", nargs="+", required=True, help="every run's history.csv"),
              _arg("--out-json", required=True), _arg("--out-csv", required=True),
              _arg("--out-curves", required=True, help="every run's validation curve in one table (dvc plots)"),
@@ -115,21 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--values", required=True, type=_json_arg, help="{sweep arm: its value} as JSON"),
              out=True, keywords=("summary", "key", "values"))
     _command(sub, "metrics", "results/metrics.json (the headline, for `dvc metrics show`) and every metric "
-             "(--out-all) from the summaries", "experiments:flat_metrics", _arg("summary_paths", nargs="*"),
+             "(--out-all) from the summaries", "summaries:flat_metrics", _arg("summary_paths", nargs="*"),
              _arg("--out-all", required=True, help="every metric's arms and paired differences (JSON)"),
              out=True, keywords=("summary_paths", "out_all"))
     _command(sub, "zeroshot", "score one trained LM on one zero-shot benchmark", "zeroshot:evaluate_run",
-             _arg("--run", required=True, help="the run folder (metrics.json, ckpt.pt)"),
+             _arg("--run-dir", required=True, help="the run folder (metrics.json, ckpt.pt)"),
              _arg("--benchmark", required=True, help="the prepared benchmark folder"),
              _arg("--data", required=True, help="the run's prepared training data (for its tokenizer)"),
              _arg("--bpe", help="the fetched GPT-2 BPE folder, for BPE models"),
-             out=True, keywords=("run_dir", "benchmark", "data", "bpe"), run_dir="run")
+             out=True, keywords=("run_dir", "benchmark", "data", "bpe"))
     _command(sub, "summarize-zeroshot", "statistics over seeds of an experiment's zero-shot scores",
              "zeroshot:summarize", EXPERIMENT, SPEC, runs_of("zeroshot/{benchmark}.json, for each benchmark"),
              out=True, keywords=("experiment", "spec", "files"), files="runs")
     _command(sub, "icl-eval", "in-context regression error by number of examples, one run", "icl:evaluate_run",
-             _arg("--run", required=True), _arg("--data", required=True, help="the prepared regression data set"),
-             out=True, keywords=("run_dir", "data_folder"), run_dir="run", data_folder="data")
+             _arg("--run-dir", required=True, help="the run folder"),
+             _arg("--data", required=True, help="the prepared regression data set"),
+             out=True, keywords=("run_dir", "data_folder"), data_folder="data")
     _command(sub, "summarize-icl", "ICL curves over seeds with least squares, optimal and Lasso", "icl:summarize",
              EXPERIMENT, SPEC, runs_of("icl.json"), _arg("--data", required=True), out=True,
              keywords=("experiment", "spec", "files", "data_folder"), files="runs", data_folder="data")
@@ -168,13 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--only", action="append", metavar="EXPERIMENT", help="check only this experiment (repeatable)"),
              keywords=("results", "dvc_file", "store", "only"))
     _command(sub, "table", "results/tables/paper_vs_reproduced.md from the files it is given", "table:write",
-             _arg("--spec", required=True, type=_json_arg, help="the experiments section as JSON"),
+             _arg("--experiments", required=True, type=_json_arg, help="the config's experiments section as JSON"),
              _arg("--config-name", default="config/config.yaml"),
              _arg("--left-out", type=_json_arg, default={}, help="experiments left out here and why, as JSON"),
              *(_arg(f"--{kind}", nargs="*", default=[], help=f"the {kind} files it reads")
                for kind in ("summaries", "zeroshot", "icl", "theory")),
              _arg("--out", required=True),
-             keywords=("experiments", "inputs", "out", "config_name", "left_out"), experiments="spec")
+             keywords=("experiments", "inputs", "out", "config_name", "left_out"))
     return parser
 
 

@@ -1,7 +1,7 @@
 """What the workflow's rules ask of the config: their inputs, params, resources and file names, from their
 wildcards. Pure Python (no torch), so the Snakefile imports it cheaply; workflow/rules/common.smk makes one
-`Rules(config)`, R, and every rule calls it. Where files live is the registry's (registry.py): this class
-only applies it to the config's results folder.
+`Lookups(config)`, `lookups`, and every rule calls it. Where files live is layout.py's: this class only
+applies it to the config's results folder.
 
 Everything a config makes goes under its `results` folder. With `partial`, nothing trains: no rule makes a
 run's files (their wildcard constraints match no experiment), so the finished files the summaries read are
@@ -21,7 +21,7 @@ def exact(names) -> str:
     return "|".join(names) or "(?!)"
 
 
-class Rules:
+class Lookups:
     def __init__(self, config: dict):
         self.config = config
         self.results = config["results"]
@@ -59,7 +59,7 @@ class Rules:
     def table_params(self, configfiles) -> dict:
         """The table's experiments, what the config left out here, and the config's name, relative to the
         repository, so the table reads the same in every clone (Snakemake gives absolute paths)."""
-        return {"spec": json.dumps(self.config["experiments"]), "left_out": json.dumps(self.config["left_out"]),
+        return {"experiments": json.dumps(self.config["experiments"]), "left_out": json.dumps(self.config["left_out"]),
                 "config_name": " ".join(os.path.relpath(f) for f in configfiles) or "config/config.yaml"}
 
     def theory_json(self, name: str):

@@ -43,7 +43,7 @@ def run_status(folder: str | Path, now: float | None = None) -> dict:
         where = f"step {p['step']}/{p['max_iters']}{val}"
         if age <= STALE_SECONDS:
             return {"state": "running", "detail": f"{where}, eta {_duration(p['eta_seconds'])}, "
-                                                  f"{p['tokens_per_second']:,.0f} tok/s (updated {_duration(age)} ago)"}
+                                                  f"{p['items_per_second']:,.0f} {p['unit']} (updated {_duration(age)} ago)"}
         return {"state": "stopped", "detail": f"{where}, no progress for {_duration(age)}; a rerun resumes it"}
     step = _last_step(folder)
     if step is not None or (folder / CHECKPOINT).exists():

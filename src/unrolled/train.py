@@ -224,8 +224,10 @@ class Progress:
 
     WRITE_SECONDS = 30.0
 
-    def __init__(self, run_dirs: list[Path], max_iters: int, start_step: int, items_per_step: int):
-        self.run_dirs, self.max_iters, self.start_step = run_dirs, max_iters, start_step
+    UNITS = {"lm": "tok/s", "vit": "images/s", "regression": "prompts/s"}  # what a task's sampler counts
+
+    def __init__(self, run_dirs: list[Path], max_iters: int, start_step: int, items_per_step: int, task: str = "lm"):
+        self.run_dirs, self.max_iters, self.start_step, self.unit = run_dirs, max_iters, start_step, self.UNITS[task]
         self.items_per_step, self.started = items_per_step * len(run_dirs), time.perf_counter()
         self.written = -self.WRITE_SECONDS
 
@@ -235,15 +237,15 @@ class Progress:
         eta = elapsed / done * (self.max_iters - step)
         items_per_s = done * self.items_per_step / elapsed
         loss = f"{train_loss[0]:.4f}" if len(train_loss) == 1 else f"{np.mean(train_loss):.4f} (mean of {len(train_loss)})"
-        log.info("step %d/%d: train %s, %s tok/s, elapsed %.0fs, eta %.0fs", step, self.max_iters, loss,
-                 f"{items_per_s:,.0f}", elapsed, eta)
+        log.info("step %d/%d: train %s, %s %s, elapsed %.0fs, eta %.0fs", step, self.max_iters, loss,
+                 f"{items_per_s:,.0f}", self.unit, elapsed, eta)
         if not evaluation and elapsed - self.written < self.WRITE_SECONDS:
             return
         self.written = elapsed
         for run_dir, member_loss, rows in zip(self.run_dirs, train_loss, history):
             write_json(run_dir / PROGRESS, {
                 "step": step, "max_iters": self.max_iters, "train_loss": member_loss,
-                "last_val_loss": rows[-1]["val_loss"] if rows else None, "tokens_per_second": items_per_s,
+                "last_val_loss": rows[-1]["val_loss"] if rows else None, "items_per_second": items_per_s, "unit": self.unit,
                 "elapsed_seconds": elapsed, "eta_seconds": eta, "updated": time.time()})
 
 
@@ -365,7 +367,7 @@ class Trainer:
         for d in [*self.run_dirs, self.ckpt_path.parent]:
             d.mkdir(parents=True, exist_ok=True)
         items_per_step = self.batches.tokens_per_batch * tcfg.grad_accum
-        progress = Progress(self.run_dirs, tcfg.max_iters, self.step, items_per_step)
+        progress = Progress(self.run_dirs, tcfg.max_iters, self.step, items_per_step, self.mcfg.task)
         start_step, started, last_save = self.step, progress.started, progress.started
         with stop_on_sigterm(not place.distributed) as sigterm:
             while self.step < tcfg.max_iters:

@@ -2,9 +2,9 @@
 # pure Python). Where files live is unrolled.layout's; what follows from the config, unrolled.registry's.
 from unrolled import layout
 from unrolled.layout import HISTORY, ICL, METRICS
-from unrolled.rules import Rules, exact
+from unrolled.rules import Lookups, exact
 
-R = Rules(config)
+lookups = Lookups(config)
 
 
 wildcard_constraints:

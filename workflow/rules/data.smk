@@ -13,14 +13,14 @@ rule fetch_source:
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.spec_json("sources"),
+        spec=lookups.spec_json("sources"),
     shell:
         "python -m unrolled fetch --name {wildcards.source} --spec {params.spec:q} --out {output.raw} > {log} 2>&1"
 
 
 rule prepare_dataset:
     input:
-        unpack(R.dataset_inputs),
+        unpack(lookups.dataset_inputs),
     output:
         data=directory(layout.prepared_dir("{dataset}")),
     log:
@@ -30,7 +30,7 @@ rule prepare_dataset:
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.spec_json("datasets"),
+        spec=lookups.spec_json("datasets"),
         sources=lambda wildcards, input: " ".join(f"--source {role}={path}" for role, path in input.items()),
     shell:
         "python -m unrolled prepare --name {wildcards.dataset} --spec {params.spec:q}"

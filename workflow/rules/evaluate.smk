@@ -4,20 +4,20 @@
 
 rule summarize:
     input:
-        metrics=R.experiment_runs(METRICS),
-        histories=R.experiment_runs(HISTORY),
+        metrics=lookups.experiment_runs(METRICS),
+        histories=lookups.experiment_runs(HISTORY),
     output:
-        json=R.summary("{experiment}"),
-        csv=R.summary("{experiment}", layout.SUMMARY_CSV),
-        curves=layout.curves_file("{experiment}", R.results),
+        json=lookups.summary("{experiment}"),
+        csv=lookups.summary("{experiment}", layout.SUMMARY_CSV),
+        curves=layout.curves_file("{experiment}", lookups.results),
     log:
         layout.log_file("evaluate", "{experiment}"),
     benchmark:
-        R.benchmark("evaluate", "{experiment}")
+        lookups.benchmark("evaluate", "{experiment}")
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.spec_json("experiments"),
+        spec=lookups.spec_json("experiments"),
     shell:
         "python -m unrolled summarize --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --histories {input.histories} --out-json {output.json} --out-csv {output.csv}"
@@ -26,15 +26,15 @@ rule summarize:
 
 rule summaries:
     input:
-        R.summaries,
+        lookups.summaries,
 
 
 rule metrics:
     input:
         summaries=rules.summaries.input,
     output:
-        json=layout.metrics_files(R.results)[0],
-        all=layout.metrics_files(R.results)[1],
+        json=layout.metrics_files(lookups.results)[0],
+        all=layout.metrics_files(lookups.results)[1],
     log:
         layout.log_file("evaluate", "metrics"),
     conda:

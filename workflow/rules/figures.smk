@@ -4,15 +4,15 @@
 
 rule figure:
     input:
-        R.figure_inputs,
+        lookups.figure_inputs,
     output:
         png=report(
-            R.figure("{figure}"),
+            lookups.figure("{figure}"),
             caption="../report/figure.rst",
             category="Figures",
             labels=lambda wildcards: {"figure": wildcards.figure},
         ),
-        pdf=R.figure("{figure}", "pdf"),
+        pdf=lookups.figure("{figure}", "pdf"),
     log:
         layout.log_file("figures", "{figure}"),
     benchmark:
@@ -20,7 +20,7 @@ rule figure:
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.spec_json("figures"),
+        spec=lookups.spec_json("figures"),
     shell:
         "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input} > {log} 2>&1"
 
@@ -31,43 +31,43 @@ rule across_training_figure:
         summary=rules.summarize.output.json,
     output:
         png=report(
-            R.figure(layout.across_figure("{experiment}")),
+            lookups.figure(layout.across_figure("{experiment}")),
             caption="../report/across.rst",
             category="Across training",
             labels=lambda wildcards: {"experiment": wildcards.experiment},
         ),
-        pdf=R.figure(layout.across_figure("{experiment}"), "pdf"),
+        pdf=lookups.figure(layout.across_figure("{experiment}"), "pdf"),
     log:
         layout.log_file("figures", layout.across_figure("{experiment}")),
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.across_spec,
+        spec=lookups.across_spec,
     shell:
         "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input.summary} > {log} 2>&1"
 
 
 rule figures:
     input:
-        [R.figure(name) for name in config["figures"]],
-        [R.figure(layout.across_figure(name)) for name in config["experiments"]],
+        [lookups.figure(name) for name in config["figures"]],
+        [lookups.figure(layout.across_figure(name)) for name in config["experiments"]],
 
 
 rule table:
     input:
         summaries=rules.summaries.input,
-        zeroshot=R.zeroshot_summaries,
-        icl=R.icl_summaries,
+        zeroshot=lookups.zeroshot_summaries,
+        icl=lookups.icl_summaries,
         theory=rules.theory.input,
     output:
-        md=report(layout.table_file(R.results), caption="../report/table.rst", category="Tables"),
+        md=report(layout.table_file(lookups.results), caption="../report/table.rst", category="Tables"),
     log:
         layout.log_file("figures", "table"),
     conda:
         "../envs/unrolled.yml"
     params:
-        **R.table_params(workflow.overwrite_configfiles),
+        **lookups.table_params(workflow.overwrite_configfiles),
     shell:
-        "python -m unrolled table --spec {params.spec:q} --config-name {params.config_name:q}"
+        "python -m unrolled table --experiments {params.experiments:q} --config-name {params.config_name:q}"
         " --left-out {params.left_out:q} --summaries {input.summaries} --zeroshot {input.zeroshot}"
         " --icl {input.icl} --theory {input.theory} --out {output.md} > {log} 2>&1"

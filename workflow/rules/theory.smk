@@ -5,16 +5,16 @@ rule theory_probdr:
     input:
         data=lambda wildcards: layout.prepared_dir(config["theory"]["probdr"]["dataset"]),
     output:
-        json=R.theory("probdr")[0],
-        latents=R.theory("probdr")[1],
+        json=lookups.theory("probdr")[0],
+        latents=lookups.theory("probdr")[1],
     log:
         layout.log_file("theory", "probdr"),
     benchmark:
-        R.benchmark("theory", "probdr")
+        lookups.benchmark("theory", "probdr")
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.theory_json("probdr"),
+        spec=lookups.theory_json("probdr"),
     shell:
         "python -m unrolled theory-probdr --spec {params.spec:q} --data {input.data} --out-json {output.json}"
         " --out-latents {output.latents} > {log} 2>&1"
@@ -22,19 +22,19 @@ rule theory_probdr:
 
 rule theory_snr:
     output:
-        json=R.theory("snr")[0],
+        json=lookups.theory("snr")[0],
     log:
         layout.log_file("theory", "snr"),
     benchmark:
-        R.benchmark("theory", "snr")
+        lookups.benchmark("theory", "snr")
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.theory_json("snr"),
+        spec=lookups.theory_json("snr"),
     shell:
         "python -m unrolled theory-snr --spec {params.spec:q} --out {output.json} > {log} 2>&1"
 
 
 rule theory:
     input:
-        [R.theory(name)[0] for name in config["theory"]],
+        [lookups.theory(name)[0] for name in config["theory"]],

@@ -12,15 +12,15 @@
 # machine, trains with the same value.
 rule tune:
     input:
-        R.sweep_summary,
+        lookups.sweep_summary,
     output:
-        layout.tuned_file("{experiment}", "{arm}", R.results),
+        layout.tuned_file("{experiment}", "{arm}", lookups.results),
     log:
         layout.log_file("train", "{experiment}/{arm}/tune"),
     conda:
         "../envs/unrolled.yml"
     params:
-        tune=R.tune_params,
+        tune=lookups.tune_params,
     shell:
         "python -m unrolled tune --summary {input:q} --key {params.tune[key]} --values {params.tune[values]:q}"
         " --out {output:q} > {log} 2>&1"
@@ -28,30 +28,30 @@ rule tune:
 
 rule train:
     input:
-        unpack(R.training_inputs),
+        unpack(lookups.training_inputs),
     output:
-        metrics=R.run_file("{experiment}", "{arm}", "{seed}", METRICS),
-        history=R.run_file("{experiment}", "{arm}", "{seed}", HISTORY),
+        metrics=lookups.run_file("{experiment}", "{arm}", "{seed}", METRICS),
+        history=lookups.run_file("{experiment}", "{arm}", "{seed}", HISTORY),
     log:
         layout.log_file("train", "{experiment}/{arm}/seed{seed}"),
     benchmark:
-        R.benchmark("train", "{experiment}/{arm}/seed{seed}")
+        lookups.benchmark("train", "{experiment}/{arm}/seed{seed}")
     wildcard_constraints:
-        experiment=R.single_run_experiments,
+        experiment=lookups.single_run_experiments,
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
-        gpu=R.resource("gpu"),
-        mem_mb=R.resource("mem_mb"),
-        runtime=R.resource("runtime"),
+        gpu=lookups.resource("gpu"),
+        mem_mb=lookups.resource("mem_mb"),
+        runtime=lookups.resource("runtime"),
     params:
-        config=R.run_config,
-        tuned=R.tuned_option,
+        config=lookups.run_config,
+        tuned=lookups.tuned_option,
         seeds=lambda wildcards: wildcards.seed,
-        out=R.arm_path,
-        processes=R.resource("gpu"),
-        compile_cache=R.compile_cache,
+        out=lookups.arm_path,
+        processes=lookups.resource("gpu"),
+        compile_cache=lookups.compile_cache,
     shell:
         "python -m unrolled train --config {params.config:q} {params.tuned} --seeds {params.seeds}"
         " --out {params.out} --threads {threads} --processes {params.processes} {params.compile_cache}"
@@ -59,7 +59,7 @@ rule train:
 
 
 # A seed group of more than one: the train rule with the group's outputs and seeds.
-for _experiment, _groups in R.ensembles.items():
+for _experiment, _groups in lookups.ensembles.items():
     for _group in _groups:
         _name = layout.group_name(_group)
 
@@ -67,14 +67,14 @@ for _experiment, _groups in R.ensembles.items():
             name:
                 f"train_ensemble_{_experiment}_{_name}"
             input:
-                unpack(R.training_inputs),
+                unpack(lookups.training_inputs),
             output:
-                metrics=[R.run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
-                history=[R.run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
+                metrics=[lookups.run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
+                history=[lookups.run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],
             log:
                 layout.log_file("train", f"{{experiment}}/{{arm}}/{_name}"),
             benchmark:
-                R.benchmark("train", f"{{experiment}}/{{arm}}/{_name}")
+                lookups.benchmark("train", f"{{experiment}}/{{arm}}/{_name}")
             wildcard_constraints:
                 experiment=exact([_experiment]),
             conda:

@@ -4,41 +4,41 @@
 
 rule zeroshot:
     input:
-        unpack(R.evaluation_inputs),
+        unpack(lookups.evaluation_inputs),
     output:
-        json=R.run_file("{experiment}", "{arm}", "{seed}", layout.zeroshot_name("{benchmark}")),
+        json=lookups.run_file("{experiment}", "{arm}", "{seed}", layout.zeroshot_name("{benchmark}")),
     log:
         layout.log_file("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}"),
     benchmark:
-        R.benchmark("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}")
+        lookups.benchmark("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}")
     wildcard_constraints:
-        experiment=R.trained_experiments,
+        experiment=lookups.trained_experiments,
     # Right after its training, before the next training job: the weights are only where they trained.
     priority: 10
     conda:
         "../envs/unrolled.yml"
     threads: config["train_threads"]
     resources:
-        gpu=lambda wildcards: min(1, R.resource("gpu")(wildcards)),  # one GPU at most, where training has one
+        gpu=lambda wildcards: min(1, lookups.resource("gpu")(wildcards)),  # one GPU at most, where training has one
     params:
-        run=R.run_path,
-        bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in R.tokenizer_inputs(wildcards)),
+        run_dir=lookups.run_path,
+        bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in lookups.tokenizer_inputs(wildcards)),
     shell:
-        "OMP_NUM_THREADS={threads} python -m unrolled zeroshot --run {params.run} --benchmark {input.benchmark}"
+        "OMP_NUM_THREADS={threads} python -m unrolled zeroshot --run-dir {params.run_dir} --benchmark {input.benchmark}"
         " --data {input.data} {params.bpe} --out {output.json} > {log} 2>&1"
 
 
 rule summarize_zeroshot:
     input:
-        runs=R.zeroshot_runs,
+        runs=lookups.zeroshot_runs,
     output:
-        json=R.summary("{experiment}", layout.ZEROSHOT_SUMMARY),
+        json=lookups.summary("{experiment}", layout.ZEROSHOT_SUMMARY),
     log:
         layout.log_file("zeroshot", "{experiment}"),
     conda:
         "../envs/unrolled.yml"
     params:
-        spec=R.spec_json("experiments"),
+        spec=lookups.spec_json("experiments"),
     shell:
         "python -m unrolled summarize-zeroshot --experiment {wildcards.experiment} --spec {params.spec:q}"
         " --out {output.json} {input.runs} > {log} 2>&1"
