@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -211,3 +214,59 @@ def test_an_experiment_whose_data_is_elsewhere_stays_in_once_it_has_runs_here(tm
     partial = registry.resolve({**copy.deepcopy(config), "partial": True})
     registry.check_config(partial)  # ... summarizing the finished ones does not
     assert partial["experiments"]["p1_vit_imagenet16"]["seeds"] == [0]
+
+
+def test_the_layout_imports_nothing_of_the_config_and_is_all_the_trainer_and_data_code_import():
+    import ast
+
+    tree = ast.parse((REPO / "src" / "unrolled" / "layout.py").read_text())
+    imported = {n.module if isinstance(n, ast.ImportFrom) else a.name for n in ast.walk(tree)
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    assert imported == {"__future__", "re", "collections.abc", "pathlib"}
+    code = ("import sys, unrolled.train, unrolled.data.prepare, unrolled.data.sources, unrolled.data.batches, "
+            "unrolled.checkpoint; print(sorted(m for m in sys.modules if m in "
+            "('unrolled.registry', 'unrolled.rules', 'unrolled.summaries', 'unrolled.layout')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['unrolled.layout']"
+
+
+def test_show_run_prints_the_finished_config_before_the_job_runs(tmp_path, monkeypatch, capsys):
+    """The arm's switches over its experiment's model, the tuned value once its choice is made, and where
+    the data set is prepared, every field the trainer completes."""
+    from unrolled.cli import main as cli_main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    assert cli_main(["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]) == 0
+    shown = capsys.readouterr().out
+    # the tier's train_resources, its seed groups of 3
+    assert shown.startswith("# p1_tinyshakespeare/a_minus_i_tuned: seed groups [[0, 1, 2], [3, 4, 5]], resources "
+                            "{'gpu': 1, 'mem_mb': 16000, 'runtime': 30}\n")
+    assert "# model.dropout: chosen from p1_char_dropout_sweep's summary by the tune rule (not made yet" in shown
+    run = yaml.safe_load(shown)
+    assert run["model"]["identity"] == "subtract" and "tuned" not in run
+    choice = tmp_path / layout.tuned_file("p1_tinyshakespeare", "a_minus_i_tuned", "results/gpu")
+    choice.parent.mkdir(parents=True)
+    choice.write_text(json.dumps({"experiment": "p1_char_dropout_sweep", "arm": "a_minus_i_0p3", "key": "dropout",
+                                  "value": 0.3}))
+    assert cli_main(["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]) == 0
+    run = yaml.safe_load(capsys.readouterr().out)
+    assert run["model"]["dropout"] == 0.3 and run["tuned"]["arm"] == "a_minus_i_0p3"
+    meta = tmp_path / "data" / "prepared" / "tinyshakespeare_char" / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"tokenizer": "char", "vocab_size": 65}))
+    assert cli_main(["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]) == 0
+    run = yaml.safe_load(capsys.readouterr().out)
+    assert run["train"]["lr_decay_iters"] is None and run["model"]["vocab_size"] == 65  # the trainer's complete fields
+
+
+def test_an_arm_set_gives_its_arms_and_pairs_where_the_experiment_sets_none():
+    arm_sets = yaml.safe_load((REPO / "config" / "recipes.yaml").read_text())["arm_sets"]
+    icl = arm_sets["icl_variants"]
+    default, gpu = _config("config.yaml")["experiments"], _config("gpu.yaml")["experiments"]
+    assert default["icl_sparse"]["arms"] == icl["arms"] and default["icl_sparse"]["pairs"] == icl["pairs"]
+    assert gpu["p2_icl_sparse"]["arms"] == icl["arms"]
+    assert gpu["p2_icl_sparse"]["pairs"] == [["aot_mhsa_a_minus_i", "aot_mhsa"], ["aot_mssa_a_minus_i", "aot_mssa"]]
+    # a config over the registry that gives the experiment its own arms (the smoke config) keeps them
+    smoke = registry.load_config([REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml"], checkout=REPO)
+    assert list(smoke["experiments"]["icl_dense"]["arms"]) == ["vanilla", "aot_mssa_a_minus_i"]

@@ -347,3 +347,48 @@ def test_compiled_clip_and_adamw_match_eager_without_recompiling(tiny_text_data,
                                           "log_interval": 10}}
     (tmp_path / "resume").mkdir()
     _interrupt_then_resume(long_run, tmp_path / "resume", signal.SIGTERM, CHECKPOINT, ["--no-progress"])
+
+
+def test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume(tiny_text_data, tmp_path):
+    """A single seed is a group of one: its checkpoint is where single runs always kept theirs (the run
+    folder), under the hash single runs always had (run config, seed, data), so a run folder made before
+    every job became a group resumes; a larger group's checkpoint has its own folder and hash."""
+    from unrolled.data.batches import load_meta
+    from unrolled.provenance import config_hash
+
+    run = _run(tiny_text_data, max_iters=8, checkpoint_interval=4)
+    train(run, [2], tmp_path / "arm", progress=False)
+    state = checkpoint.load(tmp_path / "arm" / "seed2" / CHECKPOINT)
+    assert state["config_hash"] == config_hash({"run": run, "seed": 2, "data": load_meta(tiny_text_data)})
+    assert state["seeds"] == [2] and not list((tmp_path / "arm").glob("ensemble-*"))
+    # A folder of a killed job: a checkpoint, no metrics.json. The group of one resumes from it, at step 4,
+    # and ends where the uninterrupted run ended.
+    killed = tmp_path / "killed" / "seed2"
+    killed.mkdir(parents=True)
+    real_save = checkpoint.save
+
+    def save(path, state):  # keep a copy of the step-4 checkpoint, as a killed job would have left it
+        real_save(path, state)
+        if state["step"] == 4:
+            shutil.copy(path, killed / CHECKPOINT)
+
+    try:
+        checkpoint.save = save
+        whole = json.loads(json.dumps(train(run, [2], tmp_path / "whole", progress=False)[0]))
+    finally:
+        checkpoint.save = real_save
+    resumed = train(run, [2], tmp_path / "killed", progress=False)[0]
+    assert resumed["resumed_from_step"] == 4
+    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {k: v for k, v in whole.items() if k not in VOLATILE}
+
+
+def test_the_train_command_fills_in_a_tuned_choice(tiny_text_data, tmp_path):
+    """--tuned CHOICE (the tune rule's file): the trainer gets the finished config, and the run records
+    the choice and trains with its value."""
+    choice = tmp_path / "choice.json"
+    choice.write_text(json.dumps({"experiment": "sweep", "arm": "d3", "key": "dropout", "value": 0.3}))
+    run = json.dumps(_run(tiny_text_data, max_iters=2, eval_interval=2))
+    assert cli_main(["-q", "train", "--config", run, "--tuned", str(choice), "--seeds", "0", "--out",
+                     str(tmp_path / "arm"), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "arm" / "seed0" / METRICS).read_text())
+    assert metrics["config"]["model"]["dropout"] == 0.3 and metrics["tuned"]["arm"] == "d3"
