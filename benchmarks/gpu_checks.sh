@@ -14,6 +14,9 @@
 #        E = 16 char-LM ensembles with the compiled step, A - I, XSA fused and composite
 #     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
 #        cuDNN-under-vmap probe
+#     goals  at most 4 minutes in all (what an allocation has left after its slice): the goals of
+#        docs/benchmarks.md, A - I and XSA against the baseline in E = 16 char-LM ensembles, and GPT-2 124M's
+#        MFU with flash attention, cuDNN attention and micro-batch 32, each step cut off at its share
 #
 # SMOKE=1 runs each step at CPU sizes (tests/test_benchmark_tools.py runs every check so), to try the plumbing.
 # Needs only PyTorch (and pytest for check 4) beside the checkout: src/ goes on PYTHONPATH.
@@ -55,13 +58,19 @@ case $check in
     step step_time_ensemble_gpu python benchmarks/step_time.py $side $short \
       --variants baseline compiled_step a_minus_i xsa xsa_composite --out "$out/step_time_ensemble_gpu.json"
     ;;
+  goals)
+    LIMIT=100 step goals_ensemble_gpu python benchmarks/step_time.py $side $short --variants baseline a_minus_i xsa \
+      --out "$out/goals_ensemble_gpu.json"
+    LIMIT=140 step goals_gpt2 python benchmarks/step_time.py $gpt2 $short --variants baseline cudnn_sdpa micro32 \
+      --out "$out/goals_gpt2.json"
+    ;;
   4)
     step equivalence_gpu python benchmarks/equivalence.py $equiv --out "$out/equivalence_gpu.json"
     step test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
     step cudnn_vmap_gpu python benchmarks/cudnn_vmap.py $probe --out "$out/cudnn_vmap_gpu.json"
     ;;
   *)
-    echo "benchmarks/gpu_checks.sh: CHECK is 1, 2, 3 or 4, not '$check'" >&2
+    echo "benchmarks/gpu_checks.sh: CHECK is 1, 2, 3, 4 or goals, not '$check'" >&2
     exit 2
     ;;
 esac

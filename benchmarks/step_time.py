@@ -16,7 +16,9 @@ activations saved for backward (peak RSS there is dominated by the torch import)
 
 The implementation candidates are the baseline (or XSA) computed another way: chunked_ce (the head and loss
 fused, model.loss_chunk), compiled_step (clipping + AdamW compiled, train.compile_optimizer), xsa_composite
-(XSA through autograd's graph; `xsa` is models/xsa.py's fused form on a GPU, the same composite on the CPU).
+(XSA through autograd's graph; `xsa` is models/xsa.py's fused form on a GPU, the same composite on the CPU),
+cudnn_sdpa (attention through cuDNN alone) and micro32 (micro-batch 32: read its per_token_ratio, the step
+time per token against the baseline's).
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ VARIANTS = {
     "chunked_ce": dict(loss_chunk=2048),  # the baseline with its head + loss fused, 2,048 rows at a time
     "compiled_step": dict(),  # the baseline with clipping + AdamW compiled (train.compile_optimizer)
     "xsa_composite": dict(identity="exclusive"),  # XSA through autograd's graph (the GPU's default is fused)
+    "cudnn_sdpa": dict(),  # the baseline with attention through cuDNN only (a GPU; the CPU has none: math)
+    "micro32": dict(),  # the baseline at micro-batch 32 (the gpt2 preset's 16 doubled): compare per token
 }
+MICRO_BATCH = {"micro32": 32}
 PRESETS = {  # the CPU default's char LM; GPT-2 124M (nanoGPT's config) for GPUs
     "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=84, dropout=0.0), batch=32),
     "gpt2": dict(model=dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50304, dropout=0.0),
@@ -82,11 +87,21 @@ def make_step(name, preset, device, compile_model, bf16):
     # the trainer's clip + AdamW (train.optimizer_and_update)
     opt, update = optimizer_and_update(model, TrainConfig(lr=1e-4, compile_optimizer=name == "compiled_step"), device)
     fwd = torch.compile(model) if compile_model else model
-    batch = PRESETS[preset]["batch"]
+    batch = MICRO_BATCH.get(name, PRESETS[preset]["batch"])
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
     y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
+    step = training_step(fwd, opt, update, x, y, device, bf16)
+    if name == "cudnn_sdpa":
+        from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    return model, training_step(fwd, opt, update, x, y, device, bf16), batch * cfg.block_size, (x, y)
+        backend = SDPBackend.CUDNN_ATTENTION if device == "cuda" else SDPBackend.MATH
+        plain = step
+
+        def step():
+            with sdpa_kernel(backend):
+                plain()
+
+    return model, step, batch * cfg.block_size, (x, y)
 
 
 def make_ensemble_step(name, preset, members, device, folder: Path):
@@ -209,8 +224,9 @@ def main(argv=None):
         names.append("nanogpt")
     if not args.ensemble and args.preset not in PRESETS:
         parser.error(f"--preset {args.preset}: a seed-ensemble preset; add --ensemble E")
-    if args.ensemble and (args.nanogpt or args.preset not in ("cpu", "paper") or "chunked_ce" in names):
-        parser.error("--ensemble: presets cpu or paper, without --nanogpt or chunked_ce (single runs only)")
+    single_only = {"chunked_ce", "cudnn_sdpa", "micro32"} & set(names)
+    if args.ensemble and (args.nanogpt or args.preset not in ("cpu", "paper") or single_only):
+        parser.error(f"--ensemble: presets cpu or paper, without --nanogpt or {sorted(single_only)} (single runs only)")
     folder = Path(tempfile.mkdtemp())
     def build(name):
         if name == "nanogpt":
@@ -251,9 +267,11 @@ def main(argv=None):
         low, high = bootstrap_ci(ratios, statistic=np.median) if name != "baseline" else (1.0, 1.0)
         model = models[name]  # one member's parameters, for an ensemble
         params = model.num_params() if hasattr(model, "num_params") else sum(p.numel() for p in model.parameters())
+        per_token = statistics.median(t / tokens[name] / (b / tokens["baseline"])
+                                      for t, b in zip(times[name], times["baseline"]))
         row = {"variant": name, "params_M": params / 1e6, "step_ms": 1e3 * med,
                "ratio": statistics.median(ratios), "ratio_ci95": f"{low:.3f}-{high:.3f}",
-               "tokens_per_s": tokens[name] / med, "mem_MB": memory[name],
+               "per_token_ratio": per_token, "tokens_per_s": tokens[name] / med, "mem_MB": memory[name],
                "mem_ratio": memory[name] / memory["baseline"]}
         if device == "cuda":
             ours = models["baseline" if name == "nanogpt" else name]  # nanoGPT's GPT is our baseline's architecture
@@ -262,13 +280,16 @@ def main(argv=None):
 
     shutil.rmtree(folder)
     what = f"{args.preset} seed ensembles of E={args.ensemble}" if args.ensemble else args.preset
+    # what ran: ensembles compile as the trainer compiles them (their preset's train.compile, on a GPU)
+    compiled = ENSEMBLE_PRESETS[args.preset]["train"]["compile"] and device == "cuda" if args.ensemble else args.compile
     header = f"{what} on {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} " \
-             f"(torch {torch.__version__}, {torch.get_num_threads()} threads, bf16={bf16}, compile={args.compile})"
+             f"(torch {torch.__version__}, {torch.get_num_threads()} threads, bf16={bf16}, compile={compiled})"
     print(header)
     mem = "peak allocated (CUDA)" if device == "cuda" else "saved for backward (CPU)"
     print(f"mem_MB: {mem}; ratio: median over {args.rounds} rounds of the paired per-round ratio to baseline, "
           "with a 95% bootstrap CI of that median")
-    cols = ["variant", "params_M", "step_ms", "ratio", "ratio_ci95", "tokens_per_s", "mem_MB", "mem_ratio"] + \
+    cols = ["variant", "params_M", "step_ms", "ratio", "ratio_ci95", "per_token_ratio", "tokens_per_s", "mem_MB",
+            "mem_ratio"] + \
         (["mfu_h100"] if device == "cuda" else [])
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for row in rows:

@@ -4,6 +4,7 @@ run here on the CPU at small sizes, and their pure parts are checked against kno
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -145,10 +146,11 @@ class GPT(Transformer):
 
 
 CHECK_FILES = {1: ["profile_gpu", "ensemble_gpu_large"], 2: ["step_time_gpt2"],
-               3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"]}
+               3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"],
+               "goals": ["goals_ensemble_gpu", "goals_gpt2"]}
 
 
-@pytest.mark.parametrize("check", sorted(CHECK_FILES))
+@pytest.mark.parametrize("check", sorted(CHECK_FILES, key=str))
 def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, check):
     """benchmarks/gpu_checks.sh at CPU sizes (SMOKE=1): every step's JSON and log under OUT/benchmarks/results/,
     the script's exit status 0 (a step's failure makes it 1); an unknown check is refused."""
@@ -168,7 +170,12 @@ def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, c
         assert "skipped" in (results / "test_cuda.log").read_text()  # no CUDA here: it says so
         bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO,
                              capture_output=True, text=True)
-        assert bad.returncode == 2 and "CHECK is 1, 2, 3 or 4" in bad.stderr
+        assert bad.returncode == 2 and "CHECK is 1, 2, 3, 4 or goals" in bad.stderr
+    if check == "goals":  # the step limits add up to the 4 minutes it is for
+        script = (REPO / "benchmarks" / "gpu_checks.sh").read_text().split("  goals)")[1].split(";;")[0]
+        assert sum(int(n) for n in re.findall(r"LIMIT=(\d+)", script)) <= 240
+        gpt2 = {r["variant"]: r for r in json.loads((results / "goals_gpt2.json").read_text())["rows"]}
+        assert set(gpt2) == {"baseline", "cudnn_sdpa", "micro32"} and gpt2["baseline"]["per_token_ratio"] == 1.0
 
 
 def test_each_variants_memory_is_its_own_not_the_earlier_variants_too():

@@ -93,3 +93,25 @@ def test_the_published_runs_minutes_are_their_timing_files(published):
     seconds = sum(float(next(csv.DictReader(open(f), delimiter="\t"))["s"])
                   for f in (published / "benchmarks").rglob("*.tsv"))
     assert int(_number(r"published run's jobs took (\d+) minutes")) == round(seconds / 60)
+
+
+def test_the_speed_goals_measurements_are_their_files():
+    """Each measured number of the speed-goals table is in the benchmark file named in its row."""
+    results = REPO / "benchmarks" / "results"
+    rows = lambda name: {r.get("variant", r.get("E")): r for r in json.loads((results / name).read_text())["rows"]}  # noqa: E731
+    section = README.split("## Speed goals")[1].split("\n## ")[0]
+    per_hour = rows("ensemble_gpu.json")[32]["seeds_per_hour"]
+    gpt2_h100, gpt2_h200 = rows("step_time_gpt2.json"), rows("step_time_gpt2_candidates.json")
+    ensemble = rows("step_time_ensemble_gpu.json")
+
+    def ratio(row):
+        low, high = row["ratio_ci95"].split("-")
+        return f"{row['ratio']:.3f}× [{low}, {high}]"
+
+    expected = [f"{per_hour:.1f} (E = 32", f"{100 * gpt2_h100['baseline']['mfu_h100']:.1f}% (H100)",
+                f"{100 * gpt2_h200['baseline']['mfu_h100']:.1f}% (H200)", ratio(ensemble["a_minus_i"]) + " (E = 16",
+                ratio(gpt2_h100["a_minus_i"]) + " (GPT-2", ratio(ensemble["xsa"]) + " (E = 16"]
+    for text in expected:
+        assert text in section, text
+    for name in re.findall(r"`(\w+\.json)`", section):
+        assert (results / name).exists(), name

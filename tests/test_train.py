@@ -392,3 +392,20 @@ def test_the_train_command_fills_in_a_tuned_choice(tiny_text_data, tmp_path):
                      str(tmp_path / "arm"), "--no-progress"]) == 0
     metrics = json.loads((tmp_path / "arm" / "seed0" / METRICS).read_text())
     assert metrics["config"]["model"]["dropout"] == 0.3 and metrics["tuned"]["arm"] == "d3"
+
+
+def test_max_autotune_compiles_with_coordinate_descent(tiny_text_data, tmp_path, monkeypatch):
+    """train.compile_mode max-autotune-no-cudagraphs: torch.compile in that mode, with Inductor's coordinate
+    descent over kernel launch parameters on; the default mode leaves it as torch has it."""
+    import torch._inductor.config as inductor
+    from unrolled.train import Trainer
+    from unrolled.distributed import Placement
+
+    seen = []
+    monkeypatch.setattr(inductor, "coordinate_descent_tuning", False)
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: seen.append((mode, inductor.coordinate_descent_tuning))
+                        or model)
+    for mode in ("default", "max-autotune-no-cudagraphs"):
+        run = _run(tiny_text_data, compile=True, compile_mode=mode)
+        Trainer(run, [0], tmp_path / mode, progress=False).build(Placement("cpu"))
+    assert seen == [("default", False), ("max-autotune-no-cudagraphs", True)]

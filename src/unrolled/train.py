@@ -286,6 +286,10 @@ class Trainer:
             torch.manual_seed(self.seeds[0] + 1_000_003 * place.rank)
         self.optimizer, self.update = optimizer_and_update(self.model, tcfg, device)
         self.wrapped = distributed.wrap(self.model, place)
+        if tcfg.compile and tcfg.compile_mode == "max-autotune-no-cudagraphs":
+            # autotuned kernels, then coordinate descent over each Triton kernel's launch parameters: longer
+            # compiles, which the shared compile cache keeps for every later job (docs/benchmarks.md)
+            torch._inductor.config.coordinate_descent_tuning = True
         self.forward = torch.compile(self.wrapped, mode=tcfg.compile_mode) if tcfg.compile else self.wrapped
         self.step, self.wall_before, self.history = 0, 0.0, History(self.run_dirs)
         self.loss_sum, self.loss_count = torch.zeros(len(self.seeds), device=device), 0
