@@ -99,7 +99,7 @@ MUTATIONS = {
     "wheels unpinned": ("tools/gpu_wheels.py", "    if lock_file(python).exists():", "    if False:",
                         [f"{SLICE_TESTS}::test_a_wheel_whose_hash_changed_stops_the_fetch"]),
     "configfile eats names": ("src/unrolled/cli.py", "    _names_after_configfiles(args)\n", "",
-                              ["tests/test_registry.py::test_an_arm_set_gives_its_arms_and_pairs_where_the_experiment_sets_none"]),
+                              ["tests/test_status.py::test_the_cli_takes_several_configfiles_as_snakemake_does"]),
     "data targets kept": ("src/unrolled/registry.py", "        config[\"data_targets\"] = [ds for ds in targets if not missing.get(ds)]",
                           "        pass", ["tests/test_readme.py::test_the_paper_dry_run_works_as_written_and_names_what_it_leaves_out"]),
     # One training path, the layout apart from the config, each fact once
