@@ -402,10 +402,10 @@ def test_max_autotune_compiles_with_coordinate_descent(tiny_text_data, tmp_path,
     from unrolled.distributed import Placement
 
     seen = []
-    monkeypatch.setattr(inductor, "coordinate_descent_tuning", False)
     monkeypatch.setattr(torch, "compile", lambda model, mode=None: seen.append((mode, inductor.coordinate_descent_tuning))
                         or model)
-    for mode in ("default", "max-autotune-no-cudagraphs"):
-        run = _run(tiny_text_data, compile=True, compile_mode=mode)
-        Trainer(run, [0], tmp_path / mode, progress=False).build(Placement("cpu"))
+    with inductor.patch(coordinate_descent_tuning=False):  # Inductor's own patch: restored on exit
+        for mode in ("default", "max-autotune-no-cudagraphs"):
+            run = _run(tiny_text_data, compile=True, compile_mode=mode)
+            Trainer(run, [0], tmp_path / mode, progress=False).build(Placement("cpu"))
     assert seen == [("default", False), ("max-autotune-no-cudagraphs", True)]

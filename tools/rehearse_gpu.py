@@ -57,7 +57,7 @@ def smoke_copy(tier: dict, slow: str | None = None, slow_steps: int = 400) -> di
             spec["train"] = {"batch_size": 4, "max_iters": slow_steps if name == slow else 6,
                              "eval_interval": 100 if name == slow else 3, "eval_iters": 2,
                              "log_interval": 5, "warmup_iters": 1, "compile": False}
-        for arm, switches in spec["arms"].items():
+        for arm, switches in spec.get("arms", {}).items():  # (an arm set's arms keep the tier's depth)
             if switches and "n_layer" in switches:  # keep the depth ratios of the matched sizes (1 : 3 : 6)
                 switches["n_layer"] = max(1, switches["n_layer"] // 6)
         spec["seeds"] = [100, 101] if isinstance(spec["seeds"], list) else 2
