@@ -12,7 +12,8 @@ from pathlib import Path
 from unrolled.atomic import read_json
 from unrolled.config import check_seed_group
 from unrolled.layout import (EXTERNAL, HISTORY, ICL, META, METRICS, PROVENANCE, RESULTS, RUNS, SUMMARY, experiment_file,
-                             prepared_dir, raw_dir, run_file, run_of, runs_root, theory_files, zeroshot_name)
+                             prepared_dir, raw_dir, run_file, run_of, runs_root, theory_files, tuned_file,
+                             zeroshot_name)
 
 FIGURE_THEORY = {"snr": "snr", "mnist": "probdr"}  # figure kind -> the theory experiment it draws
 
@@ -441,7 +442,6 @@ def show_run(configfiles: list[str | Path] | None, experiment: str, arm: str) ->
     import yaml
 
     from unrolled.config import parse_run_config, run_config, tuned_run
-    from unrolled.layout import tuned_file
 
     config = load_config(configfiles)
     spec = _known(config, "experiments", experiment, "show-run")

@@ -245,7 +245,8 @@ class Progress:
         for run_dir, member_loss, rows in zip(self.run_dirs, train_loss, history):
             write_json(run_dir / PROGRESS, {
                 "step": step, "max_iters": self.max_iters, "train_loss": member_loss,
-                "last_val_loss": rows[-1]["val_loss"] if rows else None, "items_per_second": items_per_s, "unit": self.unit,
+                "last_val_loss": rows[-1]["val_loss"] if rows else None, "items_per_second": items_per_s,
+                "unit": self.unit,
                 "elapsed_seconds": elapsed, "eta_seconds": eta, "updated": time.time()})
 
 
@@ -264,7 +265,6 @@ class Trainer:
         self.run, self.seeds, self.progress, self.ensemble = run, list(seeds), progress, len(seeds) > 1
         self.run_dirs = [Path(member_dir(arm_dir, s)) for s in seeds]
         self.ckpt_path = Path(job_dir(arm_dir, seeds)) / CHECKPOINT
-        self.keeps_final = not self.ensemble  # the job checkpoint is the run's final weights
         self.run_hashes, self.job_hash = config_hashes(run, seeds, self.meta)
 
     def build(self, place: distributed.Placement) -> None:
@@ -361,8 +361,8 @@ class Trainer:
 
     def checkpoint_due(self, last_save: float) -> bool:
         tcfg = self.tcfg
-        if self.step == tcfg.max_iters:  # only where it holds a run's final weights (else: members' own)
-            return self.keeps_final
+        if self.step == tcfg.max_iters:  # only where it holds a run's final weights (a group of one)
+            return not self.ensemble
         return ((tcfg.checkpoint_interval is not None and self.step % tcfg.checkpoint_interval == 0)
                 or (tcfg.checkpoint_minutes is not None and time.perf_counter() - last_save >= 60 * tcfg.checkpoint_minutes))
 
@@ -430,13 +430,13 @@ class Trainer:
     def write(self, metrics: list[dict]) -> None:
         """Every run's final weights (where the job checkpoint is not them), history and metrics.json, last."""
         for k, (run_dir, m) in enumerate(zip(self.run_dirs, metrics)):
-            if not self.keeps_final:
+            if self.ensemble:  # a group of one's job checkpoint is its final weights already
                 checkpoint.save(run_dir / CHECKPOINT, {"config_hash": self.run_hashes[k], "step": self.step,
                                                        "model": self.model.member_state_dict(k)})
             _write_history(run_dir / HISTORY, self.history.rows[k])
             write_json(run_dir / METRICS, m)  # last: its presence means the run finished
             (run_dir / PROGRESS).unlink(missing_ok=True)
-        if not self.keeps_final:
+        if self.ensemble:
             self.ckpt_path.unlink(missing_ok=True)  # every member's weights are in its own folder now
 
 
