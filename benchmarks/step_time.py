@@ -58,6 +58,7 @@ VARIANTS = {
     # Implementation candidates (issue 22): the same model as the variant named, computed another way.
     "chunked_ce": dict(loss_chunk=2048),  # the baseline with its head + loss fused, 2,048 rows at a time
     "compiled_step": dict(),  # the baseline with clipping + AdamW compiled (train.compile_optimizer)
+    "flat_buffers": dict(),  # the baseline with its parameters and gradients in flat buffers (train.flat_buffers)
     "xsa_composite": dict(identity="exclusive"),  # XSA through autograd's graph (the GPU's default is fused)
     "cudnn_sdpa": dict(),  # the baseline with attention through cuDNN only (a GPU; the CPU has none: math)
     "micro32": dict(),  # the baseline at micro-batch 32 (the gpt2 preset's 16 doubled): compare per token
@@ -77,6 +78,11 @@ def composite_xsa(model) -> None:
             module.fused_xsa = False
 
 
+def train_options(name: str, **train) -> TrainConfig:
+    """The trainer's options a variant switches on (the implementation candidates of the update)."""
+    return TrainConfig(**train, compile_optimizer=name == "compiled_step", flat_buffers=name == "flat_buffers")
+
+
 def make_step(name, preset, device, compile_model, bf16):
     """Build a variant; return (model, one training step, tokens per step, the step's inputs)."""
     torch.manual_seed(0)
@@ -85,7 +91,7 @@ def make_step(name, preset, device, compile_model, bf16):
     if name == "xsa_composite":
         composite_xsa(model)
     # the trainer's clip + AdamW (train.optimizer_and_update)
-    opt, update = optimizer_and_update(model, TrainConfig(lr=1e-4, compile_optimizer=name == "compiled_step"), device)
+    opt, update = optimizer_and_update(model, train_options(name, lr=1e-4), device)
     fwd = torch.compile(model) if compile_model else model
     batch = MICRO_BATCH.get(name, PRESETS[preset]["batch"])
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
@@ -110,8 +116,9 @@ def make_ensemble_step(name, preset, members, device, folder: Path):
     switches. Returns what make_step returns."""
 
     p = ENSEMBLE_PRESETS[preset]
+    options = train_options(name)
     train = {**p["train"], "compile": p["train"]["compile"] and device == "cuda",
-             "compile_optimizer": name == "compiled_step"}
+             "compile_optimizer": options.compile_optimizer, "flat_buffers": options.flat_buffers}
     run = {"data": str(synthetic_char_data(folder)), "model": {**p["model"], **VARIANTS[name]}, "train": train}
     seeds = list(range(members))
     trainer = Trainer(run, seeds, folder / name, False)
@@ -128,8 +135,7 @@ def training_step(fwd, opt, update, x, y, device: str, bf16: bool):
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             _, loss = fwd(x, y)
         loss.backward()
-        update()
-        opt.zero_grad(set_to_none=True)
+        update()  # clip, step, clear the gradients
 
     return step
 
@@ -151,9 +157,10 @@ def make_nanogpt_step(path: Path, preset, device, compile_model, bf16):
     batch = PRESETS[preset]["batch"]
     x = torch.randint(0, m["vocab_size"], (batch, m["block_size"]), device=device)
 
-    def update():  # nanoGPT's train.py: clip, then its own AdamW
+    def update():  # nanoGPT's train.py: clip, its own AdamW, then clear the gradients
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        opt.zero_grad(set_to_none=True)
 
     return model, training_step(fwd, opt, update, x, x, device, bf16), batch * m["block_size"], (x, x)
 

@@ -1,7 +1,7 @@
 """The GPU paths no CPU test reaches: bf16 autocast training, a compiled seed ensemble, batches sampled on
 the device, the pinned-memory prefetch of a data set too large for the device, and the speed candidates'
-GPU forms (the fused XSA, the chunked loss and the compiled clip + AdamW in bf16). These run where CUDA
-exists (the GPU checks run this file); elsewhere they skip, saying why."""
+GPU forms (the fused XSA, the chunked loss, the compiled clip + AdamW and the flat buffers, in bf16). These
+run where CUDA exists (the GPU checks run this file); elsewhere they skip, saying why."""
 
 from __future__ import annotations
 
@@ -93,3 +93,17 @@ def test_the_chunked_loss_and_the_compiled_step_train_as_the_defaults_do(tiny_te
     both = train(candidates, [0], tmp_path / "candidates", progress=False)[0]
     assert both["config"]["model"]["loss_chunk"] == 24 and both["config"]["train"]["compile_optimizer"]
     assert abs(both["final_val_loss"] - default["final_val_loss"]) < 1e-2
+
+
+@pytest.mark.parametrize("compile_optimizer", [False, True])
+def test_a_compiled_ensemble_with_flat_buffers_trains_as_without(tiny_text_data, tmp_path, compile_optimizer):
+    """train.flat_buffers in bf16 under torch.compile: the stacked weights as strided views of the buffers, the
+    fused AdamW (or the compiled update) over one tensor a group."""
+    from unrolled.train import train
+
+    run = _tiny(tiny_text_data)
+    run["train"].update(compile=True, compile_optimizer=compile_optimizer)
+    plain = train(run, [0, 1], tmp_path / "plain", progress=False)
+    flat = train({**run, "train": {**run["train"], "flat_buffers": True}}, [0, 1], tmp_path / "flat", progress=False)
+    for a, b in zip(plain, flat):
+        assert b["config"]["train"]["flat_buffers"] and abs(a["final_val_loss"] - b["final_val_loss"]) < 1e-2

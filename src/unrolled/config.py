@@ -72,6 +72,10 @@ class TrainConfig:
     # tensor, so its schedule does not recompile). Off by default: the eager step is the measured one
     # (benchmarks/step_time.py's compiled_step variant measures this one beside it).
     compile_optimizer: bool = False
+    # Each optimizer group's parameters and gradients in one (members, P) buffer, so per-member clipping is a
+    # norm and a scale per group and AdamW one fused update per group (models/flat.py). Off by default: the
+    # clipping's norm sums in another order (equal to rounding), and it is not yet measured faster on a GPU.
+    flat_buffers: bool = False
 
     def __post_init__(self):
         for key, allowed in CHOICES.items():

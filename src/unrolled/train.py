@@ -36,6 +36,7 @@ from unrolled.data.batches import ImageBatches, MemberBatches, TokenBatches
 from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
 from unrolled.models import ModelConfig, Transformer, stack
+from unrolled.models.flat import FlatBuffers
 from unrolled.provenance import config_hash, data_record, environment, git_sha
 from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, job_dir, member_dir
 
@@ -159,22 +160,34 @@ def gpu_backends(compiled_ensemble: bool) -> None:
 
 def optimizer_and_update(model: torch.nn.Module, tcfg: TrainConfig, device: str):
     """AdamW over the model's parameter groups, and the update a step ends with: clip (per member in an
-    ensemble), then step. With train.compile_optimizer the two are one compiled function, the learning rate a
-    tensor the schedule fills in place (a new float would recompile) and AdamW the multi-tensor one inductor
-    fuses; otherwise they run eagerly, AdamW as the fused kernel on a GPU."""
+    ensemble), step, and clear the gradients. With train.compile_optimizer clipping and the step are one compiled
+    function, the learning rate a tensor the schedule fills in place (a new float would recompile) and AdamW the
+    multi-tensor one inductor fuses; otherwise they run eagerly, AdamW as the fused kernel on a GPU. With
+    train.flat_buffers each group's parameters and gradients are one buffer (models/flat.py)."""
     compiled, cuda = tcfg.compile_optimizer, device.startswith("cuda")
+    groups = model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay)
+    flat = FlatBuffers(groups, getattr(model, "size", 1)) if tcfg.flat_buffers else None
     # On a GPU a tensor learning rate needs the capturable AdamW (its step counts stay on the device, too)
-    optimizer = torch.optim.AdamW(model.optimizer_groups(tcfg.weight_decay, decay=tcfg.decay),
+    optimizer = torch.optim.AdamW(flat.groups if flat else groups,
                                   lr=torch.tensor(tcfg.lr, device=device) if compiled else tcfg.lr,
                                   betas=(tcfg.beta1, tcfg.beta2), fused=(cuda and not compiled) or None,
                                   capturable=compiled and cuda)
 
-    def update():
+    def clip_and_step():
         if tcfg.grad_clip > 0:
-            model.clip_grad_norm_(tcfg.grad_clip)
+            (flat or model).clip_grad_norm_(tcfg.grad_clip)
         optimizer.step()
 
-    return optimizer, torch.compile(update) if compiled else update
+    step = torch.compile(clip_and_step) if compiled else clip_and_step
+
+    def update():
+        step()
+        if flat:
+            flat.zero_grad()  # in place: the parameters' .grad are views of the buffers
+        else:
+            optimizer.zero_grad(set_to_none=True)
+
+    return optimizer, update
 
 
 def make_model(mcfg: ModelConfig, seeds: list[int], device: str) -> torch.nn.Module:
@@ -284,6 +297,9 @@ class Trainer:
             torch.manual_seed(self.seeds[0])
         if place.rank:
             torch.manual_seed(self.seeds[0] + 1_000_003 * place.rank)
+        if tcfg.flat_buffers and place.distributed:
+            raise UnrolledError("train.flat_buffers is for one process: DistributedDataParallel keeps its own "
+                                "gradient buckets; leave it out with processes > 1")
         self.optimizer, self.update = optimizer_and_update(self.model, tcfg, device)
         self.wrapped = distributed.wrap(self.model, place)
         if tcfg.compile and tcfg.compile_mode == "max-autotune-no-cudagraphs":
@@ -330,7 +346,6 @@ class Trainer:
             self.loss_sum += loss.detach().float()
         self.loss_count += tcfg.grad_accum
         self.update()
-        self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return lr
 
