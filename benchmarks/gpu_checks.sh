@@ -5,18 +5,20 @@
 # section reads them.
 #
 #   bash benchmarks/gpu_checks.sh CHECK OUT
-#     1  where the time goes: the kernel profile (E = 32 char-LM ensemble, GPT-2 124M), and seeds per hour
-#        at E in {32, 64} (one process on the GPU)
+#     1  where the time goes: the kernels Inductor makes of the baseline, A - I and XSA (fusion.py, E = 2
+#        char-LM ensembles at paper 1's width), the kernel profile (E = 32 char-LM ensemble, GPT-2 124M), and
+#        seeds per hour at E in {32, 64} (one process on the GPU)
 #     2  GPT-2 124M side by side: baseline, A - I, XSA (fused; composite), nanoGPT's own model.py
 #        (NANOGPT=.cache/nanogpt/model.py: a copy of karpathy/nanoGPT's, in that ignored folder; never vendored;
 #        the device tool's `carry: [".cache/nanogpt"]` takes it along)
 #     3  the implementation candidates side by side: GPT-2 with the chunked loss and the compiled clip + AdamW;
-#        E = 16 char-LM ensembles with the compiled step, A - I, XSA fused and composite
+#        E = 16 char-LM ensembles with the compiled step, the flat buffers, A - I, XSA fused and composite
 #     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
 #        cuDNN-under-vmap probe
 #     goals  at most 4 minutes in all (what an allocation has left after its slice): the goals of
-#        docs/benchmarks.md, A - I and XSA against the baseline in E = 16 char-LM ensembles, and GPT-2 124M's
-#        MFU with flash attention, cuDNN attention and micro-batch 32, each step cut off at its share
+#        docs/benchmarks.md, A - I, XSA and the flat buffers against the baseline in E = 16 char-LM ensembles,
+#        and GPT-2 124M's MFU with flash attention, cuDNN attention and micro-batch 32, each step cut off at
+#        its share (2 timed steps a round)
 #
 # SMOKE=1 runs each step at CPU sizes (tests/test_benchmark_tools.py runs every check so), to try the plumbing.
 # Needs only PyTorch (and pytest for check 4) beside the checkout: src/ goes on PYTHONPATH.
@@ -30,11 +32,13 @@ export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/.cache/torch-comp
 if [ -n "${SMOKE:-}" ]; then
   ens="--preset cpu --ensemble 2" side="--preset cpu --ensemble 2" gpt2="--preset cpu" short="--rounds 21 --steps 1"
   sizes="--preset cpu --sizes 2 --steps 2" equiv="--preset cpu --members 2 --steps 3"
-  probe="--preset cpu --members 2 --steps 2 --cases math"
+  probe="--preset cpu --members 2 --steps 2 --cases math" fusion="--preset cpu --variants baseline a_minus_i"
+  goal_steps="--rounds 21 --steps 1"
 else
   # check 3 holds five ensembles at once: E = 16 (past the seeds-per-hour knee) keeps them in memory together
   ens="--preset paper --ensemble 32" side="--preset paper --ensemble 16" gpt2="--preset gpt2 --compile" short=""
-  sizes="--preset paper --sizes 32 64" equiv="" probe=""
+  sizes="--preset paper --sizes 32 64" equiv="" probe="" fusion="--preset paper --ensemble 2"
+  goal_steps="--steps 2"
 fi
 failed=0
 step() {  # step NAME COMMAND...: run it (at most LIMIT seconds), its output to OUT/NAME.log
@@ -45,6 +49,7 @@ step() {  # step NAME COMMAND...: run it (at most LIMIT seconds), its output to 
 }
 case $check in
   1)
+    LIMIT=150 step fusion_gpu python benchmarks/fusion.py $fusion --out "$out/fusion_gpu.json"
     step profile_gpu python benchmarks/kernel_profile.py $ens --out "$out/profile_gpu.json"
     step ensemble_gpu_large python benchmarks/ensemble.py $sizes --out "$out/ensemble_gpu_large.json"
     ;;
@@ -56,12 +61,12 @@ case $check in
     step step_time_gpt2_candidates python benchmarks/step_time.py $gpt2 $short \
       --variants baseline chunked_ce compiled_step --out "$out/step_time_gpt2_candidates.json"
     step step_time_ensemble_gpu python benchmarks/step_time.py $side $short \
-      --variants baseline compiled_step a_minus_i xsa xsa_composite --out "$out/step_time_ensemble_gpu.json"
+      --variants baseline compiled_step flat_buffers a_minus_i xsa xsa_composite --out "$out/step_time_ensemble_gpu.json"
     ;;
   goals)
-    LIMIT=100 step goals_ensemble_gpu python benchmarks/step_time.py $side $short --variants baseline a_minus_i xsa \
-      --out "$out/goals_ensemble_gpu.json"
-    LIMIT=140 step goals_gpt2 python benchmarks/step_time.py $gpt2 $short --variants baseline cudnn_sdpa micro32 \
+    LIMIT=130 step goals_ensemble_gpu python benchmarks/step_time.py $side $goal_steps \
+      --variants baseline a_minus_i xsa flat_buffers --out "$out/goals_ensemble_gpu.json"
+    LIMIT=110 step goals_gpt2 python benchmarks/step_time.py $gpt2 $goal_steps --variants baseline cudnn_sdpa micro32 \
       --out "$out/goals_gpt2.json"
     ;;
   4)

@@ -145,7 +145,7 @@ class GPT(Transformer):
         main(["--rounds", "5", "--variants", "baseline"])  # fewer than 21 rounds cannot resolve 2%
 
 
-CHECK_FILES = {1: ["profile_gpu", "ensemble_gpu_large"], 2: ["step_time_gpt2"],
+CHECK_FILES = {1: ["fusion_gpu", "profile_gpu", "ensemble_gpu_large"], 2: ["step_time_gpt2"],
                3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"],
                "goals": ["goals_ensemble_gpu", "goals_gpt2"]}
 
@@ -176,6 +176,34 @@ def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, c
         assert sum(int(n) for n in re.findall(r"LIMIT=(\d+)", script)) <= 240
         gpt2 = {r["variant"]: r for r in json.loads((results / "goals_gpt2.json").read_text())["rows"]}
         assert set(gpt2) == {"baseline", "cudnn_sdpa", "micro32"} and gpt2["baseline"]["per_token_ratio"] == 1.0
+        ensembles = {r["variant"] for r in json.loads((results / "goals_ensemble_gpu.json").read_text())["rows"]}
+        assert ensembles == {"baseline", "a_minus_i", "xsa", "flat_buffers"}
+
+
+def test_the_fusion_audit_finds_a_minus_i_and_xsa_at_their_floor_on_the_cpu(tmp_path):
+    """benchmarks/fusion.py on the CPU's Inductor (C++ kernels): A - I adds one forward kernel, the subtraction
+    fused with the heads' merge, and no backward kernel (its -g goes into the copy that assembles the q, k, v
+    gradients), and saves one B x T x C activation more; XSA's forward is one kernel with its row sums, and
+    its backward adds none here (its gradient through the projection joins the layout copy the CPU's
+    attention backward needs anyway), saving its output and two scalars a row more."""
+    from fusion import main
+
+    main(["--variants", "a_minus_i", "xsa", "--out", str(tmp_path / "f.json")])
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "f.json").read_text())["rows"]}
+    a, x = rows["a_minus_i"], rows["xsa"]
+    B, T, C, H = 4, 128, 128, 4  # the cpu preset's width and length, fusion.py's batch
+    assert a["extra_forward"] == 1 and [k for k in a["new_forward"] if "_sub_" in k] == a["new_forward"]
+    assert a["extra_backward"] == 0 and any("_cat_" in k and "_neg_" in k for k in a["new_backward"])
+    assert a["extra_saved"] == 1
+    base_mb = rows["baseline"]["saved_mb"]
+    assert a["saved_mb"] - base_mb == pytest.approx(B * T * C * 4 / 2**20)
+    assert x["extra_forward"] == 1 and all("_sum_" in k and "_sub_" in k for k in x["new_forward"])
+    assert x["extra_backward"] == 0 and x["extra_saved"] == 3
+    assert x["saved_mb"] - base_mb == pytest.approx((B * T * C + 2 * B * H * T) * 4 / 2**20)
+    # the library calls are the baseline's: no variant adds a matmul or an attention call
+    for row in (a, x):
+        assert row["forward"]["library"] == rows["baseline"]["forward"]["library"]
+        assert row["backward"]["library"] == rows["baseline"]["backward"]["library"]
 
 
 def test_each_variants_memory_is_its_own_not_the_earlier_variants_too():
