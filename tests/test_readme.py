@@ -116,3 +116,17 @@ def test_the_speed_goals_measurements_are_their_files():
         assert text in section, text
     for name in re.findall(r"`(\w+\.json)`", section):
         assert (results / name).exists(), name
+
+
+def test_the_benchmark_docs_fusion_table_and_flat_buffer_ratio_are_their_files():
+    """docs/benchmarks.md's CPU fusion table and the flat buffers' CPU ratio, against the committed JSON."""
+    docs = (REPO / "docs" / "benchmarks.md").read_text()
+    fusion = json.loads((REPO / "benchmarks" / "results" / "fusion_cpu.json").read_text())["rows"]
+    names = {"baseline": "baseline", "a_minus_i": "A − I", "xsa": "XSA (fused)", "xsa_composite": "XSA (composite)"}
+    for row in fusion:
+        cells = [len(row["forward"]["kernels"]), len(row["backward"]["kernels"]), row["saved"], f"{row['saved_mb']:.2f}"]
+        assert f"| {names[row['variant']]} | " + " | ".join(map(str, cells)) + " |" in docs, row["variant"]
+    flat = {r["variant"]: r for r in json.loads((REPO / "benchmarks" / "results" / "step_time_flat_cpu.json")
+                                                .read_text())["rows"]}["flat_buffers"]
+    low, high = flat["ratio_ci95"].split("-")
+    assert f"{flat['ratio']:.3f}× [{low}, {high}]" in docs
