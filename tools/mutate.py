@@ -122,6 +122,18 @@ MUTATIONS = {
                                  ["tests/test_registry.py::test_the_schemas_enums_are_the_codes_choices"]),
     "seed-group rule unchecked": ("src/unrolled/config.py", "    if loss_chunk and size > 1:", "    if False:",
                                   ["tests/test_registry.py::test_cross_checks_name_the_key"]),
+    "flat norms summed, not squared": ("src/unrolled/models/flat.py", "        norms = norms.norm(dim=0)\n",
+                                       "        norms = norms.sum(dim=0)\n",
+                                       ["tests/test_flat.py::test_flat_clipping_is_per_member"]),
+    "flat gradients never zeroed": ("src/unrolled/models/flat.py", "            g.zero_()", "            g.mul_(1)",
+                                    ["tests/test_flat.py"]),
+    "flat parameters not views": ("src/unrolled/models/flat.py", "p.data = data[:, rows].view(p.shape)",
+                                  "p.data = data[:, rows].view(p.shape).clone()", ["tests/test_flat.py"]),
+    "update never clears gradients": ("src/unrolled/train.py", "            optimizer.zero_grad(set_to_none=True)",
+                                      "            pass", ["tests/test_flat.py"]),
+    "fusion counts not compared": ("benchmarks/fusion.py", 'out[f"extra_{phase}"] = len(mine) - len(theirs)',
+                                   'out[f"extra_{phase}"] = len(mine)',
+                                   ["tests/test_benchmark_tools.py::test_the_fusion_audit_finds_a_minus_i_and_xsa_at_their_floor_on_the_cpu"]),
 }
 
 
