@@ -5,7 +5,7 @@ one (E, P) buffer, member k's in row k (E = 1 for a single run), and their gradi
                           G[k, :] *= min(1, max_norm / (||g_k|| + 1e-6)): one scale per group
     AdamW                 one fused update per group, over one tensor
 
-instead of a norm and a scale per parameter (about 80 launches a step for paper 1's char LM).
+instead of a norm and a scale per parameter (2N + 5 launches a step: 83 for paper 1's char LM, N = 39).
 
 The model's parameters stay what they were, now views into the buffers (W_k = row k's slice, reshaped), so
 forward, state_dict and checkpoints of weights do not change. Each parameter's .grad is its view into the
