@@ -14,6 +14,9 @@ from unrolled.data.text import write_tokens
 from unrolled.layout import META
 
 PRESETS = {
+    # the smallest that exercises every path: benchmarks/gpu_checks.sh's SMOKE runs, which try the plumbing
+    "tiny": dict(model=dict(n_layer=1, n_head=2, n_embd=32, block_size=32, dropout=0.2),
+                 train=dict(batch_size=8, max_iters=100, eval_interval=50, eval_iters=2, compile=False)),
     # config/config.yaml's lm_char (600 steps, eval every 50 over 20 batches)
     "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.2),
                 train=dict(batch_size=32, max_iters=600, eval_interval=50, eval_iters=20, compile=False)),

@@ -39,7 +39,7 @@ from unrolled.models import ModelConfig, Transformer, stack  # noqa: E402
 from unrolled.models.transformer import Attention  # noqa: E402
 
 AUDITED = ["baseline", "a_minus_i", "xsa", "xsa_composite"]
-MODELS = {"cpu": PRESETS["cpu"]["model"], "paper": ENSEMBLE_PRESETS["paper"]["model"], "gpt2": PRESETS["gpt2"]["model"]}
+MODELS = {**{name: p["model"] for name, p in PRESETS.items()}, "paper": ENSEMBLE_PRESETS["paper"]["model"]}
 KERNEL = re.compile(r"^\s+((?:cpp|triton)_\w+?)(?:\.run)?\(", re.M)  # a launch inside the graph's call()
 PREFIX = r"^(?:triton_[a-z]+|cpp)_fused_"  # Inductor's kernel names: this, then the aten ops fused
 LIBRARY = re.compile(r"\b(extern_kernels\.\w+|torch\.ops\.aten\.\w+)(?:\.default)?\(")
@@ -102,7 +102,7 @@ def build(name: str, preset: str, layers: int, members: int, batch: int, device:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=MODELS, default="cpu",
-                        help="the model's width and length: the CPU default's char LM, paper 1's, GPT-2 124M")
+                        help="the model's width and length: tiny, the CPU default's char LM, paper 1's, GPT-2 124M")
     parser.add_argument("--variants", nargs="+", choices=AUDITED, default=AUDITED)
     parser.add_argument("--layers", type=int, default=1, help="layers compiled (each repeats the same kernels)")
     parser.add_argument("--batch", type=int, default=4)

@@ -20,7 +20,7 @@
 #        and GPT-2 124M's MFU with flash attention, cuDNN attention and micro-batch 32, each step cut off at
 #        its share (2 timed steps a round)
 #
-# SMOKE=1 runs each step at CPU sizes (tests/test_benchmark_tools.py runs every check so), to try the plumbing.
+# SMOKE=1 runs each step at the tiny presets' sizes (tests/test_benchmark_tools.py runs every check so), to try the plumbing.
 # Needs only PyTorch (and pytest for check 4) beside the checkout: src/ goes on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,9 +30,9 @@ mkdir -p "$out"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/.cache/torch-compile}
 if [ -n "${SMOKE:-}" ]; then
-  ens="--preset cpu --ensemble 2" side="--preset cpu --ensemble 2" gpt2="--preset cpu" short="--rounds 21 --steps 1"
-  sizes="--preset cpu --sizes 2 --steps 2" equiv="--preset cpu --members 2 --steps 3"
-  probe="--preset cpu --members 2 --steps 2 --cases math" fusion="--preset cpu --variants baseline a_minus_i"
+  ens="--preset tiny --ensemble 2" side="--preset tiny --ensemble 2" gpt2="--preset tiny" short="--rounds 21 --steps 1"
+  sizes="--preset tiny --sizes 2 --steps 2" equiv="--preset tiny --members 2 --steps 3"
+  probe="--preset tiny --members 2 --steps 2 --cases math" fusion="--preset tiny --variants baseline a_minus_i"
   goal_steps="--rounds 21 --steps 1"
 else
   # check 3 holds five ensembles at once: E = 16 (past the seeds-per-hour knee) keeps them in memory together

@@ -64,7 +64,8 @@ VARIANTS = {
     "micro32": dict(),  # the baseline at micro-batch 32 (the gpt2 preset's 16 doubled): compare per token
 }
 MICRO_BATCH = {"micro32": 32}
-PRESETS = {  # the CPU default's char LM; GPT-2 124M (nanoGPT's config) for GPUs
+PRESETS = {  # the smallest (gpu_checks.sh's SMOKE runs); the CPU default's char LM; GPT-2 124M (nanoGPT's) for GPUs
+    "tiny": dict(model=dict(n_layer=1, n_head=2, n_embd=32, block_size=32, vocab_size=84, dropout=0.0), batch=8),
     "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=84, dropout=0.0), batch=32),
     "gpt2": dict(model=dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50304, dropout=0.0),
                  batch=16),
@@ -209,7 +210,7 @@ def saved_activation_mb(model, step_inputs) -> float:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=[*PRESETS, "paper"], default="cpu",
-                        help="cpu or gpt2; with --ensemble: benchmarks/ensemble.py's cpu or paper")
+                        help="tiny, cpu or gpt2; with --ensemble: benchmarks/ensemble.py's tiny, cpu or paper")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant per round")
@@ -232,8 +233,9 @@ def main(argv=None):
     if not args.ensemble and args.preset not in PRESETS:
         parser.error(f"--preset {args.preset}: a seed-ensemble preset; add --ensemble E")
     single_only = {"chunked_ce", "cudnn_sdpa", "micro32"} & set(names)
-    if args.ensemble and (args.nanogpt or args.preset not in ("cpu", "paper") or single_only):
-        parser.error(f"--ensemble: presets cpu or paper, without --nanogpt or {sorted(single_only)} (single runs only)")
+    if args.ensemble and (args.nanogpt or args.preset not in ENSEMBLE_PRESETS or single_only):
+        parser.error(f"--ensemble: presets {', '.join(ENSEMBLE_PRESETS)}, without --nanogpt or {sorted(single_only)} "
+                     "(single runs only)")
     folder = Path(tempfile.mkdtemp())
     def build(name):
         if name == "nanogpt":

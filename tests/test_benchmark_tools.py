@@ -4,7 +4,6 @@ run here on the CPU at small sizes, and their pure parts are checked against kno
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 import pytest
@@ -71,7 +70,7 @@ def test_the_profile_runs_on_the_cpu(tmp_path):
 def test_step_time_times_the_candidates_in_seed_ensembles_as_the_trainer_runs_them(tmp_path, capsys):
     from step_time import main
 
-    main(["--preset", "cpu", "--ensemble", "2", "--rounds", "21", "--steps", "1",
+    main(["--preset", "tiny", "--ensemble", "2", "--rounds", "21", "--steps", "1",
           "--variants", "compiled_step", "xsa_composite", "--out", str(tmp_path / "t.json")])
     result = json.loads((tmp_path / "t.json").read_text())
     rows = {r["variant"]: r for r in result["rows"]}
@@ -146,8 +145,8 @@ class GPT(Transformer):
 
 
 CHECK_FILES = {1: ["fusion_gpu", "profile_gpu", "ensemble_gpu_large"], 2: ["step_time_gpt2"],
-               3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"],
-               "goals": ["goals_ensemble_gpu", "goals_gpt2"]}
+               3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"]}
+# goals: tests/test_gpu_slice.py runs it on the stand-in node, after the slice, as an allocation would
 
 
 @pytest.mark.parametrize("check", sorted(CHECK_FILES, key=str))
@@ -171,13 +170,6 @@ def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, c
         bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO,
                              capture_output=True, text=True)
         assert bad.returncode == 2 and "CHECK is 1, 2, 3, 4 or goals" in bad.stderr
-    if check == "goals":  # the step limits add up to the 4 minutes it is for
-        script = (REPO / "benchmarks" / "gpu_checks.sh").read_text().split("  goals)")[1].split(";;")[0]
-        assert sum(int(n) for n in re.findall(r"LIMIT=(\d+)", script)) <= 240
-        gpt2 = {r["variant"]: r for r in json.loads((results / "goals_gpt2.json").read_text())["rows"]}
-        assert set(gpt2) == {"baseline", "cudnn_sdpa", "micro32"} and gpt2["baseline"]["per_token_ratio"] == 1.0
-        ensembles = {r["variant"] for r in json.loads((results / "goals_ensemble_gpu.json").read_text())["rows"]}
-        assert ensembles == {"baseline", "a_minus_i", "xsa", "flat_buffers"}
 
 
 def test_the_fusion_audit_finds_a_minus_i_and_xsa_at_their_floor_on_the_cpu(tmp_path):

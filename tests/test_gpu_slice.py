@@ -258,7 +258,7 @@ def test_a_job_that_cannot_finish_before_the_deadline_is_not_started(node, tmp_p
 def test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node(tmp_path):
     """`make rehearse-gpu` as CI runs it: the stand-in has neither snakemake nor platformdirs, the wheels close
     over the node's list, the slice runs under its deadline, the archive unpacked with freshly prepared data
-    trains nothing again, and `make figures-gpu` summarizes paired seeds."""
+    trains nothing again, and `make figures-gpu` summarizes paired seeds; the speed goals' check runs there too."""
     proc = subprocess.run(["make", "--no-print-directory", "rehearse-gpu", f"REHEARSAL={tmp_path / 'rehearsal'}"],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -268,3 +268,12 @@ def test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node(tmp_path)
     here = tmp_path / "rehearsal" / "here"
     table = (here / "results" / "gpu" / "tables" / "paper_vs_reproduced.md").read_text()
     assert "experiment `p1_tinyshakespeare`" in table
+    # the speed goals' check ran on the stand-in after the slice, within the 4 minutes its step limits add to
+    results = tmp_path / "rehearsal" / "out" / "benchmarks" / "results"
+    script = (REPO / "benchmarks" / "gpu_checks.sh").read_text().split("  goals)")[1].split(";;")[0]
+    assert sum(int(n) for n in re.findall(r"LIMIT=(\d+)", script)) <= 240
+    gpt2 = {r["variant"]: r for r in json.loads((results / "goals_gpt2.json").read_text())["rows"]}
+    assert set(gpt2) == {"baseline", "cudnn_sdpa", "micro32"} and gpt2["baseline"]["per_token_ratio"] == 1.0
+    ensembles = {r["variant"] for r in json.loads((results / "goals_ensemble_gpu.json").read_text())["rows"]}
+    assert ensembles == {"baseline", "a_minus_i", "xsa", "flat_buffers"}
+    assert (results / "goals_gpt2.log").stat().st_size and (results / "goals_ensemble_gpu.log").stat().st_size
