@@ -31,10 +31,13 @@ def test_exclusive_is_the_composite_projection_with_its_exact_gradient():
 
 
 def test_exclusive_under_vmap_and_compile_as_a_seed_ensemble_runs_it():
+    """vmap, compile, and vmap inside compile (a compiled seed ensemble). In the last, torch.compile inlines the
+    Function's forward and differentiates it instead of calling the written-out backward (pytorch#129845:
+    vmap's batched tensors report no grad): the gradient must still be the projection's."""
     y, v = _pair((3, 2, 4, 8), dtype=torch.float32)
     reference = vmap(xsa.composite)(y, v)
     upstream = torch.randn_like(reference)
-    for fn in (vmap(xsa.exclusive), torch.compile(xsa.exclusive)):
+    for fn in (vmap(xsa.exclusive), torch.compile(xsa.exclusive), torch.compile(vmap(xsa.exclusive))):
         out = fn(y, v)
         torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
         for a, b in zip(_grads(reference, (y, v), upstream), _grads(out, (y, v), upstream)):

@@ -13,7 +13,9 @@ project). `exclusive` is the same map with its gradient written out, so each pas
 one dot product <g, v> and pointwise work, keeping only y, v and two scalars per row for backward. Compiled,
 each pass is one fused kernel with one reduction; autograd's graph of `composite` recomputes the norm and
 takes several reductions. The results agree to rounding; the model uses `exclusive` on GPUs only, so CPU
-results stay byte-identical (Attention.fused_xsa).
+results stay byte-identical (Attention.fused_xsa). In a compiled seed ensemble (vmap inside torch.compile)
+the compiler inlines this Function's forward and differentiates it, never calling `backward` (pytorch#129845:
+vmap's batched tensors report no grad); the gradient is the same map's, from the compiler's derivative.
 """
 
 from __future__ import annotations
