@@ -124,8 +124,14 @@ def test_the_benchmark_docs_fusion_table_and_flat_buffer_ratio_are_their_files()
     fusion = json.loads((REPO / "benchmarks" / "results" / "fusion_cpu.json").read_text())["rows"]
     names = {"baseline": "baseline", "a_minus_i": "A − I", "xsa": "XSA (fused)", "xsa_composite": "XSA (composite)"}
     for row in fusion:
-        cells = [len(row["forward"]["kernels"]), len(row["backward"]["kernels"]), row["saved"], f"{row['saved_mb']:.2f}"]
+        cells = [len(row["forward"]["kernels"]), len(row["backward"]["kernels"]), row["saved"],
+                 f"{row['saved_mb']:.2f}"]
         assert f"| {names[row['variant']]} | " + " | ".join(map(str, cells)) + " |" in docs, row["variant"]
+    ensemble = json.loads((REPO / "benchmarks" / "results" / "fusion_cpu_ensemble.json").read_text())["rows"]
+    counts = {(len(r["forward"]["kernels"]), len(r["backward"]["kernels"]))
+              for r in ensemble if r["variant"] != "xsa_composite"}
+    assert counts == {(6, 9)} and "finds 6 forward and 9 backward kernels for the baseline, A − I" in docs
+    assert any("clamp_min" in k for r in ensemble if r["variant"] == "xsa" for k in r["backward"]["kernels"])
     flat = {r["variant"]: r for r in json.loads((REPO / "benchmarks" / "results" / "step_time_flat_cpu.json")
                                                 .read_text())["rows"]}["flat_buffers"]
     low, high = flat["ratio_ci95"].split("-")
