@@ -35,7 +35,7 @@ if [ -n "${SMOKE:-}" ]; then
   probe="--preset tiny --members 2 --steps 2 --cases math" fusion="--preset tiny --variants baseline a_minus_i"
   goal_steps="--rounds 21 --steps 1"
 else
-  # check 3 holds five ensembles at once: E = 16 (past the seeds-per-hour knee) keeps them in memory together
+  # check 3 holds six ensembles at once: E = 16 (past the seeds-per-hour knee) keeps them in memory together
   ens="--preset paper --ensemble 32" side="--preset paper --ensemble 16" gpt2="--preset gpt2 --compile" short=""
   sizes="--preset paper --sizes 32 64" equiv="" probe="" fusion="--preset paper --ensemble 2"
   goal_steps="--steps 2"
