@@ -111,26 +111,25 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     names = ["baseline"] + [v for v in args.variants if v != "baseline"]
-    rows = {}
-    for name in names:
-        model, inputs = build(name, args.preset, args.layers, args.ensemble, args.batch, device)
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            rows[name] = {"variant": name, **audit(model, inputs, fused_xsa=name == "xsa")}
-        if name != "baseline":
-            rows[name].update(compare(rows[name], rows["baseline"]))
     setup = (f"{args.preset} width, {args.layers} layer(s), batch {args.batch}, E={args.ensemble}, on "
              f"{torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} (torch {torch.__version__}, "
              f"bf16={device == 'cuda'}, Inductor)")
     print(setup)
     print("| variant | forward kernels | backward kernels | saved tensors | saved MB | kernels the baseline lacks |")
-    print("|---|---|---|---|---|---|")
-    for name, row in rows.items():
+    print("|---|---|---|---|---|---|", flush=True)
+    rows = {}
+    for name in names:
+        model, inputs = build(name, args.preset, args.layers, args.ensemble, args.batch, device)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            row = rows[name] = {"variant": name, **audit(model, inputs, fused_xsa=name == "xsa")}
+        if name != "baseline":
+            row.update(compare(row, rows["baseline"]))
         new = "; ".join(f"{phase} {re.sub(PREFIX, '', k)}" for phase in ("forward", "backward")
                         for k in row.get(f"new_{phase}", []))
         print(f"| {name} | {len(row['forward']['kernels'])} | {len(row['backward']['kernels'])} | {row['saved']} "
-              f"| {row['saved_mb']:.2f} | {new} |")
-    if args.out:
-        write_json(args.out, {"setup": setup, "rows": list(rows.values())})
+              f"| {row['saved_mb']:.2f} | {new} |", flush=True)
+        if args.out:  # after every variant: a step cut off by its time limit keeps those done
+            write_json(args.out, {"setup": setup, "rows": list(rows.values())})
     return rows
 
 

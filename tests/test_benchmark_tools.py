@@ -234,3 +234,21 @@ def test_each_variants_memory_is_its_own_not_the_earlier_variants_too():
     measured = {name: own_peak_mb(build(name), warm_up, Fake)[1] for name in variants}
     assert measured == {name: float(r + a) for name, (r, a) in variants.items()}
     assert measured["xsa"] / measured["baseline"] == pytest.approx(2700 / 2500)  # not (6000 + 700) / 2500
+
+
+def test_the_fusion_audit_keeps_each_variant_as_it_finishes(tmp_path, monkeypatch):
+    """A GPU step cut off by its time limit keeps the variants audited before it: the JSON is rewritten after
+    each (the audit itself is faked here; the test above runs the real one)."""
+    import fusion
+
+    def audit(model, inputs, fused_xsa):
+        if fused_xsa:
+            raise KeyboardInterrupt  # the time limit, while the third variant compiles
+        return {"forward": {"kernels": ["k_0"], "library": []}, "backward": {"kernels": [], "library": []},
+                "saved": 1, "saved_mb": 1.0}
+
+    monkeypatch.setattr(fusion, "audit", audit)
+    with pytest.raises(KeyboardInterrupt):
+        fusion.main(["--preset", "tiny", "--variants", "a_minus_i", "xsa", "--out", str(tmp_path / "f.json")])
+    rows = json.loads((tmp_path / "f.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["baseline", "a_minus_i"] and rows[1]["extra_forward"] == 0

@@ -134,6 +134,9 @@ MUTATIONS = {
     "fusion counts not compared": ("benchmarks/fusion.py", 'out[f"extra_{phase}"] = len(mine) - len(theirs)',
                                    'out[f"extra_{phase}"] = len(mine)',
                                    ["tests/test_benchmark_tools.py::test_the_fusion_audit_finds_a_minus_i_and_xsa_at_their_floor_on_the_cpu"]),
+    "fusion written at the end only": ("benchmarks/fusion.py", "        if args.out:  # after every variant",
+                                       "        if args.out and name == names[-1]:  # after every variant",
+                                       ["tests/test_benchmark_tools.py::test_the_fusion_audit_keeps_each_variant_as_it_finishes"]),
 }
 
 
