@@ -32,7 +32,7 @@ from torch._inductor.utils import run_and_get_code
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import PRESETS as ENSEMBLE_PRESETS  # noqa: E402
-from step_time import PRESETS, VARIANTS  # noqa: E402
+from step_time import PRESETS, VARIANTS, saved_storages  # noqa: E402
 
 from unrolled.atomic import write_json  # noqa: E402
 from unrolled.models import ModelConfig, Transformer, stack  # noqa: E402
@@ -56,18 +56,15 @@ def audit(model: torch.nn.Module, inputs: tuple, fused_xsa: bool | None) -> dict
     for module in model.modules():
         if isinstance(module, Attention):
             module.fused_xsa = fused_xsa
-    compiled, seen = torch.compile(model), {}
-
-    def pack(t):
-        seen[(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())] = None
-        return t
+    compiled = torch.compile(model)
 
     def step():
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with saved_storages() as seen:
             _, loss = compiled(*inputs)
         loss.sum().backward()
+        return seen
 
-    _, codes = run_and_get_code(step)
+    seen, codes = run_and_get_code(step)
     if len(codes) != 2:
         raise RuntimeError(f"expected one forward and one backward graph, got {len(codes)} (a graph break?)")
     forward, backward = (kernels(code) for code in codes)

@@ -20,7 +20,8 @@
 #        and GPT-2 124M's MFU with flash attention, cuDNN attention and micro-batch 32, each step cut off at
 #        its share (2 timed steps a round)
 #
-# SMOKE=1 runs each step at the tiny presets' sizes (tests/test_benchmark_tools.py runs every check so), to try the plumbing.
+# SMOKE=1 runs each step at the tiny presets' sizes, to try the plumbing: tests/test_benchmark_tools.py runs
+# checks 1-4 so, and `make rehearse-gpu` runs goals so on its stand-in node, after the slice.
 # Needs only PyTorch (and pytest for check 4) beside the checkout: src/ goes on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."

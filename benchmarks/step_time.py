@@ -24,6 +24,7 @@ time per token against the baseline's).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
@@ -64,6 +65,7 @@ VARIANTS = {
     "micro32": dict(),  # the baseline at micro-batch 32 (the gpt2 preset's 16 doubled): compare per token
 }
 MICRO_BATCH = {"micro32": 32}
+UPDATE = {"compiled_step": {"compile_optimizer": True}, "flat_buffers": {"flat_buffers": True}}  # trainer options
 PRESETS = {  # the smallest (gpu_checks.sh's SMOKE runs); the CPU default's char LM; GPT-2 124M (nanoGPT's) for GPUs
     "tiny": dict(model=dict(n_layer=1, n_head=2, n_embd=32, block_size=32, vocab_size=84, dropout=0.0), batch=8),
     "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=84, dropout=0.0), batch=32),
@@ -79,11 +81,6 @@ def composite_xsa(model) -> None:
             module.fused_xsa = False
 
 
-def train_options(name: str, **train) -> TrainConfig:
-    """The trainer's options a variant switches on (the implementation candidates of the update)."""
-    return TrainConfig(**train, compile_optimizer=name == "compiled_step", flat_buffers=name == "flat_buffers")
-
-
 def make_step(name, preset, device, compile_model, bf16):
     """Build a variant; return (model, one training step, tokens per step, the step's inputs)."""
     torch.manual_seed(0)
@@ -92,7 +89,7 @@ def make_step(name, preset, device, compile_model, bf16):
     if name == "xsa_composite":
         composite_xsa(model)
     # the trainer's clip + AdamW (train.optimizer_and_update)
-    opt, update = optimizer_and_update(model, train_options(name, lr=1e-4), device)
+    opt, update = optimizer_and_update(model, TrainConfig(lr=1e-4, **UPDATE.get(name, {})), device)
     fwd = torch.compile(model) if compile_model else model
     batch = MICRO_BATCH.get(name, PRESETS[preset]["batch"])
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
@@ -117,9 +114,7 @@ def make_ensemble_step(name, preset, members, device, folder: Path):
     switches. Returns what make_step returns."""
 
     p = ENSEMBLE_PRESETS[preset]
-    options = train_options(name)
-    train = {**p["train"], "compile": p["train"]["compile"] and device == "cuda",
-             "compile_optimizer": options.compile_optimizer, "flat_buffers": options.flat_buffers}
+    train = {**p["train"], "compile": p["train"]["compile"] and device == "cuda", **UPDATE.get(name, {})}
     run = {"data": str(synthetic_char_data(folder)), "model": {**p["model"], **VARIANTS[name]}, "train": train}
     seeds = list(range(members))
     trainer = Trainer(run, seeds, folder / name, False)
@@ -185,26 +180,29 @@ def own_peak_mb(build, warm_up, memory=CudaMemory):
     return made, (memory.peak() - before) / 2**20
 
 
+@contextlib.contextmanager
+def saved_storages():
+    """The storages autograd saves for backward inside the block, each once: {(address, bytes): None}."""
+    seen = {}
+
+    def pack(t):
+        seen[(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())] = None
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield seen
+
+
 def saved_activation_mb(model, step_inputs) -> float:
     """MB of tensors autograd saves for backward in one forward pass (unique storages).
 
     On the CPU there is no allocator peak counter, and peak RSS is dominated by the torch import; the
     saved activations are what a variant can change, and they are counted exactly.
     """
-    seen, total = set(), 0
-
-    def pack(t):
-        nonlocal total
-        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        if key not in seen:
-            seen.add(key)
-            total += key[1]
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with saved_storages() as seen:
         _, loss = model(*step_inputs)
     del loss
-    return total / 2**20
+    return sum(size for _, size in seen) / 2**20
 
 
 def main(argv=None):

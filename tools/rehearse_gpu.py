@@ -9,7 +9,7 @@ ever sees it.
 3. A copy of the checkout as the node gets it (tracked files, the wheels, tiny-shakespeare in
    data/external/), with the tier at smoke size (`smoke_copy` of config/gpu.yaml: every experiment, arm and
    stage, only the sizes shrunk). tools/gpu-slice.sh runs its next slice with the stand-in Python, with no
-   venv on the PATH, under a deadline; then `benchmarks/gpu_checks.sh goals` at CPU sizes (SMOKE=1), what
+   venv on the PATH, under a deadline; then `benchmarks/gpu_checks.sh goals` at tiny sizes (SMOKE=1), what
    an allocation runs in the time its slice leaves.
 4. A second copy as here: the returned archive unpacked, the data prepared afresh, a dry run that must train
    nothing finished, then `make figures-gpu`.
@@ -217,7 +217,7 @@ def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
     print((out / "slice.log").read_text() if (out / "slice.log").exists() else proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.exit(f"rehearse-gpu: the slice failed ({proc.returncode}); its log: {out / 'slice.log'}")
-    # What an allocation runs in the time its slice leaves: the speed goals' check, at CPU sizes, on the node
+    # What an allocation runs in the time its slice leaves: the speed goals' check, at tiny sizes, on the node
     goals = run(["bash", "benchmarks/gpu_checks.sh", "goals", out], node,
                 {**node_env(standin, work / "tmp", deadline), "SMOKE": "1"}, check=False)
     if goals.returncode != 0:
