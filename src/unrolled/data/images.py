@@ -82,6 +82,19 @@ def holdout(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     return (x[train], y[train]), (x[val], y[val])
 
 
+def balanced_subset(x: np.ndarray, y: np.ndarray, n: int, num_classes: int, seed: int):
+    """A seeded subset of `n` images, n / num_classes of each class (in their original order)."""
+    if n % num_classes:
+        raise ValueError(f"train_images: {n} is not a multiple of the {num_classes} classes")
+    per_class = n // num_classes
+    order = np.random.default_rng(seed).permutation(len(y))
+    keep = np.concatenate([order[y[order] == c][:per_class] for c in range(num_classes)])
+    if len(keep) < n:
+        raise ValueError(f"train_images: {n} asked for, but some class has fewer than {per_class} training images")
+    keep.sort()
+    return x[keep], y[keep]
+
+
 def write_split(out: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
     for suffix, arr in (("x", x), ("y", y)):
         with atomic_path(out / f"{split}_{suffix}.npy") as tmp:
@@ -104,11 +117,12 @@ def channel_stats(x: np.ndarray, chunk: int = 8192) -> tuple[list[float], list[f
 
 
 def build_images(train, test, out: Path, val_fraction: float, seed: int, num_classes: int,
-                 validation: str = "holdout") -> dict:
+                 validation: str = "holdout", train_images: int | None = None) -> dict:
     """Write train/val(/test) splits and return the meta.json fields. `validation`: "holdout" holds out a
     seeded `val_fraction` of train (the official test set, where there is one, stays `test`); "official"
     trains on all of train and validates on the source's official held-out set, as paper 1's ViT code
-    does (ImageNet 16x16's val_data.npz; CIFAR-10's test batch; Fashion-MNIST's 10,000)."""
+    does (ImageNet 16x16's val_data.npz; CIFAR-10's test batch; Fashion-MNIST's 10,000). `train_images`
+    keeps a seeded class-balanced subset of that many training images (a set small enough to over-fit)."""
     if validation == "official":
         if test is None:
             raise ValueError("validation: official needs a source with an official held-out set")
@@ -118,6 +132,8 @@ def build_images(train, test, out: Path, val_fraction: float, seed: int, num_cla
         splits = {"train": (x_tr, y_tr), "val": (x_val, y_val)}
         if test is not None:
             splits["test"] = test
+    if train_images:
+        splits["train"] = balanced_subset(*splits["train"], train_images, num_classes, seed)
     x_tr = splits["train"][0]
     for split, (x, y) in splits.items():
         if y.min() < 0 or y.max() >= num_classes:
@@ -131,6 +147,7 @@ def build_images(train, test, out: Path, val_fraction: float, seed: int, num_cla
         "mean": mean,
         "std": std,
         "counts": {split: int(len(y)) for split, (_, y) in splits.items()},
+        **({"train_images": train_images} if train_images else {}),
         **({"validation": "official"} if validation == "official" else
            {"val_fraction": val_fraction, "split_seed": seed}),
     }

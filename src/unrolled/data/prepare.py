@@ -36,7 +36,7 @@ def _text_char(dirs, out, opts):
     from unrolled.data import text
 
     corpus, files = _corpus(dirs, opts)
-    return text.build_char(corpus, out, opts["val_fraction"]) | {"documents": files}
+    return text.build_char(corpus, out, opts["val_fraction"], opts.get("train_chars")) | {"documents": files}
 
 
 def _text_gpt2(dirs, out, opts):
@@ -56,7 +56,7 @@ def _image_set(train, test, out, opts, num_classes):
     from unrolled.data import images
 
     return images.build_images(train, test, out, opts["val_fraction"], opts["split_seed"], num_classes,
-                               opts.get("validation", "holdout"))
+                               opts.get("validation", "holdout"), opts.get("train_images"))
 
 
 def _mnist_csv(dirs, out, opts):

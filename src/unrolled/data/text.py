@@ -43,9 +43,13 @@ def write_tokens(path: Path, ids) -> int:
     return int(arr.size)
 
 
-def build_char(text: str, out: Path, val_fraction: float) -> dict:
+def build_char(text: str, out: Path, val_fraction: float, train_chars: int | None = None) -> dict:
+    """The char data set; with `train_chars`, training keeps only the first that many characters of the train
+    split, while the vocabulary (so the model) and the validation text stay the whole corpus's: every size of
+    a corpus-size sweep is scored on the same held-out text by models of one size."""
     tokenizer = CharTokenizer(text)
     train, val = split_text(text, val_fraction)
+    train = train[:train_chars]
     return {
         "tokenizer": "char",
         "vocab_size": tokenizer.vocab_size,
@@ -54,6 +58,7 @@ def build_char(text: str, out: Path, val_fraction: float) -> dict:
         "train_tokens": write_tokens(out / "train.bin", tokenizer.encode(train)),
         "val_tokens": write_tokens(out / "val.bin", tokenizer.encode(val)),
         "characters": len(text),
+        **({"train_chars": len(train)} if train_chars else {}),
     }
 
 
