@@ -58,8 +58,12 @@ def environment(device: str) -> dict:
 
 
 def data_record(data: str | Path, meta: dict) -> dict:
-    """What a run records of the data set it trained on: its folder, name and sources' hashes."""
-    return {"data": {"path": str(data), "name": meta.get("name"), "sources": meta.get("sources")}}
+    """What a run records of the data set it trained on: its folder, name, sources' hashes and the size of its
+    training split in the sampler's items (tokens or images; none for synthetic prompts), from which the
+    regime gate counts epochs."""
+    size = meta.get("train_tokens", meta.get("counts", {}).get("train"))
+    return {"data": {"path": str(data), "name": meta.get("name"), "sources": meta.get("sources"),
+                     **({"train_items": size} if size else {})}}
 
 
 def evaluation(run: str | Path, device: str) -> dict:

@@ -13,7 +13,7 @@ import csv
 import json
 from pathlib import Path
 
-from unrolled import atomic, layout, stats
+from unrolled import atomic, layout, regime, stats
 from unrolled.atomic import atomic_path, write_json
 from unrolled.errors import UnrolledError
 from unrolled.registry import load_runs, seeds
@@ -52,6 +52,21 @@ def check_pooled_configs(experiment: str, runs: dict[str, dict[int, dict]]) -> N
                     f"their results cannot be pooled: retrain one of them, or give them different arms")
 
 
+MATCHED_TOLERANCE = 0.02  # a size-matched experiment's arms: parameter counts within 2% of each other
+
+
+def arm_sizes(experiment: str, spec: dict, runs: dict[str, dict[int, dict]]) -> dict[str, int]:
+    """Each arm's parameter count (from its runs); for an experiment that says its arms are `size_matched`, an
+    error naming the arms when the largest is more than MATCHED_TOLERANCE above the smallest."""
+    sizes = {arm: next(iter(by_seed.values()))["params"] for arm, by_seed in runs.items()}
+    small, large = min(sizes, key=sizes.get), max(sizes, key=sizes.get)
+    if spec.get("size_matched") and sizes[large] > sizes[small] * (1 + MATCHED_TOLERANCE):
+        raise UnrolledError(f"{experiment}: its arms are to be size-matched (within {MATCHED_TOLERANCE:.0%}), but "
+                            f"{large} has {sizes[large]:,} parameters and {small} {sizes[small]:,} "
+                            f"({sizes[large] / sizes[small] - 1:.1%} more): change their layers or width")
+    return sizes
+
+
 def summarize(experiment: str, spec: dict, files: list[str | Path], histories: dict) -> dict:
     """Statistics over seeds from `files`, the metrics.json of every run of the experiment, and
     `histories`, their history.csv rows (`load_histories`)."""
@@ -75,6 +90,9 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: d
         "made_by": made_by,
         "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
         "arms": {arm: (spec["arms"][arm] or {}) for arm in spec["arms"]},
+        "params": arm_sizes(experiment, spec, runs),
+        # the regime its runs are in, judged against the one the experiment states (regime.py)
+        "regime": regime.gate(spec.get("regime"), runs, spec["baseline"], spec["metric"]),
         "metrics": {key: stats.summarize_experiment(values[key], spec["baseline"], higher,
                                                     spec.get("pairs", [])) for key in keys},
         "across_training": {"metric": spec["metric"], **stats.across_training(curves, spec["baseline"], higher,

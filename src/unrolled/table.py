@@ -89,6 +89,24 @@ def _pooled(summary: dict) -> str:
             f"({'; '.join(made['devices'])}) at {len(made['git_shas'])} commit(s); each seed counts once.")
 
 
+def _regime_line(summary: dict) -> str:
+    """The regime the experiment states and what its runs show (regime.py), in one sentence; empty where
+    it states none."""
+    r = summary.get("regime") or {}
+    if not r.get("stated"):
+        return ""
+    seen = f"; {r['epochs_at_baseline_best']:.1f} epochs seen at the baseline's best" if r.get(
+        "epochs_at_baseline_best") is not None else ""
+    verdict = "in its regime" if r["in_regime"] else "**not in its regime**: no verdict is drawn"
+    return f"*Regime:* {r['stated']} (stated); {r['why']}{seen}: {verdict}."
+
+
+def out_of_regime(summary: dict) -> str | None:
+    """Why an experiment gets no verdict on its claims (its runs are not in the regime it states), or None."""
+    r = summary.get("regime") or {}
+    return f"not in its regime ({r['stated']}): {r['why']}" if r.get("in_regime") is False else None
+
+
 def _experiment_header(name: str, spec: dict, summary: dict) -> list[str]:
     planned = spec.get("planned_seeds")
     counts = {arm: len(s) for arm, s in spec.get("arm_seeds", {}).items()}
@@ -99,6 +117,8 @@ def _experiment_header(name: str, spec: dict, summary: dict) -> list[str]:
         seeds = f"{len(summary['seeds'])} seeds per arm" + (
             f" (the seeds finished so far, of {planned} planned)" if planned else "")
     lines = [f"*Reproduced:* experiment `{name}` on `{spec['dataset']}`, {seeds}. {spec.get('scale', '')}", ""]
+    if _regime_line(summary):
+        lines += [_regime_line(summary), ""]
     if _pooled(summary):
         lines += [f"*Pooled:* {_pooled(summary)}", ""]
     if "stand_in" in spec:
@@ -146,6 +166,10 @@ def _claim_section(claim_id, claim, experiments, read: dict) -> list[str]:
             if c["arm"] not in mapping or c["reference"] not in mapping:
                 continue
             paper_diff = paper.difference(claim, mapping, c["arm"], c["reference"], summary["baseline"])
+            if out_of_regime(summary):  # a difference here would look like a result: the reason instead
+                lines.append(f"| {c['arm']} − {c['reference']} | {_fmt(paper_diff)} | {out_of_regime(summary)} | – | "
+                             f"– | no verdict |")
+                continue
             lines.append(f"| {c['arm']} − {c['reference']} | {_fmt(paper_diff)} | {_difference(c)} | "
                          f"{_fmt(c.get('wilcoxon_p'), 3)}{_ties(c)} ({_fmt(c.get('min_attainable_p'), 3)}) | "
                          f"{c.get('wins', '–')} / {c.get('losses', '–')} | "
@@ -323,8 +347,9 @@ def _every_arm_section(experiments, read: dict) -> list[str]:
         if rising and spec.get("claim_metric", "").startswith("best"):
             pooled += (f" **Not past their best at the end** (best = final on most seeds): "
                        f"{', '.join(f'`{a}`' for a in rising)}; best-vs-best does not hold for them.")
+        regime_line = f" {_regime_line(summary)}" if _regime_line(summary) else ""
         lines += [f"**`{name}`** on `{spec['dataset']}`: `{key}` ({better} is better), "
-                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.{tuned}{pooled}", "",
+                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.{tuned}{pooled}{regime_line}", "",
                   "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | exact Wilcoxon p | "
                   "better / worse seeds | at the end (step) | most favourable step |", "|---|---|---|---|---|---|---|"]
         for c in block["comparisons"]:
