@@ -23,6 +23,8 @@ endif
 # Snakemake finds the default profile itself (profiles/default, a link to workflow/profiles/default): it
 # reruns jobs whose outputs a kill left incomplete (history.csv is rewritten while training).
 SNAKEMAKE := $(SMK)
+# The papers' claims in their own regimes on the CPU (`make regime`): its config, results in results/regime/.
+REGIME_CONFIG ?= config/regime.yaml
 # The one-GPU tier: its config, through the gpu profile (local GPUs) instead of the default one.
 GPU_CONFIG ?= config/gpu.yaml
 GPU_TIER  := --configfile $(GPU_CONFIG)
@@ -40,7 +42,7 @@ UNTOUCHED := awk '/^Missing metadata for file/ {n++; next} {print} END {if (n) p
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
 .DEFAULT_GOAL := help
-.PHONY: help plots check reproduce reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
+.PHONY: help plots check reproduce regime reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
 	pull-reference clean-venv
 
 ifndef NO_VENV
@@ -64,6 +66,13 @@ help:
 reproduce: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory results/report.html
+
+## The papers' claims in their own regimes, on the CPU (config/regime.yaml, into results/regime/): paper 1's
+## char LM where vanilla over-fits, the dropout-tuned control, the regime map across corpus sizes, the ViT on
+## a subset it over-fits, and paper 2 at matched size; then its report. Hours on 2 cores (docs/results.md).
+regime: $(STAMP)
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(REGIME_CONFIG) $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --report results/regime/report.html --configfile $(REGIME_CONFIG) $(SNAKEMAKE_ARGS) 2>&1 | $(UNTOUCHED)
 
 # Rebuilt only when the workflow's last outputs are newer, so a second `make reproduce` does nothing.
 results/report.html: results/tables/paper_vs_reproduced.md results/metrics.json
@@ -169,11 +178,13 @@ plots: $(STAMP)
 	$(PY) tools/dvc_plots_page.py $(PLOTS_PAGE)
 	$(BIN)/dvc plots show
 
-## After your own `make reproduce`: does each paired difference agree with the published reference (same
-## direction, within its seed spread)? A table; exit status 2 on a real disagreement. Byte-identical
-## results hold only on the same CPU and library versions.
+## After your own `make reproduce` (and `make regime`): does each paired difference agree with the published
+## reference (same direction, within its seed spread)? A table per config; exit status 2 on a real
+## disagreement. Byte-identical results hold only on the same CPU and library versions.
 check: $(STAMP)
 	$(PY) -m unrolled check
+	@if [ -e results/regime/metrics.json ]; then $(PY) -m unrolled check --configfile $(REGIME_CONFIG); else \
+		echo "check: no results/regime/metrics.json: \`make regime\` (or make pull-reference) makes it; not checked"; fi
 
 clean-venv:
 	rm -rf $(VENV)

@@ -142,12 +142,18 @@ def test_no_config_restates_a_value_it_does_not_change():
         for part in ("model", "train"):
             same = [k for k, v in recipe.get(part, {}).items() if getattr(defaults[part], k) == v]
             assert not same, f"recipes.{name}.{part} restates the trainer's defaults {same}"
-    for file in ("config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml"):
+    for file in ("config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml", "regime.yaml"):
         for name, spec in yaml.safe_load((REPO / "config" / file).read_text())["experiments"].items():
             recipe = recipes.get(spec.get("recipe"), {})
             for part in ("model", "train"):
                 same = [k for k, v in spec.get(part, {}).items() if k in recipe.get(part, {}) and recipe[part][k] == v]
                 assert not same, f"{file}: experiments.{name}.{part} restates its recipe's {same}"
+    # regime.yaml writes no trainer default either, recipe or not (config.yaml and gpu.yaml predate this rule)
+    for name, spec in yaml.safe_load((REPO / "config" / "regime.yaml").read_text())["experiments"].items():
+        for part in ("model", "train"):
+            same = [k for k, v in spec.get(part, {}).items()
+                    if "recipe" not in spec and k in {f for f in vars(defaults[part])} and getattr(defaults[part], k) == v]
+            assert not same, f"regime.yaml: experiments.{name}.{part} restates the trainer's defaults {same}"
 
 
 def _config(name, resolved=True):
@@ -155,7 +161,7 @@ def _config(name, resolved=True):
     return registry.load_config([REPO / "config" / name], resolved, checkout=REPO)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml", "regime.yaml"])
 def test_every_shipped_config_passes_the_cross_checks(name, tmp_path, monkeypatch):
     config = _config(name)
     monkeypatch.chdir(tmp_path)  # where a paper.yaml user has placed ImageNet 16x16 and OpenWebText

@@ -42,8 +42,11 @@ def _object(store: Path, md5: str) -> Path:
     return store / "files" / "md5" / md5[:2] / md5[2:]
 
 
-def reference_summaries(dvc_file: str | Path = RESULTS_DVC, store: str | Path = REFERENCE_STORE) -> dict:
-    """{experiment: summary} of the reference results named by `dvc_file`, read from the DVC store."""
+def reference_summaries(dvc_file: str | Path = RESULTS_DVC, store: str | Path = REFERENCE_STORE,
+                        results: str | Path = RESULTS) -> dict:
+    """{experiment: summary} of the reference results named by `dvc_file`, read from the DVC store: those of
+    the config whose results folder is `results` (results/regime's are under regime/ in the store)."""
+    prefix = Path(results).relative_to(RESULTS).parts
     out = yaml.safe_load(Path(dvc_file).read_text())["outs"][0]
     manifest = _object(Path(store), out["md5"])
     if not manifest.exists():
@@ -52,8 +55,8 @@ def reference_summaries(dvc_file: str | Path = RESULTS_DVC, store: str | Path = 
     summaries = {}
     for entry in json.loads(manifest.read_text()):
         parts = Path(entry["relpath"]).parts
-        if len(parts) == 2 and parts[1] == SUMMARY:
-            summaries[parts[0]] = json.loads(_object(Path(store), entry["md5"]).read_text())
+        if len(parts) == len(prefix) + 2 and parts[:len(prefix)] == prefix and parts[-1] == SUMMARY:
+            summaries[parts[-2]] = json.loads(_object(Path(store), entry["md5"]).read_text())
     return summaries
 
 
@@ -129,9 +132,10 @@ def compare(ours: dict[str, dict], references: dict[str, dict]) -> list[dict]:
 
 
 def check(results: str | Path = RESULTS, dvc_file: str | Path = RESULTS_DVC, store: str | Path = REFERENCE_STORE,
-          only: list[str] | None = None) -> list[dict]:
-    """Every comparison of the reference (of the experiments `only`, where given) against the run in `results`."""
-    references = reference_summaries(dvc_file, store)
+          only: list[str] | None = None, published: str | Path = RESULTS) -> list[dict]:
+    """Every comparison of the reference (of the experiments `only`, where given) against the run in `results`;
+    the reference is the published results folder `published` of the same config."""
+    references = reference_summaries(dvc_file, store, published)
     if only:
         unknown = sorted(set(only) - set(references))
         if unknown:
@@ -181,11 +185,20 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def command(results: str | Path, dvc_file: str | Path, store: str | Path, only: list[str] | None = None) -> str:
-    """`make check`: the table; an error (exit 2) on a disagreement, a missing comparison or nothing to compare."""
+def command(results: str | Path | None, dvc_file: str | Path, store: str | Path, only: list[str] | None = None,
+            configfiles: list[str] | None = None) -> str:
+    """`make check`: the table; an error (exit 2) on a disagreement, a missing comparison or nothing to compare.
+    The reference: the published results of `configfiles` (a registry: config/regime.yaml's are under
+    results/regime), else the default's; the run checked: `results`, else that same folder."""
     from unrolled.errors import UnrolledError
 
-    rows = check(results, dvc_file, store, only)
+    published = RESULTS
+    if configfiles:
+        from unrolled.registry import load_config
+
+        published = load_config(configfiles, resolved=False).get("results", RESULTS)
+    results = results or published
+    rows = check(results, dvc_file, store, only, published)
     text = markdown(rows)
     bad = sum(not r["ok"] for r in rows)
     if bad or not rows:

@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--out", required=True, help="the .png path; the .pdf goes beside it"),
              _arg("inputs", nargs="+", help="the files it draws (registry.figure_inputs: the workflow passes them)"),
              keywords=("spec", "inputs", "out"))
+    _command(sub, "regime-map", "one comparison's paired difference across training-set sizes (a regime map) "
+             "from the summaries of its sizes", "regime:map_files", SPEC,
+             _arg("summaries", nargs="+", help="each size's summary.json"),
+             _arg("--reference", help="the summary of a run at the paper's scale, drawn beside them"),
+             _arg("--reference-items", type=int, help="its training set's size, where its runs did not record it"),
+             _arg("--out", required=True), keywords=("spec", "summaries", "out", "reference", "reference_items"))
     _command(sub, "status", "every run of the config: done, running (step, val loss, ETA), stopped or not "
              "started, from the run folders alone", "status:command", EXPERIMENTS, CONFIGFILE,
              keywords=("configfiles", "experiments"), configfiles="configfile")
@@ -163,11 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "check", "does a finished run reproduce the published reference? Every paired difference: "
              "Welch's test of the gap (Holm over all), the same sign where the reference is significant, none "
              "missing (exit 2 if not)", "check:command",
-             _arg("--results", default=RESULTS, help="the run's results folder"),
+             _arg("--results", help=f"the run's results folder (default: the config's, else {RESULTS})"),
+             CONFIGFILE,
              _arg("--dvc-file", default=RESULTS_DVC, help="the .dvc file naming the reference"),
              _arg("--store", default=REFERENCE_STORE, help="the DVC remote holding it"),
              _arg("--only", action="append", metavar="EXPERIMENT", help="check only this experiment (repeatable)"),
-             keywords=("results", "dvc_file", "store", "only"))
+             keywords=("results", "dvc_file", "store", "only", "configfiles"), configfiles="configfile")
     _command(sub, "table", "results/tables/paper_vs_reproduced.md from the files it is given", "table:write",
              _arg("--experiments", required=True, type=_json_arg, help="the config's experiments section as JSON"),
              _arg("--config-name", default="config/config.yaml"),

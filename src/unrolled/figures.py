@@ -277,7 +277,44 @@ def _mark_best_steps(ax, best: dict[str, float], last_step: float) -> None:
                     textcoords="offset points", va="top", ha="right" if right else "left", fontsize=7, color="grey")
 
 
-KINDS = {"across": across, "icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
+def regime_map(spec: dict, inputs: list[Path], out: Path):
+    """One comparison's paired difference (mean, 95% t-interval) at each training-set size, against the
+    epochs the baseline had seen at its best step (log scale: left under-fits, right over-fits); filled
+    markers where the size is in the regime it states, a dotted line where the mean changes sign, and the
+    reference run at the paper's scale as a star."""
+    m = _load(inputs[0])
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    for p in m["points"]:
+        low, high = p["ci95"] if p["ci95"] and p["ci95"][0] is not None else (p["mean"], p["mean"])
+        stated = p["regime"]["stated"]
+        filled = p["regime"]["in_regime"] is not False
+        ax.errorbar(p["epochs_at_baseline_best"], p["mean"], yerr=[[p["mean"] - low], [high - p["mean"]]], fmt="o",
+                    color=COLOURS[0], mfc=COLOURS[0] if filled else "white", capsize=4)
+        note = f"{p['train_items']:,} chars, n {p['n']}" + (f"\n{stated}{'' if filled else ' (not met)'}" if stated else "")
+        ax.annotate(note, (p["epochs_at_baseline_best"], high), xytext=(0, 6), textcoords="offset points",
+                    ha="center", fontsize=7)
+    points = {p["experiment"]: p for p in m["points"]}
+    for a, b in m["sign_flips"]:
+        x = np.sqrt(points[a]["epochs_at_baseline_best"] * points[b]["epochs_at_baseline_best"])
+        ax.axvline(x, color="grey", ls=":", lw=1)
+        ax.annotate("sign flips", (x, 0.02), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                    color="grey", ha="right", va="bottom")
+    ref = m.get("reference")
+    if ref and ref["epochs_at_baseline_best"] is not None:
+        low, high = ref["ci95"]
+        ax.errorbar(ref["epochs_at_baseline_best"], ref["mean"], yerr=[[ref["mean"] - low], [high - ref["mean"]]],
+                    fmt="*", ms=12, color=COLOURS[1], capsize=4, label=f"{ref['label']}, n {ref['n']}")
+        ax.legend(fontsize=8, loc="lower left")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.18)
+    ax.set(xlabel=f"epochs {m['baseline']} had seen at its best step (median over seeds)",
+           ylabel=f"{m['arm']} − {m['baseline']}, {m['metric']}")
+    ax.set_title(f"{m['name']}: paired difference by training-set size (mean, 95% t-interval)", fontsize=10)
+    return _save(fig, out)
+
+
+KINDS = {"regime_map": regime_map, "across": across, "icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
 
 
 def draw(spec: dict, inputs: list[str | Path], out: str | Path):

@@ -13,6 +13,7 @@ config or of the package.
     results/runs/{experiment}/{arm}/ensemble-seed{a}-{b}/   a seed group's checkpoint while it trains
     results/tuned/{experiment}/{arm}.json       a tuned arm's choice of its sweep
     results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
+    results/{map}.json                          a regime map: one comparison across training-set sizes
     results/curves/{experiment}.csv             every run's validation curve, for `dvc plots show`
     results/metrics.json, metrics_all.json      the headline for `dvc metrics show`; every metric
     results/theory/{name}                       the theory experiments' results
@@ -123,6 +124,11 @@ def tuned_file(experiment: str, arm: str, root: str | Path = RESULTS) -> str:
 def experiment_file(experiment: str, name: str, root: str | Path = RESULTS) -> str:
     """A per-experiment result over seeds: summary.json, summary.csv, zeroshot.json, icl.json."""
     return f"{root}/{experiment}/{name}"
+
+
+def regime_map_file(name: str, root: str | Path = RESULTS) -> str:
+    """A regime map (the config's `regime_maps:` entry `name`): its points across training-set sizes."""
+    return f"{root}/{name}.json"
 
 
 def curves_file(experiment: str, root: str | Path = RESULTS) -> str:

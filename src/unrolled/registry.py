@@ -12,7 +12,7 @@ from pathlib import Path
 from unrolled.atomic import read_json
 from unrolled.config import check_seed_group
 from unrolled.layout import (EXTERNAL, HISTORY, ICL, META, METRICS, PROVENANCE, RESULTS, RUNS, SUMMARY, experiment_file,
-                             prepared_dir, raw_dir, run_file, run_of, runs_root, theory_files, tuned_file,
+                             prepared_dir, raw_dir, regime_map_file, run_file, run_of, runs_root, theory_files, tuned_file,
                              zeroshot_name)
 
 FIGURE_THEORY = {"snr": "snr", "mnist": "probdr"}  # figure kind -> the theory experiment it draws
@@ -76,6 +76,8 @@ def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) 
                 for s in arm_seeds(exp, arm)]
     if kind == "icl":
         return [experiment_file(name, ICL, results) for name in spec["experiments"]]
+    if kind == "regime_map":
+        return [regime_map_file(spec["map"], results)]
     return theory_files(FIGURE_THEORY[kind], results)
 
 
@@ -250,7 +252,13 @@ def resolve(config: dict) -> dict:
             spec["arm_seeds"] = shown
     config["experiments"] = {n: s for n, s in experiments.items() if n not in left_out}
     config["left_out"] = left_out
+    for name, rmap in list(config.get("regime_maps", {}).items()):  # a map needs every one of its sizes
+        if any(e in left_out for e in rmap["experiments"]):
+            del config["regime_maps"][name]
     for name, fig in list(config.get("figures", {}).items()):
+        if fig["kind"] == "regime_map" and fig["map"] not in config.get("regime_maps", {}):
+            del config["figures"][name]
+            continue
         targets = [fig["experiment"]] if "experiment" in fig else fig.get("experiments", [])
         targets = [t if t in config["experiments"] else replaced_by.get(t, t) for t in targets]
         if not all(t in config["experiments"] for t in targets):
@@ -361,6 +369,16 @@ def check_config(config: dict) -> None:
         theory = FIGURE_THEORY.get(fig["kind"])
         if theory and theory not in config.get("theory", {}):
             raise ValueError(f"config: figures.{name} draws theory.{theory}, which this config does not define")
+    for name, rmap in config.get("regime_maps", {}).items():
+        for exp in rmap["experiments"]:
+            spec = _known(config, "experiments", exp, f"regime_maps.{name}.experiments")
+            if rmap["arm"] not in spec["arms"]:
+                raise ValueError(f"config: regime_maps.{name}.arm: {rmap['arm']!r} is not an arm of {exp}")
+        if "reference" in rmap:
+            _known(config, "datasets", rmap["reference"]["dataset"], f"regime_maps.{name}.reference.dataset")
+    for name, fig in config.get("figures", {}).items():
+        if fig["kind"] == "regime_map":
+            _known(config, "regime_maps", fig["map"], f"figures.{name}.map")
     if "probdr" in config.get("theory", {}):
         _known(config, "datasets", config["theory"]["probdr"]["dataset"], "theory.probdr.dataset")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from unrolled import layout, registry
+from unrolled import layout, regime, registry
 from unrolled.config import run_config
 
 def exact(names) -> str:
@@ -105,6 +105,31 @@ class Lookups:
     def icl_summaries(self) -> list[str]:
         return [self.summary(name, layout.ICL) for name, spec in self.config["experiments"].items()
                 if registry.is_icl(spec, self.config)]
+
+    @property
+    def regime_maps(self) -> list[str]:
+        return [layout.regime_map_file(name, self.results) for name in self.config.get("regime_maps", {})]
+
+    def map_summaries(self, wildcards) -> list[str]:
+        """The summaries of a regime map's sizes, in its order."""
+        return [self.summary(name) for name in self.lookup("regime_maps", wildcards.map)["experiments"]]
+
+    def map_reference(self, wildcards) -> list[str]:
+        """A regime map's reference summary (a run at the paper's scale, in the repository), if it has one."""
+        ref = self.lookup("regime_maps", wildcards.map).get("reference")
+        return [ref["summary"]] if ref else []
+
+    def map_spec(self, wildcards) -> str:
+        """A regime map's entry as JSON, with its name."""
+        return json.dumps({**self.lookup("regime_maps", wildcards.map), "name": wildcards.map})
+
+    def map_reference_option(self, wildcards) -> str:
+        """`--reference SUMMARY --reference-items N`: the reference's training size from its data set's
+        catalogue entry (its runs predate recording it); none without a reference."""
+        ref = self.lookup("regime_maps", wildcards.map).get("reference")
+        if not ref:
+            return ""
+        return f"--reference {ref['summary']} --reference-items {regime.train_items(self.lookup('datasets', ref['dataset']))}"
 
     # -- input functions ------------------------------------------------------------------------------
     def dataset_inputs(self, wildcards) -> dict:

@@ -15,3 +15,4 @@ wildcard_constraints:
     seed=r"\d+",
     figure=r"[a-z0-9_]+",
     benchmark=r"[a-z0-9_]+",
+    map=r"[a-z0-9_]+",

@@ -47,6 +47,26 @@ rule across_training_figure:
         "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input.summary} > {log} 2>&1"
 
 
+# A regime map: one comparison's paired difference across training-set sizes (config `regime_maps:`), from the
+# summaries of its sizes and a reference run at the paper's scale; its figure is a `regime_map` figure.
+rule regime_map:
+    input:
+        summaries=lookups.map_summaries,
+        reference=lookups.map_reference,
+    output:
+        layout.regime_map_file("{map}", lookups.results),
+    log:
+        layout.log_file("figures", "{map}"),
+    conda:
+        "../envs/unrolled.yml"
+    params:
+        spec=lookups.map_spec,
+        reference=lookups.map_reference_option,
+    shell:
+        "python -m unrolled regime-map --spec {params.spec:q} {params.reference} --out {output}"
+        " {input.summaries} > {log} 2>&1"
+
+
 rule figures:
     input:
         [lookups.figure(name) for name in config["figures"]],
