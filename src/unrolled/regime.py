@@ -22,11 +22,13 @@ REGIMES = ("over-fitting", "under-fitting")
 # The baseline's median best step as a fraction of the run: loss curves, accuracy curves (flatter at the top,
 # so their best wanders further).
 OVERFIT_BEST_FRACTION = {"val_loss": (0.25, 0.65), "val_acc": (0.20, 0.75)}
-# The baseline's median drop from its best to its final value: 0.05 nats, or half an accuracy point (50 of
-# 10,000 validation images: above the evaluation-to-evaluation noise of a plateau).
-OVERFIT_MIN_DROP = {"val_loss": 0.05, "val_acc": 0.005}
-# Under-fitting: no arm's median drop above this (0.01 nats; 0.2 accuracy points, 20 of 10,000 images).
-UNDERFIT_MAX_DROP = {"val_loss": 0.01, "val_acc": 0.002}
+# The baseline's median drop from its best to its final value: 0.05 nats; for an accuracy, 3 points. An
+# accuracy curve that has stopped rising sits on a noisy plateau whose best lies 1.6-2.0 points above its last
+# evaluation by chance alone (Fashion-MNIST ViT probes of vanilla, 10,000 validation images, config/regime.yaml),
+# so only a fall well beyond that is over-fitting in the metric the claim is judged on.
+OVERFIT_MIN_DROP = {"val_loss": 0.05, "val_acc": 0.03}
+# Under-fitting: no arm's median drop above this (0.01 nats; one accuracy point).
+UNDERFIT_MAX_DROP = {"val_loss": 0.01, "val_acc": 0.01}
 KEYS = {"val_loss": ("best_val_loss", "final_val_loss", 1.0), "val_acc": ("best_val_acc", "final_val_acc", -1.0)}
 
 
