@@ -30,7 +30,11 @@ def test_smoke_data_stage_outputs(smoke_run):
     prepared = wf / "data" / "prepared"
     # The smoke data targets, and what its experiments need besides: the ICL prompts and the cloze set.
     assert sorted(p.name for p in prepared.iterdir()) == ["icl_smoke", "mnist5k", "shakespeare_char",
-                                                          "shakespeare_cloze"]
+                                                          "shakespeare_char_slice", "shakespeare_cloze"]
+    part = json.loads((prepared / "shakespeare_char_slice" / "meta.json").read_text())
+    assert part["train_tokens"] == part["train_chars"] == 2000 and part["vocab_size"] == 84
+    assert (prepared / "shakespeare_char_slice" / "val.bin").read_bytes() == \
+        (prepared / "shakespeare_char" / "val.bin").read_bytes()  # the whole corpus's held-out text
     meta = json.loads((prepared / "shakespeare_char" / "meta.json").read_text())
     texts = sorted((wf / "data" / "raw" / "shakespeare").glob("*_gut.txt"))
     assert len(texts) == len(meta["documents"]) == 42
@@ -82,6 +86,7 @@ def test_smoke_runs_every_stage(smoke_run):
                                                              for s in (0, 1)]))
     vit = json.loads((results / "vit_mnist" / "summary.json").read_text())
     assert vit["primary"] == "best_val_acc" and vit["higher_is_better"]
+    _check_regimes(results)
 
     _check_figures(wf)
     theory = json.loads((results / "theory" / "probdr.json").read_text())
@@ -108,6 +113,31 @@ def test_smoke_runs_every_stage(smoke_run):
     assert list((wf / "logs" / "benchmarks" / "figures").rglob("*.tsv"))  # redrawing them changes no result
 
 
+def _check_regimes(results):
+    """The regime gate in every summary (judged where the experiment states a regime), the table's regime line,
+    the size-matched experiment's sizes, and the regime map made from its sizes' summaries."""
+    from unrolled.regime import regime_map
+
+    summaries = {name: json.loads((results / name / "summary.json").read_text())
+                 for name in ("lm_char", "lm_char_slice", "p2_matched")}
+    assert summaries["lm_char"]["regime"]["stated"] is None and summaries["lm_char"]["regime"]["in_regime"] is None
+    part = summaries["lm_char_slice"]["regime"]
+    assert part["stated"] == "over-fitting" and part["in_regime"] in (True, False) and part["steps"] == 8
+    metrics = json.loads((results / "runs" / "lm_char_slice" / "vanilla" / "seed0" / "metrics.json").read_text())
+    assert metrics["data"]["train_items"] == 2000
+    assert part["epochs_at_baseline_best"] == pytest.approx(part["baseline_best_step"] * 4 * 16 / 2000)
+    sizes = summaries["p2_matched"]["params"]
+    assert set(sizes) == {"gpt", "aot_mhsa"} and max(sizes.values()) <= 1.02 * min(sizes.values())
+    made = json.loads((results / "p1_regime_map.json").read_text())
+    expected = regime_map({"name": "p1_regime_map", "arm": "a_minus_i", "metric": "best_val_loss"},
+                          [summaries["lm_char_slice"], summaries["lm_char"]])
+    assert made == json.loads(json.dumps(expected)) and len(made["points"]) == 2 and made["reference"] is None
+    table = (results / "tables" / "paper_vs_reproduced.md").read_text()
+    assert "*Regime:* over-fitting (stated); vanilla's median best at" in table
+    assert "*Regime:* under-fitting (stated); every arm's median final - best at most 0.01 nats" in table \
+        or "median final - best above 0.01 nats" in table
+
+
 def _check_figures(wf):
     """Every configured figure, and every experiment's across-training figure, is a real, non-blank image of
     its figure size; the curves figure holds the mean of exactly the configured runs' histories, and the
@@ -121,7 +151,7 @@ def _check_figures(wf):
 
     config = yaml.safe_load((wf / "config" / "smoke.yaml").read_text())
     assert set(config["figures"]) == {"p1_lm_violin", "p1_vit_violin", "p2_lm_curves", "grid_mlp_identity",
-                                      "p2_snr", "p1_mnist_unrolled", "p2_icl"}
+                                      "p2_snr", "p1_mnist_unrolled", "p2_icl", "p1_regime_map"}
     figures = config["figures"] | {across_figure(name): {"kind": "across", "experiment": name,
                                                           "claims": spec.get("claims", {})}
                                    for name, spec in config["experiments"].items()}
