@@ -7,6 +7,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
+ifneq ($(shell [ "$(CORES)" -ge 1 ] 2>/dev/null && echo ok),ok)
+$(error CORES=$(CORES): give Snakemake at least one core, e.g. make reproduce CORES=2)
+endif
 ifdef NO_VENV
 # A machine whose python3 already has every package (a GPU node without internet, with snakemake brought
 # as wheels: tools/gpu-slice.sh): no venv; the package runs from src/.
@@ -42,7 +45,7 @@ UNTOUCHED := awk '/^Missing metadata for file/ {n++; next} {print} END {if (n) p
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
 .DEFAULT_GOAL := help
-.PHONY: help plots check reproduce regime reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
+.PHONY: help plots check reproduce regime _restamp reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
 	pull-reference clean-venv
 
 ifndef NO_VENV
@@ -90,10 +93,10 @@ else
 	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) $(SNAKEMAKE_ARGS)
 endif
 
+REHEARSAL ?= .rehearsal
 ## The GPU slice path rehearsed on the CPU: a stand-in for the GPU node (its packages only, plus the wheels
 ## of gpu-wheels) runs a smoke-size slice under its deadline; its archive is unpacked in a second copy and
 ## summarized. Fails unless a summary with paired seeds comes out (tools/rehearse_gpu.py; a few minutes).
-REHEARSAL ?= .rehearsal
 rehearse-gpu: $(STAMP)
 	$(PY) tools/rehearse_gpu.py $(REHEARSAL)
 
@@ -126,9 +129,14 @@ report: $(STAMP)
 status: $(STAMP)
 	$(PY) -m unrolled status $(STATUS_ARGS)
 
-## The whole test suite, including real Snakemake and DVC runs.
+## The whole test suite, including real Snakemake and DVC runs. Run as root, the SLURM test installs Debian's
+## slurm-wlm and munge with apt-get and starts their daemons for the test (stopped after); NO_SYSTEM_PACKAGES=1
+## skips it.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	@if [ "$$(id -u)" = 0 ] && [ -z "$(NO_SYSTEM_PACKAGES)" ] && ! command -v slurmctld >/dev/null; then \
+		echo "make test: as root, tests/test_slurm.py installs slurm-wlm and munge with apt-get and starts their \
+	daemons for the test (NO_SYSTEM_PACKAGES=1 skips it)"; fi
+	NO_SYSTEM_PACKAGES=$(NO_SYSTEM_PACKAGES) $(BIN)/python -m pytest
 
 ## Everything but the end-to-end Snakemake/DVC runs (marked slow).
 test-fast: $(STAMP)
@@ -151,27 +159,38 @@ share: $(STAMP)
 ## data's times, so only touching what looks out of date would leave them older than their summaries):
 ## `dvc pull` writes files in arbitrary order, and Snakemake would otherwise rerun jobs.
 pull: $(STAMP)
+	@test -e data/prepared.dvc || { echo "make pull: no data/prepared.dvc here: \`make share\` makes it on the \
+	machine that trained; to restore the published results and rebuild their data, make pull-reference"; exit 2; }
 	$(BIN)/dvc pull
 	$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS)
 
-## The default run's published results (reference/dvc-store, in git; no checkpoints), offline, without
-## retraining: restore results/ (`dvc pull`), build the data sets they were trained on from the pinned
-## sources (the prepared data is too large for git; about a minute), then re-stamp so `snakemake -n` plans
-## nothing. A line per step; the logs are in logs/pull-reference/. Then `make figures` redraws every figure
-## and the table byte for byte.
+## The published results (reference/dvc-store, in git; no checkpoints), offline, without retraining: restore
+## results/ (`dvc pull`; FORCE=1 passes --force, after an interrupted pull), then for the default config and,
+## where its results were published, config/regime.yaml: build the data sets they were trained on from the
+## pinned sources (the prepared data is too large for git; about a minute), and re-stamp so that
+## `snakemake -n` plans nothing. A line per step; the logs are in logs/pull-reference/. Then `make figures`
+## redraws every figure and the table byte for byte.
 pull-reference: $(STAMP)
 	@mkdir -p logs/pull-reference
 	@echo "pull-reference: results/ from reference/dvc-store"
-	@$(BIN)/dvc pull results.dvc $(call QUIETLY,logs/pull-reference/dvc.log)
-	@echo "pull-reference: the data sets they were trained on, from the pinned sources"
-	@$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS) $(call QUIETLY,logs/pull-reference/data.log)
-	@echo "pull-reference: re-stamping every job's outputs (not training; the report leaves these jobs' times out)"
-	@$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS) $(call QUIETLY,logs/pull-reference/touch.log)
-	@$(SNAKEMAKE) -n $(SNAKEMAKE_ARGS) > logs/pull-reference/plan.log 2>&1
-	@grep -q "Nothing to be done" logs/pull-reference/plan.log || \
-		{ echo "pull-reference: snakemake -n still plans jobs: logs/pull-reference/plan.log"; exit 1; }
+	@$(BIN)/dvc pull $(if $(FORCE),--force) results.dvc $(call QUIETLY,logs/pull-reference/dvc.log)
+	@$(MAKE) --no-print-directory _restamp STEP=default
+	@if [ -e results/regime/metrics.json ] && [ -z "$(SNAKEMAKE_ARGS)" ]; then \
+		$(MAKE) --no-print-directory _restamp STEP=regime SNAKEMAKE_ARGS="--configfile $(REGIME_CONFIG)"; fi
 	@echo "pull-reference: done: $$(find results -type f | wc -l) files in results/, \
 	$$(ls data/prepared | wc -l) data sets; \`snakemake -n\` plans nothing; \`make figures\` redraws them"
+
+# pull-reference's steps for one config (STEP names its logs): its data sets, then every output re-stamped.
+_restamp:
+	@echo "pull-reference ($(STEP)): the data sets its results were trained on, from the pinned sources"
+	@$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS) \
+		$(call QUIETLY,logs/pull-reference/$(STEP)-data.log)
+	@echo "pull-reference ($(STEP)): re-stamping every job's outputs (not training; the report leaves their times out)"
+	@$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS) \
+		$(call QUIETLY,logs/pull-reference/$(STEP)-touch.log)
+	@$(SNAKEMAKE) -n $(SNAKEMAKE_ARGS) > logs/pull-reference/$(STEP)-plan.log 2>&1
+	@grep -q "Nothing to be done" logs/pull-reference/$(STEP)-plan.log || \
+		{ echo "pull-reference: snakemake -n still plans jobs: logs/pull-reference/$(STEP)-plan.log"; exit 1; }
 
 ## The validation curves of every run (dvc.yaml's plots), in dvc_plots/index.html, drawn offline.
 plots: $(STAMP)
@@ -186,5 +205,6 @@ check: $(STAMP)
 	@if [ -e results/regime/metrics.json ]; then $(PY) -m unrolled check --configfile $(REGIME_CONFIG); else \
 		echo "check: no results/regime/metrics.json: \`make regime\` (or make pull-reference) makes it; not checked"; fi
 
+## Remove the virtual environment (the next command that needs it builds it again).
 clean-venv:
 	rm -rf $(VENV)

@@ -23,14 +23,14 @@ def _leaves(tree) -> list:
 
 
 def test_dvc_yaml_plots_each_experiment_on_its_own_metric_and_tracks_both_tiers():
-    """dvc.yaml names each experiment's curves file (of config.yaml and gpu.yaml) with the experiment's own
+    """dvc.yaml names each experiment's curves file (of config.yaml, regime.yaml and gpu.yaml) with the experiment's own
     metric as y (the ViT's accuracy, the LMs' loss), both tiers' headline metrics, and every config as params."""
     from unrolled import layout, registry
 
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     plots = {path: spec for entry in dvc["plots"] for path, spec in entry.items()}
     wanted, metrics = {}, []
-    for name in ("config.yaml", "gpu.yaml"):
+    for name in ("config.yaml", "regime.yaml", "gpu.yaml"):
         config = registry.load_config([REPO / "config" / name], resolved=False, checkout=REPO)
         root = config.get("results", layout.RESULTS)
         metrics.append(layout.metrics_files(root)[0])
@@ -39,7 +39,8 @@ def test_dvc_yaml_plots_each_experiment_on_its_own_metric_and_tracks_both_tiers(
     assert wanted["results/curves/vit_fashion.csv"] == "val_acc"
     assert all(spec == {"x": "step", "y": spec["y"], "template": "runs"} for spec in plots.values())
     assert dvc["metrics"] == metrics
-    assert set(dvc["params"]) == {f"config/{name}" for name in ("config.yaml", "recipes.yaml", "sources.yaml", "gpu.yaml")}
+    assert set(dvc["params"]) == {f"config/{name}" for name in ("config.yaml", "recipes.yaml", "sources.yaml",
+                                                                "regime.yaml", "gpu.yaml")}
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,9 @@ def _arg(*flags, **options):
 SPEC = _arg("--spec", required=True, type=_json_arg, help="the config entry as JSON")
 EXPERIMENT = _arg("--experiment", required=True)
 CONFIGFILE = _arg("--configfile", action="extend", nargs="+", metavar="FILE",  # as snakemake's: one or more
-                  help="the registry and files over it, as given to snakemake (default: config/config.yaml)")
+                  help="the registry and files merged over it, as given to snakemake; as in the workflow, files "
+                       "given here REPLACE the default config/config.yaml: name it first to change a few of its "
+                       "keys (default: config/config.yaml)")
 EXPERIMENTS = _arg("experiments", nargs="*", help="only these experiments (default: all of the config)")
 
 

@@ -133,19 +133,31 @@ class Lookups:
 
     # -- input functions ------------------------------------------------------------------------------
     def dataset_inputs(self, wildcards) -> dict:
-        """The fetched source folders a data set is built from, by role."""
-        return {role: layout.raw_dir(src) for role, src in self.lookup("datasets", wildcards.dataset)["sources"].items()}
-
-    def experiment_data(self, wildcards) -> str:
-        """The prepared data set an experiment trains on."""
-        return layout.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
-
-    def training_inputs(self, wildcards) -> dict:
-        """A training job's inputs: its data set, and a tuned arm's choice. The data set is `ancient`: data
-        prepared afresh (a new clone, a GPU node) never makes finished runs out of date."""
+        """The fetched source folders a data set is built from, by role, `ancient`: a source is pinned by its
+        sha256, so fetched (or re-stamped) again it is the same bytes and rebuilds nothing; a changed pin is
+        a change of `dataset_pins`, the rule's params."""
         from snakemake.io import ancient
 
-        return {"data": ancient(self.experiment_data(wildcards)), "tuned": self.tuned_inputs(wildcards)}
+        return {role: ancient(layout.raw_dir(src))
+                for role, src in self.lookup("datasets", wildcards.dataset)["sources"].items()}
+
+    def dataset_pins(self, wildcards) -> str:
+        """What a data set is built from, as pinned: its sources' entries (a new pin rebuilds it)."""
+        return json.dumps({role: self.lookup("sources", src)
+                           for role, src in self.lookup("datasets", wildcards.dataset)["sources"].items()},
+                          sort_keys=True)
+
+    def experiment_data(self, wildcards):
+        """The prepared data set an experiment trains on, `ancient`: data prepared afresh (a new clone, a GPU
+        node, `make pull-reference`) from the same pinned sources never makes finished runs, their evaluations
+        or summaries out of date."""
+        from snakemake.io import ancient
+
+        return ancient(layout.prepared_dir(self.experiment(wildcards.experiment)["dataset"]))
+
+    def training_inputs(self, wildcards) -> dict:
+        """A training job's inputs: its data set (`experiment_data`), and a tuned arm's choice."""
+        return {"data": self.experiment_data(wildcards), "tuned": self.tuned_inputs(wildcards)}
 
     def tuned_inputs(self, wildcards) -> list[str]:
         """A tuned arm's choice file (none for other arms)."""
@@ -177,10 +189,10 @@ class Lookups:
         from snakemake.io import ancient
 
         inputs = {"run": f"{self.run_path(wildcards)}/{layout.METRICS}",
-                  "data": ancient(self.experiment_data(wildcards))}
-        if hasattr(wildcards, "benchmark"):
-            inputs |= {"benchmark": layout.prepared_dir(wildcards.benchmark),
-                       "tokenizer": self.tokenizer_inputs(wildcards)}
+                  "data": self.experiment_data(wildcards)}
+        if hasattr(wildcards, "benchmark"):  # built from pinned sources too: re-made, the same questions
+            inputs |= {"benchmark": ancient(layout.prepared_dir(wildcards.benchmark)),
+                       "tokenizer": [ancient(folder) for folder in self.tokenizer_inputs(wildcards)]}
         return inputs
 
     def experiment_runs(self, name: str):

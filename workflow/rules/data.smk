@@ -31,6 +31,7 @@ rule prepare_dataset:
         "../envs/unrolled.yml"
     params:
         spec=lookups.spec_json("datasets"),
+        pins=lookups.dataset_pins,
         sources=lambda wildcards, input: " ".join(f"--source {role}={path}" for role, path in input.items()),
     shell:
         "python -m unrolled prepare --name {wildcards.dataset} --spec {params.spec:q}"

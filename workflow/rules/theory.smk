@@ -3,7 +3,7 @@
 
 rule theory_probdr:
     input:
-        data=lambda wildcards: layout.prepared_dir(config["theory"]["probdr"]["dataset"]),
+        data=ancient(layout.prepared_dir(config["theory"]["probdr"]["dataset"])),
     output:
         json=lookups.theory("probdr")[0],
         latents=lookups.theory("probdr")[1],
