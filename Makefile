@@ -23,7 +23,7 @@ SMK    := $(BIN)/snakemake
 # Rules call `python -m unrolled`: put the venv first on PATH for them.
 export PATH := $(abspath $(BIN)):$(PATH)
 endif
-# Snakemake finds the default profile itself (profiles/default, a link to workflow/profiles/default): it
+# Snakemake finds workflow/Snakefile and its default profile (workflow/profiles/default) itself: the profile
 # reruns jobs whose outputs a kill left incomplete (history.csv is rewritten while training).
 SNAKEMAKE := $(SMK)
 # The papers' claims in their own regimes on the CPU (`make regime`): its config, results in results/regime/.

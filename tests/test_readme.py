@@ -136,3 +136,34 @@ def test_the_benchmark_docs_fusion_table_and_flat_buffer_ratio_are_their_files()
                                                 .read_text())["rows"]}["flat_buffers"]
     low, high = flat["ratio_ci95"].split("-")
     assert f"{flat['ratio']:.3f}× [{low}, {high}]" in docs
+
+
+PATH_ROOTS = ("src/", "tests/", "tools/", "config/", "workflow/", "benchmarks/", "reference/", "docs/", "profiles/",
+              ".ci/", ".dvc/")
+TOP_FILES = ("Makefile", "Snakefile", "dvc.yaml", "results.dvc", "requirements.txt", "pyproject.toml",
+             "environment.yml", "README.md", "LICENSE")
+
+
+def _named_paths(text: str) -> set[str]:
+    """Every repository path a page names in backticks: under a tracked top-level folder, or a top-level file
+    (templates with {…}, * or <…> and the runs' own outputs are not files of the repository)."""
+    names = set()
+    for quoted in re.findall(r"`([^`\n]+)`", text):
+        for token in quoted.split():
+            token = token.strip("(),;:'\"").split(":")[0].split("::")[0]
+            if any(c in token for c in "{}*<>$=") or token.endswith("/…"):
+                continue
+            if token.startswith(PATH_ROOTS) or token in TOP_FILES:
+                names.add(token.rstrip("/"))
+    return names
+
+
+def test_the_readme_and_docs_name_only_files_that_exist():
+    """A deleted or renamed file mentioned in the README, docs/ or config/README.md is an error here (the
+    top-level Snakefile and profiles/ link were once)."""
+    pages = [REPO / "README.md", REPO / "config" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    elsewhere = {".dvc/config.local": "the user's own, kept out of git", "config/train_shakespeare_char.py": "nanoGPT's"}
+    missing = {f"{page.relative_to(REPO)}: {name}" for page in pages for name in _named_paths(page.read_text())
+               if not (REPO / name).exists() and name not in elsewhere}
+    assert not missing, sorted(missing)
+    assert "Snakefile" in _named_paths("the old `Snakefile` and `profiles/default`")  # the check sees them
