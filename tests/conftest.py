@@ -106,6 +106,7 @@ def run(cmd, cwd, check=True, env_extra=None, **kwargs):
     return proc
 
 
+SMOKE = "results/smoke"  # config/smoke.yaml's results folder (tests/test_config.py holds it to the file)
 WORKFLOW_FILES = ("workflow", "config", ".gitignore", ".dvc", ".dvcignore", "dvc.yaml", "Makefile",
                   "requirements.txt", "pyproject.toml")
 

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from conftest import REPO, run
+from conftest import REPO, SMOKE, run
 
 
 def _dry_run(wf, *args):
@@ -130,7 +130,7 @@ def test_gpu_profile_gives_every_training_job_one_gpu(workflow_copy):
     jobs = re.findall(r"rule ([\w-]+):\n(?:    .*\n)*?    resources: ([^\n]*)", proc.stdout)
     is_training = lambda rule: rule == "train" or rule.startswith("train_ensemble_")  # noqa: E731
     train = [res for rule, res in jobs if is_training(rule)]
-    assert len(train) == 16 + 2 and all("gpu=1" in res for res in train)  # 16 single runs, 2 ensemble jobs
+    assert len(train) == 24 + 2 and all("gpu=1" in res for res in train)  # 24 single runs, 2 ensemble jobs
     zeroshot = [res for rule, res in jobs if rule == "zeroshot"]
     assert len(zeroshot) == 12 and all("gpu=1" in res for res in zeroshot)
     assert all("gpu=1" not in res for rule, res in jobs if not is_training(rule) and rule != "zeroshot")
@@ -226,8 +226,8 @@ def test_the_workflow_deploys_as_a_module_with_the_users_config(tmp_path):
     assert re.search(r"total\s+(\d+)", out).group(1) == re.search(r"total\s+(\d+)", default.stdout).group(1)
     # A job, for real, in the user's folder: the package is found beside the module's Snakefile.
     shutil.copy(REPO / "config" / "smoke.yaml", deploy / "config" / "config.yaml")
-    run(["snakemake", "--cores", "1", "results/theory/snr.json"], cwd=deploy)
-    assert json.loads((deploy / "results" / "theory" / "snr.json").read_text())["layers"]
+    run(["snakemake", "--cores", "1", f"{SMOKE}/theory/snr.json"], cwd=deploy)
+    assert json.loads((deploy / SMOKE / "theory" / "snr.json").read_text())["layers"]
 
 
 def test_the_catalog_reads_the_report_flag_where_it_looks():
@@ -263,3 +263,26 @@ def test_make_help_is_the_default_goal_and_lists_every_documented_target(tmp_pat
     assert listed == documented
     assert "    Run the default reproduction" in proc.stdout
     assert not venv.exists()  # the default goal builds nothing
+
+
+def test_smokes_results_folder_is_the_one_the_tests_read():
+    assert yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())["results"] == SMOKE
+
+
+def test_no_two_shipped_configs_plan_the_same_result(tmp_path):
+    """Every shipped config's dry run, from an empty copy of the workflow: the files each plans under results/
+    (its runs, summaries, figures, table, metrics) are its own; only data/ and logs/ are shared by design."""
+    from conftest import copy_workflow
+
+    wf = copy_workflow(tmp_path / "wf")
+    planned = {}
+    for name in ("config.yaml", "regime.yaml", "smoke.yaml", "gpu.yaml", "paper.yaml"):
+        proc = run(["snakemake", "-n", "--configfile", f"config/{name}", "--config", "missing_data=leave_out"], cwd=wf)
+        outputs = {p.strip() for line in re.findall(r"^\s+output: (.*)$", proc.stdout, re.M) for p in line.split(",")}
+        planned[name] = {p for p in outputs if p.startswith("results")}
+        assert planned[name], name
+    for a in planned:
+        for b in planned:
+            assert a == b or not planned[a] & planned[b], (a, b, sorted(planned[a] & planned[b])[:5])
+    roots = {name: {p.split("/")[1] if p.count("/") > 1 else "" for p in paths} for name, paths in planned.items()}
+    assert "smoke" in roots["smoke.yaml"] and "paper" in roots["paper.yaml"] and "regime" in roots["regime.yaml"]

@@ -99,6 +99,22 @@ def _chromium() -> str:
     return found
 
 
+def test_dvc_plots_show_has_every_runs_curve_coloured_by_arm(pulled):
+    """`dvc plots show` reads every run's validation curve from the pulled files, a line per run coloured by arm,
+    with the values of its history.csv; of dvc.yaml's files, only the GPU tier's (not published yet) are missing."""
+    import csv
+
+    plots = json.loads(run([DVC, "plots", "show", "--json"], cwd=pulled).stdout)
+    assert all(e["type"] == "FileNotFoundError" and e["name"].startswith("results/gpu/") for e in plots.get("errors", []))
+    (lm,) = plots["data"]["results/curves/lm_char.csv"]
+    assert lm["content"]["encoding"]["color"]["field"] == "arm"
+    values = lm["content"]["data"]["values"]
+    assert len({(v["arm"], v["seed"]) for v in values}) == 18  # 6 arms x 3 seeds
+    with open(pulled / "results" / "runs" / "lm_char" / "a_minus_i" / "seed1" / "history.csv", newline="") as handle:
+        history = [row["val_loss"] for row in csv.DictReader(handle)]
+    assert [v["val_loss"] for v in values if (v["arm"], v["seed"]) == ("a_minus_i", "1")] == history
+
+
 def test_dvc_plots_show_draws_every_chart_offline_in_headless_chromium(pulled, tmp_path):
     """`make plots`' page (Vega inlined from vl-convert-python) opened with no network at all: every
     default experiment's chart is drawn, a line per run, the ViT's on accuracy."""

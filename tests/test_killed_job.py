@@ -13,10 +13,11 @@ import time
 
 import pytest
 
-from conftest import VENV_BIN, copy_workflow, run
+from conftest import SMOKE, VENV_BIN, copy_workflow, run
 
 pytestmark = pytest.mark.slow
-TARGET = "results/runs/lm_char/vanilla/seed0/metrics.json"
+RUN = f"{SMOKE}/runs/lm_char/vanilla/seed0"
+TARGET = f"{RUN}/metrics.json"
 LONGER = "experiments:\n  lm_char:\n    train: {max_iters: 300, eval_interval: 20, log_interval: 10, checkpoint_interval: 20}\n"
 
 
@@ -39,7 +40,7 @@ def test_killed_training_job_resumes_and_matches(smoke_run, tmp_path):
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
     proc = subprocess.Popen(_snakemake(), cwd=wf, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    ckpt = wf / "results/runs/lm_char/vanilla/seed0/ckpt.pt"
+    ckpt = wf / RUN / "ckpt.pt"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -56,5 +57,4 @@ def test_killed_training_job_resumes_and_matches(smoke_run, tmp_path):
     assert resumed["resumed_from_step"] and resumed["steps"] == 300
     for key in ("best_val_loss", "final_val_loss", "best_step", "tokens", "config_hash"):
         assert resumed[key] == expected[key], key
-    assert (wf / "results/runs/lm_char/vanilla/seed0/history.csv").read_text() == \
-        (reference / "results/runs/lm_char/vanilla/seed0/history.csv").read_text()
+    assert (wf / RUN / "history.csv").read_text() == (reference / RUN / "history.csv").read_text()

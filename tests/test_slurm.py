@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, VENV_BIN, copy_workflow, run
+from conftest import REPO, SMOKE, VENV_BIN, copy_workflow, run
 from unrolled.layout import METRICS, experiment_file
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def test_smoke_workflow_through_slurm_matches_local(slurm, smoke_run, tmp_path):
     # Every training job (single runs and an ensemble) and the summaries through SLURM; the evaluation,
     # theory and figure jobs (nothing SLURM-specific, and the suite's time: every SLURM job waits on the
     # executor's status polls) are left out. The 2-GPU test below adds a data-parallel job.
-    targets = [experiment_file(exp, "summary.json") for exp in ("lm_char", "vit_mnist")]
+    targets = [experiment_file(exp, "summary.json", SMOKE) for exp in ("lm_char", "vit_mnist")]
     proc = run(["snakemake", "--profile", "workflow/profiles/slurm", "--configfile", "config/smoke.yaml",
                 "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
                 "--slurm-keep-successful-logs",
@@ -67,13 +67,13 @@ def test_smoke_workflow_through_slurm_matches_local(slurm, smoke_run, tmp_path):
     assert allocated >= len(train_logs)
 
     # ... and produced what the local run produced, run for run, bit for bit (CPU, 1 thread each).
-    ran = _run_metrics(wf / "results", ("lm_char", "vit_mnist"))
-    assert len(ran) == 2 * 6 + 2 * 2 and ran == _run_metrics(local / "results", ("lm_char", "vit_mnist"))
+    ran = _run_metrics(wf / SMOKE, ("lm_char", "vit_mnist"))
+    assert len(ran) == 2 * 6 + 2 * 2 and ran == _run_metrics(local / SMOKE, ("lm_char", "vit_mnist"))
     for exp in ("lm_char", "vit_mnist"):
-        a = json.loads((wf / "results" / exp / "summary.json").read_text())["metrics"]
-        b = json.loads((local / "results" / exp / "summary.json").read_text())["metrics"]
+        a = json.loads((wf / SMOKE / exp / "summary.json").read_text())["metrics"]
+        b = json.loads((local / SMOKE / exp / "summary.json").read_text())["metrics"]
         assert a == b
-    assert not (wf / "results" / "tables").exists()  # only what the targets need ran
+    assert not (wf / SMOKE / "tables").exists()  # only what the targets need ran
 
 
 # A data-parallel experiment: 2 GPUs (the test cluster's are in name only, so 2 gloo ranks on the CPU), one
@@ -106,7 +106,7 @@ def ddp_through_slurm(slurm, smoke_run, tmp_path_factory):
     wf = copy_workflow(tmp_path_factory.mktemp("ddp") / "wf")
     shutil.copytree(local / "data", wf / "data")
     (wf / "ddp.yaml").write_text(yaml.safe_dump({"experiments": {"lm_ddp": DDP_EXPERIMENT}}))
-    target = run_file("lm_ddp", "vanilla", 0, METRICS)
+    target = run_file("lm_ddp", "vanilla", 0, METRICS, f"{SMOKE}/runs")
     allocations = lambda: (state / "slurmctld.log").read_text().count("sched: Allocate JobId=")  # noqa: E731
     before = allocations()
     proc = subprocess.Popen(

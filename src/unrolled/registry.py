@@ -83,7 +83,8 @@ def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) 
 
 # -- the config ----------------------------------------------------------------------------------------
 CATALOGUES = ("config/sources.yaml", "config/recipes.yaml")  # always loaded, before the registry
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"  # the checkout's
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository this package is part of
+SCHEMA = CHECKOUT / "workflow" / "schemas" / "config.schema.yaml"  # the checkout's
 
 
 def load_config(configfiles: list[str | Path] | None = None, resolved: bool = True, checkout: str | Path = ".") -> dict:

@@ -115,9 +115,10 @@ class Lookups:
         return [self.summary(name) for name in self.lookup("regime_maps", wildcards.map)["experiments"]]
 
     def map_reference(self, wildcards) -> list[str]:
-        """A regime map's reference summary (a run at the paper's scale, in the repository), if it has one."""
+        """A regime map's reference summary (a run at the paper's scale, a file of this checkout, wherever the
+        workflow runs from), if it has one."""
         ref = self.lookup("regime_maps", wildcards.map).get("reference")
-        return [ref["summary"]] if ref else []
+        return [str(registry.CHECKOUT / ref["summary"])] if ref else []
 
     def map_spec(self, wildcards) -> str:
         """A regime map's entry as JSON, with its name."""
@@ -129,7 +130,8 @@ class Lookups:
         ref = self.lookup("regime_maps", wildcards.map).get("reference")
         if not ref:
             return ""
-        return f"--reference {ref['summary']} --reference-items {regime.train_items(self.lookup('datasets', ref['dataset']))}"
+        items = regime.train_items(self.lookup("datasets", ref["dataset"]))
+        return f"--reference {self.map_reference(wildcards)[0]} --reference-items {items}"
 
     # -- input functions ------------------------------------------------------------------------------
     def dataset_inputs(self, wildcards) -> dict:

@@ -3,7 +3,7 @@
 
 rule theory_probdr:
     input:
-        data=ancient(layout.prepared_dir(config["theory"]["probdr"]["dataset"])),
+        data=lambda wildcards: ancient(layout.prepared_dir(config["theory"]["probdr"]["dataset"])),
     output:
         json=lookups.theory("probdr")[0],
         latents=lookups.theory("probdr")[1],
