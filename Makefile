@@ -33,7 +33,7 @@ GPU_CONFIG ?= config/gpu.yaml
 GPU_TIER  := --configfile $(GPU_CONFIG)
 SNAKEMAKE_GPU := $(SMK) --workflow-profile none --profile workflow/profiles/gpu
 SLICE_OUT ?= logs/slices
-# The page `dvc plots show` fills in (.dvc/config), with Vega inlined so that it draws offline.
+# The page `make plots` has `dvc plots show` fill in, with Vega inlined so that it draws offline.
 PLOTS_PAGE := .dvc/plots/offline.html
 # A quiet step: its output goes to a log, shown (its end) only if it fails.
 QUIETLY = > $(1) 2>&1 || { tail -n 40 $(1); echo "failed: the whole log is $(1)"; exit 1; }
@@ -54,7 +54,6 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet -r requirements.txt 2>&1 | $(QUIET_PIP)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
-	$(BIN)/python tools/dvc_plots_page.py $(PLOTS_PAGE)
 	touch $@
 endif
 
@@ -78,7 +77,7 @@ regime: $(STAMP)
 	$(SNAKEMAKE) --report results/regime/report.html --configfile $(REGIME_CONFIG) $(SNAKEMAKE_ARGS) 2>&1 | $(UNTOUCHED)
 
 # Rebuilt only when the workflow's last outputs are newer, so a second `make reproduce` does nothing.
-results/report.html: results/tables/paper_vs_reproduced.md results/metrics.json
+results/report.html: results/tables/paper_vs_reproduced.md results/metrics_all.json
 	$(SNAKEMAKE) --report $@ $(SNAKEMAKE_ARGS) 2>&1 | $(UNTOUCHED)
 
 ## The one-GPU tier (config/gpu.yaml) through the gpu profile, into results/gpu/: every experiment, then the
@@ -175,7 +174,7 @@ pull-reference: $(STAMP)
 	@echo "pull-reference: results/ from reference/dvc-store"
 	@$(BIN)/dvc pull $(if $(FORCE),--force) results.dvc $(call QUIETLY,logs/pull-reference/dvc.log)
 	@$(MAKE) --no-print-directory _restamp STEP=default
-	@if [ -e results/regime/metrics.json ] && [ -z "$(SNAKEMAKE_ARGS)" ]; then \
+	@if [ -e results/regime/metrics_all.json ] && [ -z "$(SNAKEMAKE_ARGS)" ]; then \
 		$(MAKE) --no-print-directory _restamp STEP=regime SNAKEMAKE_ARGS="--configfile $(REGIME_CONFIG)"; fi
 	@echo "pull-reference: done: $$(find results -type f | wc -l) files in results/, \
 	$$(ls data/prepared | wc -l) data sets; \`snakemake -n\` plans nothing; \`make figures\` redraws them"
@@ -192,18 +191,19 @@ _restamp:
 	@grep -q "Nothing to be done" logs/pull-reference/$(STEP)-plan.log || \
 		{ echo "pull-reference: snakemake -n still plans jobs: logs/pull-reference/$(STEP)-plan.log"; exit 1; }
 
-## The validation curves of every run (dvc.yaml's plots), in dvc_plots/index.html, drawn offline.
+## The validation curves of every run (dvc.yaml's plots), in dvc_plots/index.html, drawn offline (plain
+## `dvc plots show` works too, with DVC's own page, which loads Vega from the internet when opened).
 plots: $(STAMP)
 	$(PY) tools/dvc_plots_page.py $(PLOTS_PAGE)
-	$(BIN)/dvc plots show
+	$(BIN)/dvc plots show --html-template $(PLOTS_PAGE)
 
 ## After your own `make reproduce` (and `make regime`): does each paired difference agree with the published
 ## reference (same direction, within its seed spread)? A table per config; exit status 2 on a real
 ## disagreement. Byte-identical results hold only on the same CPU and library versions.
 check: $(STAMP)
 	$(PY) -m unrolled check
-	@if [ -e results/regime/metrics.json ]; then $(PY) -m unrolled check --configfile $(REGIME_CONFIG); else \
-		echo "check: no results/regime/metrics.json: \`make regime\` (or make pull-reference) makes it; not checked"; fi
+	@if [ -e results/regime/metrics_all.json ]; then $(PY) -m unrolled check --configfile $(REGIME_CONFIG); else \
+		echo "check: no results/regime/metrics_all.json: \`make regime\` (or make pull-reference) makes it; not checked"; fi
 
 ## Remove the virtual environment (the next command that needs it builds it again).
 clean-venv:

@@ -1,8 +1,9 @@
-"""The HTML page `dvc plots show` fills in (.dvc/config: plots.html_template), with Vega, Vega-Lite and
+"""The HTML page `make plots` has `dvc plots show --html-template` fill in, with Vega, Vega-Lite and
 vega-embed inlined from the vl-convert-python package, so the page draws with no network. DVC's own page
-loads them from a CDN and is blank offline. Charts are drawn as SVG, which a test can read.
+(plain `dvc plots show`) loads them from a CDN and is blank offline. Charts are drawn as SVG, which a test
+can read.
 
-    python tools/dvc_plots_page.py .dvc/plots/offline.html      (make does this when it builds the venv)
+    python tools/dvc_plots_page.py .dvc/plots/offline.html      (`make plots` does this)
 """
 
 from __future__ import annotations

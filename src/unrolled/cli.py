@@ -116,10 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--key", required=True, help="the model key the sweep varies"),
              _arg("--values", required=True, type=_json_arg, help="{sweep arm: its value} as JSON"),
              out=True, keywords=("summary", "key", "values"))
-    _command(sub, "metrics", "results/metrics.json (the headline, for `dvc metrics show`) and every metric "
-             "(--out-all) from the summaries", "summaries:flat_metrics", _arg("summary_paths", nargs="*"),
+    _command(sub, "metrics", "results/metrics/ (the headline for `dvc metrics show`: a file per paired "
+             "comparison) and every metric (--out-all) from the summaries", "summaries:flat_metrics",
+             _arg("summary_paths", nargs="*"), _arg("--out", required=True, help="the headline's folder"),
              _arg("--out-all", required=True, help="every metric's arms and paired differences (JSON)"),
-             out=True, keywords=("summary_paths", "out_all"))
+             keywords=("summary_paths", "out", "out_all"))
     _command(sub, "zeroshot", "score one trained LM on one zero-shot benchmark", "zeroshot:evaluate_run",
              _arg("--run-dir", required=True, help="the run folder (metrics.json, ckpt.pt)"),
              _arg("--benchmark", required=True, help="the prepared benchmark folder"),

@@ -15,7 +15,8 @@ config or of the package.
     results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
     results/{map}.json                          a regime map: one comparison across training-set sizes
     results/curves/{experiment}.csv             every run's validation curve, for `dvc plots show`
-    results/metrics.json, metrics_all.json      the headline for `dvc metrics show`; every metric
+    results/metrics/{experiment}/{arm}-{reference}.json   the headline for `dvc metrics show`, a row each
+    results/metrics_all.json                    every metric of every summary
     results/theory/{name}                       the theory experiments' results
     results/figures/{figure}.png (and .pdf), results/figures/across_training/{experiment}.png,
     results/tables/paper_vs_reproduced.md
@@ -137,8 +138,14 @@ def curves_file(experiment: str, root: str | Path = RESULTS) -> str:
 
 
 def metrics_files(root: str | Path = RESULTS) -> tuple[str, str]:
-    """The headline metrics (`dvc metrics show`, dvc.yaml) and every metric of every summary."""
-    return f"{root}/metrics.json", f"{root}/metrics_all.json"
+    """The headline metrics, a folder of one small file per paired comparison that `dvc metrics show` lists a
+    row each (dvc.yaml names the folder), and every metric of every summary in one file."""
+    return f"{root}/metrics", f"{root}/metrics_all.json"
+
+
+def comparison_file(folder: str | Path, experiment: str, arm: str, reference: str) -> str:
+    """A paired comparison's headline in the metrics folder: {experiment}/{arm}-{reference}.json."""
+    return f"{folder}/{experiment}/{arm}-{reference}.json"
 
 
 def figure_file(name: str, suffix: str = "png", root: str | Path = RESULTS) -> str:

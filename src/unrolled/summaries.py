@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from unrolled import atomic, layout, regime, stats
-from unrolled.atomic import atomic_path, write_json
+from unrolled.atomic import atomic_dir, atomic_path, write_json
 from unrolled.errors import UnrolledError
 from unrolled.registry import load_runs, seeds
 
@@ -148,22 +148,25 @@ def _rounded(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
 
 
-def flat_metrics(summary_paths: list[str | Path], out_all: str | Path) -> dict:
-    """What `dvc metrics show` reads: the headline, each arm's mean paired difference to the baseline on
-    the experiment's metric (`lm_char.a_minus_i-vanilla`: a value per claim and arm, a readable table). Every metric's arm means and paired
-    differences with their intervals and signs go to `out_all`, for `dvc metrics diff` on any of them."""
-    headline, everything = {}, {}
-    for path in summary_paths:
-        s = json.loads(Path(path).read_text())
-        block = s["metrics"][s["primary"]]
-        headline[s["experiment"]] = {f"{c['arm']}-{c['reference']}": _rounded(c.get("mean"))
-                                     for c in block["comparisons"] if c["reference"] == s["baseline"]}
-        everything[s["experiment"]] = {metric: {
-            "arms": {arm: round(d["mean"], 6) for arm, d in b["arms"].items()},
-            "differences": {f"{c['arm']}-{c['reference']}": {
-                "mean": _rounded(c.get("mean")), "ci95_low": _rounded(c.get("ci95", [None])[0]),
-                "ci95_high": _rounded(c.get("ci95", [None, None])[1]), "n": c["n"], "better": c.get("wins"),
-                "worse": c.get("losses")} for c in b["comparisons"]},
-        } for metric, b in s["metrics"].items()}
+def flat_metrics(summary_paths: list[str | Path], out: str | Path, out_all: str | Path) -> None:
+    """What `dvc metrics show` reads: the folder `out` with one file per paired comparison of each experiment's
+    primary metric, {experiment}/{arm}-{reference}.json (the arm minus the reference: mean, 95% t-interval,
+    seeds and signs), so that it prints a row per comparison, a terminal wide. Every metric's arm means and
+    paired differences go to `out_all`, for `dvc metrics diff` on any of them."""
+    everything = {}
+    with atomic_dir(out) as tmp:
+        for path in summary_paths:
+            s = json.loads(Path(path).read_text())
+            for c in s["metrics"][s["primary"]]["comparisons"]:
+                write_json(layout.comparison_file(tmp, s["experiment"], c["arm"], c["reference"]), _difference(c))
+            everything[s["experiment"]] = {metric: {
+                "arms": {arm: round(d["mean"], 6) for arm, d in b["arms"].items()},
+                "differences": {f"{c['arm']}-{c['reference']}": _difference(c) for c in b["comparisons"]},
+            } for metric, b in s["metrics"].items()}
     write_json(out_all, everything)
-    return headline
+
+
+def _difference(c: dict) -> dict:
+    return {"mean": _rounded(c.get("mean")), "ci95_low": _rounded(c.get("ci95", [None])[0]),
+            "ci95_high": _rounded(c.get("ci95", [None, None])[1]), "n": c["n"], "better": c.get("wins"),
+            "worse": c.get("losses")}

@@ -33,11 +33,11 @@ rule metrics:
     input:
         summaries=rules.summaries.input,
     output:
-        json=layout.metrics_files(lookups.results)[0],
+        headline=directory(layout.metrics_files(lookups.results)[0]),
         all=layout.metrics_files(lookups.results)[1],
     log:
         layout.log_file("evaluate", "metrics"),
     conda:
         "../envs/unrolled.yml"
     shell:
-        "python -m unrolled metrics {input.summaries} --out {output.json} --out-all {output.all} > {log} 2>&1"
+        "python -m unrolled metrics {input.summaries} --out {output.headline} --out-all {output.all} > {log} 2>&1"
