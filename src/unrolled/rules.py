@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from unrolled import layout, regime, registry
 from unrolled.config import run_config
@@ -61,6 +62,13 @@ class Lookups:
         repository, so the table reads the same in every clone (Snakemake gives absolute paths)."""
         return {"experiments": json.dumps(self.config["experiments"]), "left_out": json.dumps(self.config["left_out"]),
                 "config_name": " ".join(os.path.relpath(f) for f in configfiles) or "config/config.yaml"}
+
+    def probdr_inputs(self, wildcards) -> dict:
+        """The MNIST unrolling's data set, unless its results are made (`unless_made`)."""
+        from snakemake.io import ancient
+
+        return self.unless_made(self.theory("probdr"), {"data": ancient(layout.prepared_dir(
+            self.config["theory"]["probdr"]["dataset"]))})
 
     def theory_json(self, name: str):
         """Params function: the config's theory.<name> entry as JSON."""
@@ -157,9 +165,23 @@ class Lookups:
 
         return ancient(layout.prepared_dir(self.experiment(wildcards.experiment)["dataset"]))
 
-    def training_inputs(self, wildcards) -> dict:
-        """A training job's inputs: its data set (`experiment_data`), and a tuned arm's choice."""
-        return {"data": self.experiment_data(wildcards), "tuned": self.tuned_inputs(wildcards)}
+    @staticmethod
+    def unless_made(outputs, inputs: dict) -> dict:
+        """A job's data inputs, or none where its outputs are all here already: a finished job (a published
+        run, its evaluations, a summary) never waits for a data set to be prepared, so after a plain `dvc pull`
+        Snakemake plans nothing. Its command takes the paths from params, so a forced rerun still finds them."""
+        return {} if all(Path(f).exists() for f in outputs) else inputs
+
+    def data_path(self, wildcards) -> str:
+        """Params function: the experiment's prepared data set (see `unless_made`)."""
+        return layout.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
+
+    def training_inputs(self, wildcards, seeds: list[int] | None = None) -> dict:
+        """A training job's inputs: its data set (`experiment_data`) unless every run of the job is finished, and
+        a tuned arm's choice. `seeds`: a seed group's (its own rule); else the run's wildcard."""
+        made = [self.run_file(wildcards.experiment, wildcards.arm, s, layout.METRICS) for s in seeds or [wildcards.seed]]
+        return {**self.unless_made(made, {"data": self.experiment_data(wildcards)}),
+                "tuned": self.tuned_inputs(wildcards)}
 
     def tuned_inputs(self, wildcards) -> list[str]:
         """A tuned arm's choice file (none for other arms)."""
@@ -187,15 +209,23 @@ class Lookups:
     def evaluation_inputs(self, wildcards) -> dict:
         """What evaluating a finished run reads: its metrics (and, beside them, its weights) and its data set
         (`ancient`, as for training: the weights stay where the run trained); a zero-shot job also the
-        benchmark and the BPE ranks."""
+        benchmark and the BPE ranks. An evaluation already made needs none of the data (`unless_made`)."""
         from snakemake.io import ancient
 
-        inputs = {"run": f"{self.run_path(wildcards)}/{layout.METRICS}",
-                  "data": self.experiment_data(wildcards)}
-        if hasattr(wildcards, "benchmark"):  # built from pinned sources too: re-made, the same questions
-            inputs |= {"benchmark": ancient(layout.prepared_dir(wildcards.benchmark)),
-                       "tokenizer": [ancient(folder) for folder in self.tokenizer_inputs(wildcards)]}
-        return inputs
+        zeroshot = hasattr(wildcards, "benchmark")
+        made = self.run_file(wildcards.experiment, wildcards.arm, wildcards.seed,
+                             layout.zeroshot_name(wildcards.benchmark) if zeroshot else layout.ICL)
+        data = {"data": self.experiment_data(wildcards)}
+        if zeroshot:  # built from pinned sources too: re-made, the same questions
+            data |= {"benchmark": ancient(layout.prepared_dir(wildcards.benchmark)),
+                     "tokenizer": [ancient(folder) for folder in self.tokenizer_inputs(wildcards)]}
+        return {"run": f"{self.run_path(wildcards)}/{layout.METRICS}", **self.unless_made([made], data)}
+
+    def icl_summary_inputs(self, wildcards) -> dict:
+        """The ICL summary's inputs: every run's errors, and the data set (its test prompts) unless it is made."""
+        return {"runs": self.experiment_runs(layout.ICL)(wildcards),
+                **self.unless_made([self.summary(wildcards.experiment, layout.ICL)],
+                                   {"data": self.experiment_data(wildcards)})}
 
     def experiment_runs(self, name: str):
         """Input function: the file `name` of every run of the experiment."""

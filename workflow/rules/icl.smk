@@ -20,15 +20,15 @@ rule icl_eval:
     threads: config["train_threads"]
     params:
         run_dir=lookups.run_path,
+        data=lookups.data_path,
     shell:
-        "OMP_NUM_THREADS={threads} python -m unrolled icl-eval --run-dir {params.run_dir} --data {input.data}"
+        "OMP_NUM_THREADS={threads} python -m unrolled icl-eval --run-dir {params.run_dir} --data {params.data}"
         " --out {output.json} > {log} 2>&1"
 
 
 rule summarize_icl:
     input:
-        runs=lookups.experiment_runs(ICL),
-        data=lookups.experiment_data,
+        unpack(lookups.icl_summary_inputs),
     output:
         json=lookups.summary("{experiment}", ICL),
     log:
@@ -39,6 +39,7 @@ rule summarize_icl:
         "../envs/unrolled.yml"
     params:
         spec=lookups.spec_json("experiments"),
+        data=lookups.data_path,
     shell:
         "python -m unrolled summarize-icl --experiment {wildcards.experiment} --spec {params.spec:q}"
-        " --data {input.data} --out {output.json} {input.runs} > {log} 2>&1"
+        " --data {params.data} --out {output.json} {input.runs} > {log} 2>&1"

@@ -3,7 +3,7 @@
 
 rule theory_probdr:
     input:
-        data=lambda wildcards: ancient(layout.prepared_dir(config["theory"]["probdr"]["dataset"])),
+        unpack(lookups.probdr_inputs),
     output:
         json=lookups.theory("probdr")[0],
         latents=lookups.theory("probdr")[1],
@@ -15,8 +15,9 @@ rule theory_probdr:
         "../envs/unrolled.yml"
     params:
         spec=lookups.theory_json("probdr"),
+        data=lambda wildcards: layout.prepared_dir(config["theory"]["probdr"]["dataset"]),
     shell:
-        "python -m unrolled theory-probdr --spec {params.spec:q} --data {input.data} --out-json {output.json}"
+        "python -m unrolled theory-probdr --spec {params.spec:q} --data {params.data} --out-json {output.json}"
         " --out-latents {output.latents} > {log} 2>&1"
 
 

@@ -67,7 +67,7 @@ for _experiment, _groups in lookups.ensembles.items():
             name:
                 f"train_ensemble_{_experiment}_{_name}"
             input:
-                unpack(lookups.training_inputs),
+                unpack(lambda wildcards, group=_group: lookups.training_inputs(wildcards, group)),
             output:
                 metrics=[lookups.run_file("{experiment}", "{arm}", s, METRICS) for s in _group],
                 history=[lookups.run_file("{experiment}", "{arm}", s, HISTORY) for s in _group],

@@ -22,10 +22,12 @@ rule zeroshot:
         gpu=lambda wildcards: min(1, lookups.resource("gpu")(wildcards)),  # one GPU at most, where training has one
     params:
         run_dir=lookups.run_path,
+        data=lookups.data_path,
+        benchmark=lambda wildcards: layout.prepared_dir(wildcards.benchmark),
         bpe=lambda wildcards: " ".join(f"--bpe {folder}" for folder in lookups.tokenizer_inputs(wildcards)),
     shell:
-        "OMP_NUM_THREADS={threads} python -m unrolled zeroshot --run-dir {params.run_dir} --benchmark {input.benchmark}"
-        " --data {input.data} {params.bpe} --out {output.json} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m unrolled zeroshot --run-dir {params.run_dir} --benchmark {params.benchmark}"
+        " --data {params.data} {params.bpe} --out {output.json} > {log} 2>&1"
 
 
 rule summarize_zeroshot:
