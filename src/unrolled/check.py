@@ -29,17 +29,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 from scipy import stats as sps
 
 from unrolled.layout import REFERENCE_STORE, RESULTS, RESULTS_DVC, SUMMARY, experiment_file
+from unrolled.published import manifest, store_object
 
 ALPHA = 0.05  # the family-wise error over all comparisons
 WEAK_BELOW = 6  # reference seeds: below this, the check's power is low, and it says so
-
-
-def _object(store: Path, md5: str) -> Path:
-    return store / "files" / "md5" / md5[:2] / md5[2:]
 
 
 def reference_summaries(dvc_file: str | Path = RESULTS_DVC, store: str | Path = REFERENCE_STORE,
@@ -47,16 +43,15 @@ def reference_summaries(dvc_file: str | Path = RESULTS_DVC, store: str | Path = 
     """{experiment: summary} of the reference results named by `dvc_file`, read from the DVC store: those of
     the config whose results folder is `results` (results/regime's are under regime/ in the store)."""
     prefix = Path(results).relative_to(RESULTS).parts
-    out = yaml.safe_load(Path(dvc_file).read_text())["outs"][0]
-    manifest = _object(Path(store), out["md5"])
-    if not manifest.exists():
-        raise FileNotFoundError(f"{manifest}: the reference's file list is not in {store} (results.dvc names "
-                                f"{out['md5']}); pull the repository again")
+    files = manifest(dvc_file, store)
+    if not files:
+        raise FileNotFoundError(f"the reference's file list (named by {dvc_file}) is not in {store}; pull the "
+                                f"repository again")
     summaries = {}
-    for entry in json.loads(manifest.read_text()):
-        parts = Path(entry["relpath"]).parts
+    for relpath, md5 in files.items():
+        parts = Path(relpath).parts
         if len(parts) == len(prefix) + 2 and parts[:len(prefix)] == prefix and parts[-1] == SUMMARY:
-            summaries[parts[-2]] = json.loads(_object(Path(store), entry["md5"]).read_text())
+            summaries[parts[-2]] = json.loads(store_object(store, md5).read_text())
     return summaries
 
 

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from unrolled import layout, regime, registry
+from unrolled import layout, published, regime, registry
 from unrolled.config import run_config
 
 def exact(names) -> str:
@@ -36,6 +36,15 @@ class Lookups:
                           if spec.get("ensemble", 1) > 1}
         self.single_run_experiments = exact(name for name in experiments if name not in self.ensembles)
         self.trained_experiments = exact(experiments)  # whose runs' evaluations a rule makes
+
+    def published(self, files: list[str]) -> list:
+        """`files` (results a job reads), with those whose content is the published file's marked `ancient`: after
+        a plain `dvc pull`, which writes them in any order, the published results are up to date as pulled
+        (published.py). Files that differ from the published ones keep their modification time's say."""
+        from snakemake.io import ancient
+
+        listing = published.manifest()
+        return [ancient(f) if listing and published.is_published(f, listing) else f for f in files]
 
     # -- the config's entries ---------------------------------------------------------------------------
     def lookup(self, section: str, name: str) -> dict:
@@ -95,10 +104,15 @@ class Lookups:
     def theory(self, name: str) -> list[str]:
         return layout.theory_files(name, self.results)
 
-    def figure_inputs(self, wildcards) -> list[str]:
+    def figure_inputs(self, wildcards) -> list:
         """The files a configured figure draws (and only those)."""
-        return registry.figure_inputs(self.lookup("figures", wildcards.figure), self.config["experiments"],
-                                      self.results)
+        return self.published(registry.figure_inputs(self.lookup("figures", wildcards.figure),
+                                                     self.config["experiments"], self.results))
+
+    def made_from(self, files_of):
+        """Input function: the results `files_of(self)` names, `published` ones ancient (a rule that reads every
+        summary, the theory results, ...)."""
+        return lambda wildcards: self.published(files_of(self, wildcards))
 
     @property
     def summaries(self) -> list[str]:
@@ -118,9 +132,9 @@ class Lookups:
     def regime_maps(self) -> list[str]:
         return [layout.regime_map_file(name, self.results) for name in self.config.get("regime_maps", {})]
 
-    def map_summaries(self, wildcards) -> list[str]:
+    def map_summaries(self, wildcards) -> list:
         """The summaries of a regime map's sizes, in its order."""
-        return [self.summary(name) for name in self.lookup("regime_maps", wildcards.map)["experiments"]]
+        return self.published([self.summary(name) for name in self.lookup("regime_maps", wildcards.map)["experiments"]])
 
     def map_reference(self, wildcards) -> list[str]:
         """A regime map's reference summary (a run at the paper's scale, a file of this checkout, wherever the
@@ -181,7 +195,7 @@ class Lookups:
         a tuned arm's choice. `seeds`: a seed group's (its own rule); else the run's wildcard."""
         made = [self.run_file(wildcards.experiment, wildcards.arm, s, layout.METRICS) for s in seeds or [wildcards.seed]]
         return {**self.unless_made(made, {"data": self.experiment_data(wildcards)}),
-                "tuned": self.tuned_inputs(wildcards)}
+                "tuned": self.published(self.tuned_inputs(wildcards))}
 
     def tuned_inputs(self, wildcards) -> list[str]:
         """A tuned arm's choice file (none for other arms)."""
@@ -219,7 +233,7 @@ class Lookups:
         if zeroshot:  # built from pinned sources too: re-made, the same questions
             data |= {"benchmark": ancient(layout.prepared_dir(wildcards.benchmark)),
                      "tokenizer": [ancient(folder) for folder in self.tokenizer_inputs(wildcards)]}
-        return {"run": f"{self.run_path(wildcards)}/{layout.METRICS}", **self.unless_made([made], data)}
+        return {"run": self.published([f"{self.run_path(wildcards)}/{layout.METRICS}"]), **self.unless_made([made], data)}
 
     def icl_summary_inputs(self, wildcards) -> dict:
         """The ICL summary's inputs: every run's errors, and the data set (its test prompts) unless it is made."""
@@ -228,14 +242,15 @@ class Lookups:
                                    {"data": self.experiment_data(wildcards)})}
 
     def experiment_runs(self, name: str):
-        """Input function: the file `name` of every run of the experiment."""
-        return lambda wildcards: registry.run_files(wildcards.experiment, self.experiment(wildcards.experiment),
-                                                    name, self.runs)
+        """Input function: the file `name` of every run of the experiment (`published` ones ancient)."""
+        return lambda wildcards: self.published(registry.run_files(
+            wildcards.experiment, self.experiment(wildcards.experiment), name, self.runs))
 
-    def zeroshot_runs(self, wildcards) -> list[str]:
+    def zeroshot_runs(self, wildcards) -> list:
         spec = self.experiment(wildcards.experiment)
-        return [f for bench in spec.get("zeroshot", [])
-                for f in registry.run_files(wildcards.experiment, spec, layout.zeroshot_name(bench), self.runs)]
+        return self.published([f for bench in spec.get("zeroshot", [])
+                               for f in registry.run_files(wildcards.experiment, spec, layout.zeroshot_name(bench),
+                                                           self.runs)])
 
     # -- params and resources -------------------------------------------------------------------------
     def run_config(self, wildcards) -> str:

@@ -31,7 +31,7 @@ rule summaries:
 
 rule metrics:
     input:
-        summaries=rules.summaries.input,
+        summaries=lookups.made_from(lambda lookups, wildcards: lookups.summaries),
     output:
         headline=directory(layout.metrics_files(lookups.results)[0]),
         all=layout.metrics_files(lookups.results)[1],

@@ -28,7 +28,7 @@ rule figure:
 # Every experiment's paired differences at each evaluation step, from its summary (no config entry).
 rule across_training_figure:
     input:
-        summary=rules.summarize.output.json,
+        summary=lookups.made_from(lambda lookups, wildcards: [lookups.summary(wildcards.experiment)]),
     output:
         png=report(
             lookups.figure(layout.across_figure("{experiment}")),
@@ -75,10 +75,10 @@ rule figures:
 
 rule table:
     input:
-        summaries=rules.summaries.input,
-        zeroshot=lookups.zeroshot_summaries,
-        icl=lookups.icl_summaries,
-        theory=rules.theory.input,
+        summaries=lookups.made_from(lambda lookups, wildcards: lookups.summaries),
+        zeroshot=lookups.made_from(lambda lookups, wildcards: lookups.zeroshot_summaries),
+        icl=lookups.made_from(lambda lookups, wildcards: lookups.icl_summaries),
+        theory=lookups.made_from(lambda lookups, wildcards: rules.theory.input),
     output:
         md=report(layout.table_file(lookups.results), caption="../report/table.rst", category="Tables"),
     log:
