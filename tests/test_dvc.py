@@ -55,6 +55,15 @@ def pulled(tmp_path_factory):
     return clone
 
 
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/regime.yaml"])
+def test_after_a_plain_dvc_pull_snakemake_plans_nothing(pulled, config):
+    """No other command: no data set is prepared for finished runs, and the order in which DVC wrote the
+    files makes no summary, figure or table look out of date (rules.Lookups.published)."""
+    dry = run(["snakemake", "-n", "--configfile", config], cwd=pulled)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+    assert not (pulled / "data" / "prepared").exists()
+
+
 def test_dvc_pull_in_a_fresh_clone_restores_the_published_results(pulled):
     """The results' remote is the reference store in git (results.dvc), so plain `dvc pull` works."""
     assert json.loads(run([DVC, "data", "status", "--granular", "--json"], cwd=pulled).stdout) == {}

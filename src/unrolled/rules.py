@@ -104,6 +104,11 @@ class Lookups:
     def theory(self, name: str) -> list[str]:
         return layout.theory_files(name, self.results)
 
+    @property
+    def theory_results(self) -> list[str]:
+        """Each theory experiment's result (the table and figures read)."""
+        return [self.theory(name)[0] for name in self.config["theory"]]
+
     def figure_inputs(self, wildcards) -> list:
         """The files a configured figure draws (and only those)."""
         return self.published(registry.figure_inputs(self.lookup("figures", wildcards.figure),

@@ -78,7 +78,7 @@ rule table:
         summaries=lookups.made_from(lambda lookups, wildcards: lookups.summaries),
         zeroshot=lookups.made_from(lambda lookups, wildcards: lookups.zeroshot_summaries),
         icl=lookups.made_from(lambda lookups, wildcards: lookups.icl_summaries),
-        theory=lookups.made_from(lambda lookups, wildcards: rules.theory.input),
+        theory=lookups.made_from(lambda lookups, wildcards: lookups.theory_results),
     output:
         md=report(layout.table_file(lookups.results), caption="../report/table.rst", category="Tables"),
     log:

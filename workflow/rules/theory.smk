@@ -38,4 +38,4 @@ rule theory_snr:
 
 rule theory:
     input:
-        [lookups.theory(name)[0] for name in config["theory"]],
+        lookups.theory_results,
