@@ -82,16 +82,20 @@ def figure_inputs(spec: dict, experiments: dict, results: str | Path = RESULTS) 
 
 
 # -- the config ----------------------------------------------------------------------------------------
-CATALOGUES = ("config/sources.yaml", "config/recipes.yaml")  # always loaded, before the registry
-CHECKOUT = Path(__file__).resolve().parents[2]  # the repository this package is part of
-SCHEMA = CHECKOUT / "workflow" / "schemas" / "config.schema.yaml"  # the checkout's
+# The workflow's own files the package carries (catalogue/: links to config/ and workflow/schemas/ in a
+# checkout, copies in an installed package), so that a module deployed from a git host, whose files Snakemake
+# fetches one by one, and an installed `unrolled` read the same catalogues and schema as a checkout.
+CATALOGUE = Path(__file__).resolve().parent / "catalogue"
+CATALOGUES = ("sources.yaml", "recipes.yaml")  # always loaded, before the registry
+SCHEMA = CATALOGUE / "config.schema.yaml"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository of a checkout (reference results)
 
 
-def load_config(configfiles: list[str | Path] | None = None, resolved: bool = True, checkout: str | Path = ".") -> dict:
+def load_config(configfiles: list[str | Path] | None = None, resolved: bool = True,
+                checkout: str | Path | None = None) -> dict:
     """The config as the workflow sees it: `configfiles` (None: config/config.yaml) merged key by key, as
-    Snakemake merges --configfile, over the catalogues of the workflow at `checkout` (`load_catalogues`);
-    then, as the Snakefile does, checked against the schema (whose defaults fill in what is left out) and
-    `resolve`d."""
+    Snakemake merges --configfile, over the catalogues (`load_catalogues`); then, as the Snakefile does,
+    checked against the schema (whose defaults fill in what is left out) and `resolve`d."""
     import yaml
     from snakemake.utils import update_config
 
@@ -104,19 +108,21 @@ def load_config(configfiles: list[str | Path] | None = None, resolved: bool = Tr
     from snakemake.utils import validate
 
     check_schema(config, SCHEMA)
-    validate(config, SCHEMA)
+    validate(config, str(SCHEMA))
     return resolve(config)
 
 
-def load_catalogues(config: dict, checkout: str | Path) -> dict:
+def load_catalogues(config: dict, checkout: str | Path | None = None) -> dict:
     """`config` (the registry: config.yaml, a --configfile or a module's `config:`) merged in place over the
-    catalogues of the workflow at `checkout` (its config/sources.yaml and config/recipes.yaml), key by key."""
+    catalogues, key by key: the package's (`CATALOGUE`), or those of the checkout at `checkout` (its
+    config/sources.yaml and config/recipes.yaml)."""
     import yaml
     from snakemake.utils import update_config
 
     merged: dict = {}
     for name in CATALOGUES:
-        update_config(merged, yaml.safe_load(Path(checkout, name).read_text()) or {})
+        path = CATALOGUE / name if checkout is None else Path(checkout, "config", name)
+        update_config(merged, yaml.safe_load(path.read_text()) or {})
     update_config(merged, config)
     config.clear()
     config.update(merged)

@@ -23,8 +23,11 @@ def exact(names) -> str:
 
 
 class Lookups:
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, repository_file=None):
+        """`repository_file(path)`: a file of the workflow's repository as a local path (the Snakefile's, through
+        Snakemake's source cache); by default the checkout's."""
         self.config = config
+        self.repository_file = repository_file or (lambda path: str(registry.CHECKOUT / path))
         self.results = config["results"]
         self.runs = layout.runs_root(self.results)
         self.partial = config["partial"]
@@ -145,7 +148,7 @@ class Lookups:
         """A regime map's reference summary (a run at the paper's scale, a file of this checkout, wherever the
         workflow runs from), if it has one."""
         ref = self.lookup("regime_maps", wildcards.map).get("reference")
-        return [str(registry.CHECKOUT / ref["summary"])] if ref else []
+        return [self.repository_file(ref["summary"])] if ref else []
 
     def map_spec(self, wildcards) -> str:
         """A regime map's entry as JSON, with its name."""

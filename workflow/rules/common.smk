@@ -4,7 +4,7 @@ from unrolled import layout
 from unrolled.layout import HISTORY, ICL, METRICS
 from unrolled.rules import Lookups, exact
 
-lookups = Lookups(config)
+lookups = Lookups(config, repository_file)
 
 
 wildcard_constraints:
