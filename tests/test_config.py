@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import pytest
 import yaml
@@ -286,3 +287,69 @@ def test_no_two_shipped_configs_plan_the_same_result(tmp_path):
             assert a == b or not planned[a] & planned[b], (a, b, sorted(planned[a] & planned[b])[:5])
     roots = {name: {p.split("/")[1] if p.count("/") > 1 else "" for p in paths} for name, paths in planned.items()}
     assert "smoke" in roots["smoke.yaml"] and "paper" in roots["paper.yaml"] and "regime" in roots["regime.yaml"]
+
+
+GITHUB_MODULE = """configfile: "config/config.yaml"
+
+
+module unrolled:
+    snakefile:
+        github("unrolled-project/unrolled", path="workflow/Snakefile", tag="{tag}")
+    config:
+        config
+
+
+use rule * from unrolled as unrolled_*
+"""
+
+
+def test_the_workflow_deploys_from_its_git_host_as_snakedeploy_lays_it_out(tmp_path):
+    """A module from `github(..., tag=...)`, offline: Snakemake's git source cache holds a bare clone of this
+    repository with the tag (as a first online run leaves it), the user's folder holds workflow/Snakefile and
+    config/ as snakedeploy writes them, and the package is the installed one (this suite's venv). The dry run
+    plans the default run under prefixed names, and a job runs there."""
+    import shutil
+
+    cache = tmp_path / "xdg-cache"
+    bare = cache / "snakemake" / "snakemake" / "source-cache" / "snakemake-git-cache" / "github.com" / \
+        "unrolled-project" / "unrolled"
+    run(["git", "clone", "-q", "--bare", str(REPO), str(bare)], cwd=tmp_path)
+    run(["git", "tag", "v-test", "HEAD"], cwd=bare)
+    deploy = tmp_path / "deploy"
+    (deploy / "workflow").mkdir(parents=True)
+    (deploy / "workflow" / "Snakefile").write_text(GITHUB_MODULE.format(tag="v-test"))
+    shutil.copytree(REPO / "config", deploy / "config")  # snakedeploy copies the workflow's config/
+    env = {"XDG_CACHE_HOME": str(cache), "GIT_TERMINAL_PROMPT": "0", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    dry = run(["snakemake", "-n", "--cores", "1"], cwd=deploy, env_extra=env)
+    out = dry.stdout + dry.stderr
+    assert "unrolled_train " in out and "unrolled_metrics " in out and "GithubFile" not in out
+    assert re.search(r"total\s+(\d+)", out).group(1) == re.search(
+        r"total\s+(\d+)", run(["snakemake", "-n"], cwd=_empty_copy(tmp_path)).stdout).group(1)
+    shutil.copy(REPO / "config" / "smoke.yaml", deploy / "config" / "config.yaml")
+    run(["snakemake", "--cores", "1", f"{SMOKE}/theory/snr.json"], cwd=deploy, env_extra=env)
+    assert json.loads((deploy / SMOKE / "theory" / "snr.json").read_text())["layers"]
+
+
+def _empty_copy(tmp_path):
+    from conftest import copy_workflow
+
+    return copy_workflow(tmp_path / "empty")
+
+
+def test_the_package_built_from_the_repository_carries_the_catalogues_and_declares_its_requirements(tmp_path):
+    """What `pip install` from the repository makes (a module deployed from a git host runs it): the
+    catalogues and schema as files (not links), and requirements.txt's pins as the package's requirements."""
+    import zipfile
+
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        cwd=tmp_path)
+    (wheel,) = tmp_path.glob("unrolled-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        for name in ("sources.yaml", "recipes.yaml", "config.schema.yaml"):
+            packed = zf.read(f"unrolled/catalogue/{name}")
+            real = (REPO / ("workflow/schemas" if name.endswith("schema.yaml") else "config") / name).read_bytes()
+            assert packed == real, name
+        metadata = zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode()
+    pins = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert all(f"Requires-Dist: {pin}" in metadata for pin in pins), metadata
