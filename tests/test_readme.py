@@ -167,3 +167,14 @@ def test_the_readme_and_docs_name_only_files_that_exist():
                if not (REPO / name).exists() and name not in elsewhere}
     assert not missing, sorted(missing)
     assert "Snakefile" in _named_paths("the old `Snakefile` and `profiles/default`")  # the check sees them
+
+
+def test_the_deployment_lines_name_the_packages_release_tag():
+    """The README's and docs/clusters.md's deployment commands name one tag: the package's version."""
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for page in (REPO / "README.md", REPO / "docs" / "clusters.md"):
+        tags = set(re.findall(r"--tag (v[\w.]+)|@(v\d[\w.]*)|tag=\"(v[\w.]+)\"", page.read_text()))
+        named = {t for group in tags for t in group if t}
+        assert named == {f"v{version}"}, (page.name, named)

@@ -1,0 +1,3 @@
+from unrolled.cli import main
+
+raise SystemExit(main())

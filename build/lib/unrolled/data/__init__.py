@@ -1,0 +1,1 @@
+"""Data: pinned sources (sources.py), safe extraction (archive.py) and data set builders."""

@@ -1,0 +1,233 @@
+"""`python -m unrolled slices`: a config's training jobs cut into slices that each fit one short GPU
+allocation (the config's `slices.minutes`), so every allocation returns paired seeds, and results accumulate
+slice by slice across allocations and machines.
+
+A job is one seed group of one arm (one process; a seed ensemble where `ensemble` > 1). Jobs come in
+stages (`slices.order`, in the order of scientific value; arms it does not name follow in the config's
+order): a stage is a seed group of the arms of one comparison, and its jobs go into one slice together, so
+the slice returns the same seeds in both arms. A stage of one arm pairs with the baseline's seeds an
+earlier stage made (`registry.published_arms` says what a partial summary shows; `unpaired` checks it).
+
+A job's minutes are its start-up, its training and evaluation FLOPs (`plan.job_cost`) at an MFU, and its
+evaluation jobs (ICL errors, zero-shot scores). Each is measured where the experiment has finished jobs
+(their metrics.json and Snakemake's timing files, copied back from wherever they ran) and assumed from
+`slices` until then. Stages fill a slice up to its minutes; a stage longer than that is split into its jobs,
+each a slice of its own (marked "over").
+
+A slice's targets are the files its jobs make: every seed's metrics.json and its evaluations (they need the
+weights, which stay on the machine that trained them). Snakemake builds the targets and what they need; a
+rerun skips what is finished.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from unrolled import atomic, layout, plan, registry
+
+
+def stages(config: dict) -> list[tuple[str, list[str]]]:
+    """(experiment, arms) in slice order: `slices.order`'s stages of experiments that run here, then every arm
+    not named there, an experiment's at a time, in the config's order."""
+    experiments, staged, out = config["experiments"], set(), []
+    for stage in config["slices"]["order"]:
+        spec = experiments.get(stage["experiment"])
+        arms = [a for a in stage["arms"] if spec and a in spec["arms"]]
+        if arms:
+            out.append((stage["experiment"], arms))
+            staged |= {(stage["experiment"], a) for a in arms}
+    for name, spec in experiments.items():
+        rest = [a for a in spec["arms"] if (name, a) not in staged]
+        if rest:
+            out.append((name, rest))
+    return out
+
+
+def _benchmark_seconds(path: str) -> float | None:
+    """The wall seconds of a Snakemake timing file (its first column), or None if there is none."""
+    try:
+        lines = Path(path).read_text().splitlines()
+        return float(lines[1].split("\t")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def measured(config: dict) -> dict[str, dict]:
+    """Per experiment, what its finished jobs measured: the MFU of their training loops (FLOPs over the loop's
+    wall seconds after its first step), the start-up of a job (Snakemake's timing of the whole job less the
+    loop's wall time, plus the first step: process start, data, compile; jobs that resumed are left out) and
+    of an evaluation job, in minutes. Only what was measured is there."""
+    results = config.get("results", layout.RESULTS)
+    runs, peak = layout.runs_root(results), _settings(config)["peak_tflops"] * 1e12
+    out, cost = {}, {}
+    for name, spec in config["experiments"].items():
+        mfus, startups, evaluations = [], [], []
+        for arm in spec["arms"]:
+            for group in registry.seed_groups(spec):
+                path = Path(layout.run_file(name, arm, group[0], layout.METRICS, runs))
+                if not path.exists():
+                    continue
+                m = atomic.read_json(path)
+                size = m.get("ensemble", {}).get("size", 1)
+                if (name, arm, size) not in cost:
+                    cost[name, arm, size] = plan.job_cost(config, name, arm, size)["flops_per_job"]
+                flops = cost[name, arm, size]
+                first = m.get("first_step_seconds") or 0.0  # the compile, where there is one: a fixed cost
+                mfus.append(flops / (max(m["wall_seconds"] - first, 1e-9) * peak))
+                job = _benchmark_seconds(layout.benchmark_file("train", f"{name}/{arm}/{layout.group_name(group)}",
+                                                                 results))
+                if job is not None and not m.get("resumed_from_step"):
+                    startups.append((max(0.0, job - m["wall_seconds"]) + first) / 60)
+                for kind, file in _evaluations(name, spec, config, arm, group[0]):
+                    seconds = _benchmark_seconds(layout.benchmark_file(kind, file, results))
+                    if seconds is not None:
+                        evaluations.append(seconds / 60)
+        found = {"mfu": mfus, "startup_minutes": startups, "evaluation_minutes": evaluations}
+        if any(found.values()):
+            out[name] = {key: statistics.median(v) for key, v in found.items() if v}
+    return out
+
+
+def _evaluations(name: str, spec: dict, config: dict, arm: str, seed: int) -> list[tuple[str, str]]:
+    """A run's evaluation jobs as (kind, timing-file name): the ICL errors, each zero-shot benchmark."""
+    icl = [("icl", f"{name}/{arm}/seed{seed}")] if registry.is_icl(spec, config) else []
+    return icl + [("zeroshot", f"{name}/{arm}/seed{seed}/{b}") for b in spec.get("zeroshot", [])]
+
+
+def _settings(config: dict) -> dict:
+    """The config's `slices` settings, with the MFU and peak FLOP/s assumed where it sets none (plan.py's)."""
+    return {"mfu": plan.SLICE_MFU, "peak_tflops": plan.H100_BF16_FLOPS / 1e12, **config["slices"]}
+
+
+def job_minutes(config: dict, name: str, arm: str, size: int, measure: dict) -> dict:
+    """A job's estimated minutes (start-up, training, evaluation jobs) and whether each part was measured."""
+    settings, spec = _settings(config), config["experiments"][name]
+    got = measure.get(name, {})
+    mfu = got.get("mfu", settings["mfu"])
+    training = plan.job_cost(config, name, arm, size)["flops_per_job"] / (settings["peak_tflops"] * 1e12 * mfu) / 60
+    startup = got.get("startup_minutes", settings["job_overhead_minutes"])
+    evaluation = size * len(_evaluations(name, spec, config, arm, 0)) * got.get(
+        "evaluation_minutes", settings["evaluation_minutes"])
+    return {"minutes": startup + training + evaluation, "measured": sorted(got)}
+
+
+def jobs(config: dict) -> list[list[dict]]:
+    """Every training job of the config, as stages (each a seed group of one comparison's arms), in slice
+    order, with each job's estimated minutes and target files."""
+    runs = layout.runs_root(config.get("results", layout.RESULTS))
+    measure = measured(config)
+    cost = {}
+    out = []
+    for name, arms in stages(config):
+        spec = config["experiments"][name]
+        evaluations = ([layout.ICL] if registry.is_icl(spec, config) else []) + [
+            layout.zeroshot_name(b) for b in spec.get("zeroshot", [])]
+        for group in registry.seed_groups(spec):
+            stage = []
+            for arm in arms:
+                key = (name, arm, len(group))
+                if key not in cost:
+                    cost[key] = job_minutes(config, name, arm, len(group), measure)
+                targets = [layout.run_file(name, arm, s, f, runs) for s in group
+                           for f in [layout.METRICS, *evaluations]]
+                stage.append({"experiment": name, "arm": arm, "seeds": group, **cost[key], "targets": targets})
+            out.append(stage)
+    return out
+
+
+def slices(config: dict) -> list[list[dict]]:
+    """The stages packed in order into slices of at most `slices.minutes` each; a stage longer than that is
+    split into its jobs, each a slice of its own."""
+    limit = config["slices"]["minutes"]
+    packed, current = [], []
+    for stage in jobs(config):
+        minutes = sum(j["minutes"] for j in stage)
+        if minutes > limit:
+            packed += ([current] if current else []) + [[job] for job in stage]
+            current = []
+            continue
+        if current and sum(j["minutes"] for j in current) + minutes > limit:
+            packed.append(current)
+            current = []
+        current += stage
+    return packed + ([current] if current else [])
+
+
+def unpaired(config: dict, packed: list[list[dict]] | None = None) -> list[str]:
+    """The jobs whose seeds no partial summary shows paired once their slice and every slice before it have
+    finished (`registry.published_arms`): what a slice would return unpublished."""
+    packed = slices(config) if packed is None else packed
+    finished = {name: {arm: set() for arm in spec["arms"]} for name, spec in config["experiments"].items()}
+    out = []
+    for number, chosen in enumerate(packed, 1):
+        for job in chosen:
+            finished[job["experiment"]][job["arm"]] |= set(job["seeds"])
+        for job in chosen:
+            spec = config["experiments"][job["experiment"]]
+            shown = registry.published_arms(spec, {a: sorted(s) for a, s in finished[job["experiment"]].items()})
+            if job["arm"] not in shown:
+                out.append(f"slice {number}: {_job_name(job)}")
+    return out
+
+
+def done(slice_jobs: list[dict]) -> bool:
+    return all(Path(t).exists() for job in slice_jobs for t in job["targets"])
+
+
+def pick(config: dict, which: str) -> tuple[int, list[dict]]:
+    """Slice `which`: its number (from 1), or "next", the first one not finished."""
+    packed = slices(config)
+    if which == "next":
+        for number, s in enumerate(packed, 1):
+            if not done(s):
+                return number, s
+        raise ValueError(f"every one of the {len(packed)} slices is finished (here: the finished runs are the "
+                         f"ones under {config['results']}/runs/)")
+    if not which.isdigit() or not 1 <= int(which) <= len(packed):
+        raise ValueError(f"no slice {which!r}: the config has slices 1 to {len(packed)}, or say 'next'")
+    return int(which), packed[int(which) - 1]
+
+
+def _job_name(job: dict) -> str:
+    return f"{job['experiment']}/{job['arm']}/{layout.group_name(job['seeds'])}"
+
+
+def markdown(config: dict) -> str:
+    settings = _settings(config)
+    packed = slices(config)
+    measured_in = sorted({j["experiment"] for s in packed for j in s if j["measured"]})
+    lines = [f"{len(packed)} slices of at most {settings['minutes']:g} minutes; `make reproduce-gpu SLICE=n` runs "
+             "one, `SLICE=next` the first not finished. Each job's minutes: start-up, training and evaluation at "
+             f"an MFU, measured from finished jobs ({', '.join(measured_in) or 'none yet'}), else assumed "
+             f"(MFU {settings['mfu']:g} of {settings['peak_tflops']:g} TFLOP/s, {settings['job_overhead_minutes']:g} "
+             f"min start-up a job, {settings['evaluation_minutes']:g} min an evaluation).", "",
+             "| slice | minutes | jobs (experiment/arm/seeds) | state |", "|---:|---:|---|---|"]
+    for number, s in enumerate(packed, 1):
+        minutes = sum(j["minutes"] for j in s)
+        over = " (over: one job longer than a slice)" if minutes > settings["minutes"] else ""
+        lines.append(f"| {number} | {minutes:.1f}{over} | {', '.join(_job_name(j) for j in s)} | "
+                     f"{'done' if done(s) else 'to do'} |")
+    total = sum(j["minutes"] for s in packed for j in s)
+    lines += ["", f"Total: {total:.0f} minutes ({total / 60:.1f} GPU-hours) estimated."]
+    unpublished = unpaired(config, packed)
+    if unpublished:
+        lines += ["", "Not paired by their slice (a comparison's arms did not fit one slice): " + "; ".join(unpublished)]
+    return "\n".join(lines) + "\n"
+
+
+def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: str | None = None) -> str:
+    """`python -m unrolled slices`: the table; slice `targets`'s target files (one a line); or `jobs_of`'s
+    jobs, a line each: estimated minutes, name, then its target files, tab-separated (tools/gpu-slice.sh)."""
+    import logging
+
+    config = registry.load_config(configfiles)
+    if not (targets or jobs_of):
+        return markdown(config)
+    number, chosen = pick(config, targets or jobs_of)
+    if not chosen or not any(job["targets"] for job in chosen):
+        raise ValueError(f"slice {number} has no targets")
+    logging.info("slice %d: %s", number, ", ".join(_job_name(j) for j in chosen))
+    if jobs_of:
+        return "".join(f"{job['minutes']:.2f}\t{_job_name(job)}\t{' '.join(job['targets'])}\n" for job in chosen)
+    return "\n".join(t for job in chosen for t in job["targets"]) + "\n"

@@ -1,0 +1,1 @@
+"""The papers' theory experiments: unrolled Laplacian Eigenmaps (probdr) and MSSA's SNR growth (snr)."""
