@@ -231,10 +231,14 @@ def test_the_workflow_deploys_as_a_module_with_the_users_config(tmp_path):
     assert json.loads((deploy / SMOKE / "theory" / "snr.json").read_text())["layers"]
 
 
-def test_the_catalog_reads_the_report_flag_where_it_looks():
+def test_the_catalog_reads_the_report_flag_where_it_looks_and_claims_no_untested_stack():
     catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
     assert catalog["usage"]["report"] is True
     assert "report" not in catalog["usage"]["software-stack-deployment"]
+    # --sdm conda is not tested anywhere (no conda on these machines): neither the catalog nor the docs offer it
+    assert not any(catalog["usage"]["software-stack-deployment"].values())
+    pages = [REPO / "README.md", *(REPO / "docs").glob("*.md"), REPO / "config" / "README.md"]
+    assert not any(re.search(r"--sdm conda`? (?!is not offered|is untested)", p.read_text()) for p in pages)
 
 
 def test_seed_group_rules_take_the_profiles_threads_and_resources_for_train(workflow_copy):
