@@ -28,7 +28,7 @@ def test_dvc_yaml_lists_the_published_configs_curves_and_headlines_and_every_con
 
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     plots = {path: spec for entry in dvc["plots"] for path, spec in entry.items()}
-    wanted, metrics, published = {}, [], []
+    wanted, metrics, params, published = {}, [], [], []
     for name in ("config.yaml", "regime.yaml", "gpu.yaml"):
         config = registry.load_config([REPO / "config" / name], resolved=False, checkout=REPO)
         root = config.get("results", layout.RESULTS)
@@ -36,14 +36,15 @@ def test_dvc_yaml_lists_the_published_configs_curves_and_headlines_and_every_con
             continue
         published.append(name)
         metrics.append(layout.metrics_files(root)[0])
+        params.append(layout.metrics_files(root)[2])
         wanted |= {layout.curves_file(exp, root): spec["metric"] for exp, spec in config["experiments"].items()}
     assert published[0] == "config.yaml" and "gpu.yaml" not in published
     assert {path: spec["y"] for path, spec in plots.items()} == wanted
     assert wanted["results/curves/vit_fashion.csv"] == "val_acc"
     assert all(spec == {"x": "step", "y": spec["y"], "template": "runs"} for spec in plots.values())
     assert dvc["metrics"] == metrics
-    assert set(dvc["params"]) == {f"config/{name}" for name in ("config.yaml", "recipes.yaml", "sources.yaml",
-                                                                "regime.yaml", "gpu.yaml")}
+    assert set(dvc["params"]) == set(params) | {f"config/{name}" for name in (
+        "config.yaml", "recipes.yaml", "sources.yaml", "regime.yaml", "gpu.yaml")}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,9 @@ def test_the_metrics_step_writes_what_was_published(pulled, tmp_path):
 
     for root in (pulled / "results", pulled / "results" / "regime"):
         summaries = sorted(root.glob("*/summary.json"))
-        flat_metrics(summaries, tmp_path / root.name / "metrics", tmp_path / root.name / "all.json")
+        flat_metrics(summaries, tmp_path / root.name / "metrics", tmp_path / root.name / "all.json",
+                     tmp_path / root.name / "params.yaml")
+        assert (tmp_path / root.name / "params.yaml").read_text() == (root / "params.yaml").read_text()
         made = {p.relative_to(tmp_path / root.name / "metrics"): p.read_text()
                 for p in (tmp_path / root.name / "metrics").rglob("*.json")}
         published = {p.relative_to(root / "metrics"): p.read_text() for p in (root / "metrics").rglob("*.json")}
@@ -116,6 +119,17 @@ def _chromium() -> str:
             pytest.fail("CI installs Debian's chromium (.ci/run); it is missing")
         pytest.skip("needs Chromium (Debian: apt-get install chromium); CI installs it")
     return found
+
+
+def test_dvc_params_show_what_every_arm_trained_with(pulled):
+    """results/params.yaml: each arm's runs' complete config, as their metrics.json recorded it, which `dvc params
+    diff` compares between commits (what trained differently, not how the config is written)."""
+    shown = json.loads(run([DVC, "params", "show", "--json"], cwd=pulled).stdout)
+    trained = shown[""]["data"]["results/params.yaml"]["data"]
+    run_config = json.loads((pulled / "results" / "runs" / "lm_char" / "a_minus_i" / "seed2" / "metrics.json")
+                            .read_text())["config"]
+    assert trained["lm_char"]["a_minus_i"] == run_config and run_config["model"]["identity"] == "subtract"
+    assert set(trained) == {"lm_char", "vit_fashion", "icl_dense", "icl_sparse"}
 
 
 def test_dvc_plots_show_works_in_a_fresh_clone_before_any_make(tmp_path):

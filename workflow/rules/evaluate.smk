@@ -35,9 +35,11 @@ rule metrics:
     output:
         headline=directory(layout.metrics_files(lookups.results)[0]),
         all=layout.metrics_files(lookups.results)[1],
+        params=layout.metrics_files(lookups.results)[2],
     log:
         layout.log_file("evaluate", "metrics"),
     conda:
         "../envs/unrolled.yml"
     shell:
-        "python -m unrolled metrics {input.summaries} --out {output.headline} --out-all {output.all} > {log} 2>&1"
+        "python -m unrolled metrics {input.summaries} --out {output.headline} --out-all {output.all}"
+        " --out-params {output.params} > {log} 2>&1"
