@@ -40,12 +40,17 @@ def _fails_naming(proc, *needles):
 
 
 def test_default_config_plans_the_data_jobs(workflow_copy):
+    """The default run prepares the data sets its runs and theory need; `snakemake data` every data target."""
     proc = _dry_run(workflow_copy)
     assert proc.returncode == 0, proc.stderr
     for job in ("fetch_source", "prepare_dataset"):
         assert job in proc.stdout
-    for name in ("shakespeare_char", "shakespeare_gpt2", "mnist5k", "fashion_mnist"):
+    for name in ("shakespeare_char", "mnist5k", "fashion_mnist", "shakespeare_cloze", "icl_dense"):
         assert f"data/prepared/{name}" in proc.stdout
+    assert "data/prepared/shakespeare_gpt2" not in proc.stdout  # no experiment of the default trains on it
+    data = _dry_run(workflow_copy, "data")
+    for name in ("shakespeare_char", "shakespeare_gpt2", "mnist5k", "fashion_mnist"):
+        assert f"data/prepared/{name}" in data.stdout
 
 
 def test_unknown_top_level_key(workflow_copy):
@@ -223,7 +228,7 @@ def test_the_workflow_deploys_as_a_module_with_the_users_config(tmp_path):
     out = dry.stdout + dry.stderr
     assert "unrolled_train " in out and "unrolled_fetch_source " in out and "unrolled_metrics " in out
     assert not re.search(r"(?i)warning|localrules", out), out[-2000:]
-    default = run(["snakemake", "-n"], cwd=REPO)
+    default = run(["snakemake", "-n"], cwd=_empty_copy(tmp_path))
     assert re.search(r"total\s+(\d+)", out).group(1) == re.search(r"total\s+(\d+)", default.stdout).group(1)
     # A job, for real, in the user's folder: the package is found beside the module's Snakefile.
     shutil.copy(REPO / "config" / "smoke.yaml", deploy / "config" / "config.yaml")

@@ -1,8 +1,24 @@
 # The rules' look-ups over the config: their inputs, params, resources and file names (unrolled.rules,
 # pure Python). Where files live is unrolled.layout's; what follows from the config, unrolled.registry's.
+import os
+
+from snakemake.exceptions import WorkflowError
+
 from unrolled import layout
 from unrolled.layout import HISTORY, ICL, METRICS
+from unrolled.registry import CHECKOUT
 from unrolled.rules import Lookups, exact
+
+
+def repository_file(path):
+    """A file of this workflow's repository (a published reference result), through Snakemake's source cache:
+    a checkout's own file, or a module's copy fetched from its git host; where this workflow's folder is a
+    copy without it, the package's checkout's."""
+    try:
+        return workflow.source_path(os.path.join("..", "..", path))
+    except (OSError, WorkflowError):
+        return str(CHECKOUT / path)
+
 
 lookups = Lookups(config, repository_file)
 

@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
              "comparison) and every metric (--out-all) from the summaries", "summaries:flat_metrics",
              _arg("summary_paths", nargs="*"), _arg("--out", required=True, help="the headline's folder"),
              _arg("--out-all", required=True, help="every metric's arms and paired differences (JSON)"),
-             keywords=("summary_paths", "out", "out_all"))
+             _arg("--out-params", required=True, help="every arm's trained config (YAML, for dvc params diff)"),
+             keywords=("summary_paths", "out", "out_all", "out_params"))
     _command(sub, "zeroshot", "score one trained LM on one zero-shot benchmark", "zeroshot:evaluate_run",
              _arg("--run-dir", required=True, help="the run folder (metrics.json, ckpt.pt)"),
              _arg("--benchmark", required=True, help="the prepared benchmark folder"),

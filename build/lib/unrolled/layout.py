@@ -16,7 +16,7 @@ config or of the package.
     results/{map}.json                          a regime map: one comparison across training-set sizes
     results/curves/{experiment}.csv             every run's validation curve, for `dvc plots show`
     results/metrics/{experiment}/{arm}-{reference}.json   the headline for `dvc metrics show`, a row each
-    results/metrics_all.json                    every metric of every summary
+    results/metrics_all.json, params.yaml       every metric of every summary; every arm's trained config
     results/theory/{name}                       the theory experiments' results
     results/figures/{figure}.png (and .pdf), results/figures/across_training/{experiment}.png,
     results/tables/paper_vs_reproduced.md
@@ -137,10 +137,11 @@ def curves_file(experiment: str, root: str | Path = RESULTS) -> str:
     return f"{root}/curves/{experiment}.csv"
 
 
-def metrics_files(root: str | Path = RESULTS) -> tuple[str, str]:
+def metrics_files(root: str | Path = RESULTS) -> tuple[str, str, str]:
     """The headline metrics, a folder of one small file per paired comparison that `dvc metrics show` lists a
-    row each (dvc.yaml names the folder), and every metric of every summary in one file."""
-    return f"{root}/metrics", f"{root}/metrics_all.json"
+    row each (dvc.yaml names the folder); every metric of every summary in one file; and what every arm
+    trained with, for `dvc params diff` (dvc.yaml names it)."""
+    return f"{root}/metrics", f"{root}/metrics_all.json", f"{root}/params.yaml"
 
 
 def comparison_file(folder: str | Path, experiment: str, arm: str, reference: str) -> str:

@@ -16,7 +16,7 @@ experiment, stated or not (the regime map reads them at every corpus size).
 
 from __future__ import annotations
 
-import numpy as np
+from statistics import median
 
 REGIMES = ("over-fitting", "under-fitting")
 # The baseline's median best step as a fraction of the run: loss curves, accuracy curves (flatter at the top,
@@ -50,19 +50,19 @@ def numbers(runs: dict[str, dict[int, dict]], baseline: str, metric: str) -> dic
     step, as a step and as a fraction of its run, with the epochs it had seen there, and each arm's median
     drop from best to final."""
     base = list(runs[baseline].values())
-    fraction = float(np.median([m["best_step"] / m["steps"] for m in base]))
-    best_step = float(np.median([m["best_step"] for m in base]))
+    fraction = float(median([m["best_step"] / m["steps"] for m in base]))
+    best_step = float(median([m["best_step"] for m in base]))
     seen = [epochs(m, m["best_step"]) for m in base]
     size = base[0].get("data", {}).get("train_items")
     return {
         "metric": metric,
-        "steps": int(np.median([m["steps"] for m in base])),
+        "steps": int(median([m["steps"] for m in base])),
         "items_per_step": base[0]["tokens"] / base[0]["steps"],
         "train_items": size,
         "baseline_best_step": best_step,
         "baseline_best_fraction": fraction,
-        "epochs_at_baseline_best": float(np.median(seen)) if all(e is not None for e in seen) else None,
-        "median_drop": {arm: float(np.median([drop(m, metric) for m in by_seed.values()]))
+        "epochs_at_baseline_best": float(median(seen)) if all(e is not None for e in seen) else None,
+        "median_drop": {arm: float(median([drop(m, metric) for m in by_seed.values()]))
                         for arm, by_seed in runs.items()},
     }
 

@@ -91,6 +91,8 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: d
         "higher_is_better": higher, "baseline": spec["baseline"], "seeds": seeds(spec),
         "arms": {arm: (spec["arms"][arm] or {}) for arm in spec["arms"]},
         "params": arm_sizes(experiment, spec, runs),
+        # what each arm trained with: its runs' complete config (the same for every seed: check_pooled_configs)
+        "configs": {arm: next(iter(by_seed.values())).get("config", {}) for arm, by_seed in runs.items()},
         # the regime its runs are in, judged against the one the experiment states (regime.py)
         "regime": regime.gate(spec.get("regime"), runs, spec["baseline"], spec["metric"]),
         "metrics": {key: stats.summarize_experiment(values[key], spec["baseline"], higher,
@@ -148,22 +150,29 @@ def _rounded(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
 
 
-def flat_metrics(summary_paths: list[str | Path], out: str | Path, out_all: str | Path) -> None:
+def flat_metrics(summary_paths: list[str | Path], out: str | Path, out_all: str | Path,
+                 out_params: str | Path) -> None:
     """What `dvc metrics show` reads: the folder `out` with one file per paired comparison of each experiment's
     primary metric, {experiment}/{arm}-{reference}.json (the arm minus the reference: mean, 95% t-interval,
     seeds and signs), so that it prints a row per comparison, a terminal wide. Every metric's arm means and
-    paired differences go to `out_all`, for `dvc metrics diff` on any of them."""
-    everything = {}
+    paired differences go to `out_all`, for `dvc metrics diff` on any of them; and what every arm trained with
+    (its runs' complete config) to `out_params`, for `dvc params diff` and `dvc exp show`."""
+    import yaml
+
+    everything, trained = {}, {}
     with atomic_dir(out) as tmp:
         for path in summary_paths:
             s = json.loads(Path(path).read_text())
             for c in s["metrics"][s["primary"]]["comparisons"]:
                 write_json(layout.comparison_file(tmp, s["experiment"], c["arm"], c["reference"]), _difference(c))
+            trained[s["experiment"]] = s.get("configs", {})
             everything[s["experiment"]] = {metric: {
                 "arms": {arm: round(d["mean"], 6) for arm, d in b["arms"].items()},
                 "differences": {f"{c['arm']}-{c['reference']}": _difference(c) for c in b["comparisons"]},
             } for metric, b in s["metrics"].items()}
     write_json(out_all, everything)
+    with atomic_path(out_params) as tmp:
+        tmp.write_text(yaml.safe_dump(trained, sort_keys=True))
 
 
 def _difference(c: dict) -> dict:
