@@ -189,10 +189,15 @@ class Lookups:
 
     @staticmethod
     def unless_made(outputs, inputs: dict) -> dict:
-        """A job's data inputs, or none where its outputs are all here already: a finished job (a published
-        run, its evaluations, a summary) never waits for a data set to be prepared, so after a plain `dvc pull`
-        Snakemake plans nothing. Its command takes the paths from params, so a forced rerun still finds them."""
-        return {} if all(Path(f).exists() for f in outputs) else inputs
+        """A job's data inputs; where its outputs are all here already, only those inputs that are here too: a
+        finished job (a published run, its evaluations, a summary) never waits for a data set to be prepared,
+        so after a plain `dvc pull` Snakemake plans nothing. A data set that is here stays an input (`ancient`),
+        so a finished job's inputs are the ones Snakemake recorded when it ran it (a changed set of inputs
+        would rerun it). Its command takes the paths from params, so a forced rerun still finds them."""
+        if not all(Path(f).exists() for f in outputs):
+            return inputs
+        here = lambda value: all(Path(str(v)).exists() for v in (value if isinstance(value, list) else [value]))  # noqa: E731
+        return {key: value for key, value in inputs.items() if here(value)}
 
     def data_path(self, wildcards) -> str:
         """Params function: the experiment's prepared data set (see `unless_made`)."""
