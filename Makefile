@@ -141,10 +141,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-## Snakemake's linter and the formatter's check (CI runs this before the tests).
+## Snakemake's linter, the Snakefile formatter's check and the Python linter (CI runs this before the tests).
 lint: $(STAMP)
 	$(SNAKEMAKE) --lint
 	$(BIN)/snakefmt --check workflow
+	$(BIN)/ruff check src tests tools benchmarks
 
 ## Version data/prepared and results/ with DVC and push them: the data to your default remote, the results
 ## to the reference store (reference/dvc-store, results.dvc's remote); then commit the two .dvc files and

@@ -47,7 +47,8 @@ def main() -> None:
         seconds = []
         for attempt in ("cold", "warm"):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "unrolled", "-q", "train", "--config", json.dumps(run), "--seeds", "0",
+            subprocess.run([sys.executable, "-m", "unrolled", "-q", "train", "--config", json.dumps(run),
+                            "--seeds", "0",
                             "--out", str(tmp / attempt), "--compile-cache", str(tmp / "cache")], check=True)
             seconds.append(time.perf_counter() - start)
     result = {"preset": args.preset, "cold_seconds": seconds[0], "warm_seconds": seconds[1],

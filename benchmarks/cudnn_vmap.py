@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import PRESETS, Timer  # noqa: E402
 from step_time import make_ensemble_step  # noqa: E402
 
-from unrolled.models.transformer import Attention  # noqa: E402
 from unrolled.atomic import write_json
+from unrolled.models.transformer import Attention  # noqa: E402
 
 CASES = {  # backend forced, contiguous q, k, v
     "math": (SDPBackend.MATH, False),

@@ -38,6 +38,7 @@ from unrolled.train import Trainer
 sys.path.insert(0, str(Path(__file__).parent))
 from common import PRESETS, Timer, synthetic_char_data  # noqa: E402
 
+
 def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
     seeds = list(range(E))
     trainer = Trainer(run, seeds, tmp / f"ensemble{E}", progress=False)

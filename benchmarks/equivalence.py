@@ -24,8 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import PRESETS, synthetic_char_data  # noqa: E402
 
-from unrolled.train import train  # noqa: E402
 from unrolled.atomic import write_json
+from unrolled.train import train  # noqa: E402
 
 GOAL = {"cuda": 1e-2, "cpu": 1e-4}
 

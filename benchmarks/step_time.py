@@ -36,15 +36,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/common.py
 
+from common import PRESETS as ENSEMBLE_PRESETS  # noqa: E402
+from common import Timer, synthetic_char_data
+
+from unrolled import distributed
+from unrolled.atomic import write_json
 from unrolled.config import H100_BF16_FLOPS, TrainConfig
 from unrolled.models import ModelConfig, Transformer
 from unrolled.models.transformer import Attention
 from unrolled.stats import bootstrap_ci
-from unrolled import distributed
 from unrolled.train import Trainer, optimizer_and_update
-from unrolled.atomic import write_json
-
-from common import PRESETS as ENSEMBLE_PRESETS, Timer, synthetic_char_data  # noqa: E402
 
 VARIANTS = {
     "baseline": dict(),

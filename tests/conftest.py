@@ -84,7 +84,8 @@ def make_deb(folder: Path, files: dict[str, bytes], name: str = "unrolled-fixtur
     tree = folder.parent / f"{name}-tree"
     (tree / "DEBIAN").mkdir(parents=True)
     (tree / "DEBIAN" / "control").write_text(
-        f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: fixture\n")
+        f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.org>\n"
+        "Description: fixture\n")
     for rel, data in files.items():
         target = tree / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import json
 import sys
 
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -29,7 +28,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
     ("Memcpy HtoD (Pinned -> Device)", "copies"),
     ("Memcpy DtoD (Device -> Device)", "copies"),
     ("void at::native::(anonymous namespace)::CatArrayBatchedCopy<float, unsigned int, 3, 128, 1>", "copies"),
-    ("void at::native::elementwise_kernel<128, 4, at::native::direct_copy_kernel_cuda(at::TensorIteratorBase&)>", "copies"),
+    ("void at::native::elementwise_kernel<128, 4, at::native::direct_copy_kernel_cuda(at::TensorIteratorBase&)>",
+     "copies"),
     ("aten::copy_", "copies"),
     ("triton_poi_fused_cat_0", "copies"),  # the qkv gradients, concatenated
     ("triton_poi_fused_clone_3", "copies"),
@@ -62,7 +62,8 @@ def test_the_profile_runs_on_the_cpu(tmp_path):
     assert "idle" not in result["ms_per_step"]  # on the CPU the host is the device
     assert result["ms_per_step"]["optimizer"] > 0  # AdamW's plain aten ops, found inside Optimizer.step
     top = result["top_kernels"]  # the longest kernels by name, each with its kind and time: auditable
-    assert 0 < len(top) <= 40 and [k["ms_per_step"] for k in top] == sorted((k["ms_per_step"] for k in top), reverse=True)
+    times = [k["ms_per_step"] for k in top]
+    assert 0 < len(top) <= 40 and times == sorted(times, reverse=True)
     assert sum(k["ms_per_step"] for k in top if k["kind"] == "matmul") <= result["ms_per_step"]["matmul"] + 1e-9
     assert any(k["kind"] == "matmul" for k in top)
 

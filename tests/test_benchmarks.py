@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, sha256
+
 from unrolled.data.benchmarks import load_examples, make_cloze, parse_cbt
 from unrolled.data.prepare import prepare
 from unrolled.data.sources import fetch

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 from scipy import stats as sps
 
-from conftest import REPO
 from unrolled import check, stats
 
 

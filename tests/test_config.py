@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO, SMOKE, run
 
 
@@ -58,7 +57,8 @@ def test_unknown_top_level_key(workflow_copy):
 
 
 def test_wrong_type(workflow_copy):
-    _fails_naming(_dry_run(workflow_copy, "--config", "data_targets=5"), "config: data_targets: 5 is not a list of strings")
+    _fails_naming(_dry_run(workflow_copy, "--config", "data_targets=5"),
+                  "config: data_targets: 5 is not a list of strings")
 
 
 def test_a_wrong_type_says_what_was_expected_in_one_line(workflow_copy):
@@ -82,10 +82,14 @@ def test_unknown_dataset_target(workflow_copy):
      "config: experiments.lm_char.model.n_layr: unknown key 'n_layr'; expected one of ['attention',"),
     ({"sources": {"shakespeare": {"sha256": "not-a-hash"}}}, "'not-a-hash' does not match"),
     ({"sources": {"extra": {"kind": "ftp", "url": "x"}}}, "'ftp' is not one of"),
-    ({"datasets": {"mnist5k": {"val_fraction": 1.5}}}, "datasets.mnist5k.val_fraction: 1.5 is not a number > 0 and < 1"),
-    ({"datasets": {"mnist5k": {"sources": {"images": "nowhere"}}}}, "datasets.mnist5k.sources.images names 'nowhere', not defined in sources"),
-    ({"experiments": {"lm_char": {"zeroshot": ["mnist5k"]}}}, "experiments.lm_char.zeroshot: 'mnist5k' is not a zero-shot"),
-    ({"experiments": {"lm_char": {"zeroshot": ["lambda"]}}}, "config: experiments.lm_char.zeroshot names 'lambda', not defined in datasets"),
+    ({"datasets": {"mnist5k": {"val_fraction": 1.5}}},
+     "datasets.mnist5k.val_fraction: 1.5 is not a number > 0 and < 1"),
+    ({"datasets": {"mnist5k": {"sources": {"images": "nowhere"}}}},
+     "datasets.mnist5k.sources.images names 'nowhere', not defined in sources"),
+    ({"experiments": {"lm_char": {"zeroshot": ["mnist5k"]}}},
+     "experiments.lm_char.zeroshot: 'mnist5k' is not a zero-shot"),
+    ({"experiments": {"lm_char": {"zeroshot": ["lambda"]}}},
+     "config: experiments.lm_char.zeroshot names 'lambda', not defined in datasets"),
     ({"figures": {"p2_icl": {"experiments": ["lm_char"]}}}, "figures.p2_icl draws ICL curves, but experiments.lm_char"),
     ({"datasets": {"icl_dense": {"noise_std": -1}}}, "datasets.icl_dense.noise_std: -1 is not a number >= 0"),
     ({"datasets": {"icl_sparse": {"n_points": None}}}, "datasets.icl_sparse.n_points: None is not an integer"),
@@ -188,7 +192,8 @@ def test_the_workflow_lints_and_plans_with_snakemake_alone(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     shutil.copytree(REPO / "src", wf / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     snakemake = _snakemake_alone(tmp_path / "bare")
-    numpy = subprocess.run([snakemake[0], "-c", "import numpy"], capture_output=True, text=True, env=_bare_env(tmp_path))
+    numpy = subprocess.run([snakemake[0], "-c", "import numpy"], capture_output=True, text=True,
+                           env=_bare_env(tmp_path))
     assert "No module named 'numpy'" in numpy.stderr  # Snakemake alone, truly
     lint = subprocess.run([*snakemake, "--lint"], cwd=wf, capture_output=True, text=True, env=_bare_env(tmp_path))
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -350,8 +355,8 @@ def test_the_package_built_from_the_repository_carries_the_catalogues_and_declar
     catalogues and schema as files (not links), and requirements.txt's pins as the package's requirements."""
     import zipfile
 
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
-        cwd=tmp_path)
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
+         str(REPO)], cwd=tmp_path)
     (wheel,) = tmp_path.glob("unrolled-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         for name in ("sources.yaml", "recipes.yaml", "config.schema.yaml"):

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the GPU checks run this file")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="no CUDA device here: the GPU checks run this file")
 
 
 def test_bf16_training_on_the_gpu(tiny_text_data, tmp_path):

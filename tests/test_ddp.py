@@ -61,8 +61,9 @@ def test_ddp_with_dropout_draws_each_ranks_own_masks(tiny_text_data, tmp_path):
 
 
 def test_batch_must_split_evenly(tiny_text_data):
-    from unrolled.distributed import Placement, shard
     import torch
+
+    from unrolled.distributed import Placement, shard
 
     x = torch.arange(12).view(6, 2)
     assert shard((x,), Placement("cpu", 1, 2))[0].tolist() == [[2, 3], [6, 7], [10, 11]]
@@ -115,8 +116,9 @@ def test_gpu_locks_are_keyed_by_uuid_not_index(gpus, tmp_path):
 
 def test_a_single_gpu_run_sets_its_device_and_records_it(gpus, tmp_path, monkeypatch):
     """The first free GPU (another process holds the lock of index 0) is the one set, used and recorded."""
-    import torch
     from types import SimpleNamespace
+
+    import torch
 
     from unrolled import distributed
     from unrolled.provenance import environment

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from unrolled import checkpoint
+from unrolled.config import TrainConfig, parse_run_config
 from unrolled.data import batches as batches_module
 from unrolled.data.batches import MemberBatches, TokenBatches
 from unrolled.errors import UnrolledError
-from unrolled.config import TrainConfig, parse_run_config
 from unrolled.train import autocast_dtype
 
 

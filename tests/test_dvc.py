@@ -12,7 +12,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO, VENV_BIN, run
 
 DVC = str(VENV_BIN / "dvc")
@@ -150,7 +149,8 @@ def test_dvc_plots_show_has_every_runs_curve_coloured_by_arm(pulled):
     import csv
 
     plots = json.loads(run([DVC, "plots", "show", "--json"], cwd=pulled).stdout)
-    assert all(e["type"] == "FileNotFoundError" and e["name"].startswith("results/gpu/") for e in plots.get("errors", []))
+    assert all(e["type"] == "FileNotFoundError" and e["name"].startswith("results/gpu/")
+               for e in plots.get("errors", []))
     (lm,) = plots["data"]["results/curves/lm_char.csv"]
     assert lm["content"]["encoding"]["color"]["field"] == "arm"
     values = lm["content"]["data"]["values"]

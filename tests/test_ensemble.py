@@ -16,8 +16,8 @@ import torch
 
 from unrolled import checkpoint, distributed
 from unrolled.data.batches import TokenBatches
-from unrolled.models import Ensemble, ModelConfig, Transformer
 from unrolled.layout import job_dir
+from unrolled.models import Ensemble, ModelConfig, Transformer
 from unrolled.train import CHECKPOINT, METRICS, Trainer, train
 
 VOLATILE = {"wall_seconds", "first_step_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}

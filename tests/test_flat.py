@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from test_ensemble import _close, _history, _run
 
 from unrolled import distributed
 from unrolled.config import TrainConfig
@@ -14,8 +15,6 @@ from unrolled.models import ModelConfig, Transformer
 from unrolled.models.ensemble import Ensemble
 from unrolled.models.flat import FlatBuffers
 from unrolled.train import Trainer, optimizer_and_update, train
-
-from test_ensemble import _close, _history, _run
 
 CFG = ModelConfig(n_layer=2, n_head=2, n_embd=16, block_size=8, vocab_size=11, identity="learned")  # a scalar too
 

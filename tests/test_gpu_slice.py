@@ -6,20 +6,20 @@ its deadline, its archive after a SIGKILL, an empty selection; then the whole re
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
-import os
 import signal
 import subprocess
 import tarfile
 import time
 import zipfile
 
-import pytest
-
 import gpu_wheels
+import pytest
 import rehearse_gpu
 from conftest import REPO, VENV_BIN, run
+
 from unrolled import config as run_configs
 from unrolled import layout, registry, slices, summaries
 from unrolled.errors import UnrolledError
@@ -39,7 +39,8 @@ def flops(monkeypatch):
     """Each job's FLOPs, made up: 60e12 per seed for arm a, 120e12 for b and c (at 0.5 of 1 TFLOP/s: 2 and 4
     minutes per seed)."""
     per_seed = {"a": 60e12, "b": 120e12, "c": 120e12}
-    monkeypatch.setattr(slices.plan, "job_cost", lambda config, name, arm, size: {"flops_per_job": per_seed[arm] * size})
+    monkeypatch.setattr(slices.plan, "job_cost",
+                        lambda config, name, arm, size: {"flops_per_job": per_seed[arm] * size})
     return per_seed
 
 
@@ -213,7 +214,8 @@ def node(tmp_path):
 
 
 def _slice(node, out, deadline: int, **popen):
-    env = {**os.environ, "DEADLINE": str(deadline), "GPU_CONFIG": rehearse_gpu.SMOKE, "PYTHON": str(VENV_BIN / "python")}
+    env = {**os.environ, "DEADLINE": str(deadline), "GPU_CONFIG": rehearse_gpu.SMOKE,
+           "PYTHON": str(VENV_BIN / "python")}
     return subprocess.Popen(["bash", "tools/gpu-slice.sh", "next", str(out)], cwd=node, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 

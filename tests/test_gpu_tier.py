@@ -15,9 +15,9 @@ import time
 
 import pytest
 import yaml
-
 from conftest import REPO, VENV_BIN, copy_workflow, run
 from rehearse_gpu import SMOKE, TINY, place_tinyshakespeare, write_smoke
+
 from unrolled import layout, slices
 from unrolled.registry import load_config
 

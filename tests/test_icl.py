@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from unrolled import icl
+from unrolled.checkpoint import load_model
 from unrolled.data.prepare import prepare
 from unrolled.data.regression import RegressionBatches, load_prompts, sample
 from unrolled.models import ModelConfig, Transformer
 from unrolled.train import train
-from unrolled.checkpoint import load_model
 
 
 def test_dense_prompts_have_the_stated_distribution():

@@ -140,7 +140,8 @@ def test_the_vit_data_sets_validate_on_the_official_held_out_set(tmp_path, build
         train = images.load_cifar_batches(tmp_path, [f"data_batch_{i}" for i in range(1, 6)])
     else:
         for name, n in (("train_data_batch_1.npz", 10), ("train_data_batch_2.npz", 6), ("val_data.npz", 5)):
-            np.savez(tmp_path / name, data=rng.integers(0, 256, (n, 768), dtype=np.uint8), labels=rng.integers(1, 1001, n))
+            np.savez(tmp_path / name, data=rng.integers(0, 256, (n, 768), dtype=np.uint8),
+                     labels=rng.integers(1, 1001, n))
         official = images.load_imagenet_npz(tmp_path, "val_data.npz", 16)
         train = images.load_imagenet_npz(tmp_path, "train_data_batch_*.npz", 16)
     _fake_source(tmp_path, builder)
@@ -157,7 +158,6 @@ def test_the_vit_data_sets_validate_on_the_official_held_out_set(tmp_path, build
 
 def test_the_gpu_tier_vit_data_sets_use_the_official_split():
     import yaml
-
     from conftest import REPO
 
     datasets = yaml.safe_load((REPO / "config" / "sources.yaml").read_text())["datasets"]

@@ -12,13 +12,13 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import SMOKE, VENV_BIN, copy_workflow, run
 
 pytestmark = pytest.mark.slow
 RUN = f"{SMOKE}/runs/lm_char/vanilla/seed0"
 TARGET = f"{RUN}/metrics.json"
-LONGER = "experiments:\n  lm_char:\n    train: {max_iters: 300, eval_interval: 20, log_interval: 10, checkpoint_interval: 20}\n"
+LONGER = ("experiments:\n  lm_char:\n"
+          "    train: {max_iters: 300, eval_interval: 20, log_interval: 10, checkpoint_interval: 20}\n")
 
 
 def _workflow(smoke_run, dest):

@@ -9,7 +9,6 @@ import re
 import subprocess
 
 import pytest
-
 from conftest import REPO, VENV_BIN, run
 
 STAMP = f"{VENV_BIN.parent}/.installed"

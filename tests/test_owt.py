@@ -7,8 +7,8 @@ import tarfile
 
 import numpy as np
 import pytest
-
 from test_tokenizers import gpt2_ranks  # noqa: F401  (session fixture)
+
 from unrolled.data.owt import build_owt, is_val, iter_documents
 from unrolled.data.tokenizers import gpt2_encoding
 from unrolled.errors import UnsafeArchiveError

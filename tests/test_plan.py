@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from unrolled import plan, registry
 
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, VENV_BIN, run
 
 README = (REPO / "README.md").read_text()
@@ -40,7 +39,8 @@ def test_the_job_run_and_data_set_counts_are_the_dry_runs():
     dry = run(["snakemake", "-n"], cwd=REPO).stdout
     assert _number(r"plans (\d+) jobs") == re.search(r"^total\s+(\d+)", dry, re.M).group(1)
     assert int(_number(r"trains (\d+) runs")) == len(re.findall(r"^rule train\b", dry, re.M))
-    assert _number(r"prepares (\w+) data sets") == {7: "seven"}.get(len(re.findall(r"^rule prepare_dataset:", dry, re.M)))
+    prepared = len(re.findall(r"^rule prepare_dataset:", dry, re.M))
+    assert _number(r"prepares (\w+) data sets") == {6: "six", 7: "seven"}.get(prepared)
 
 
 def test_the_gpu_tier_and_paper_scale_numbers_are_what_slices_and_plan_print():
@@ -162,7 +162,8 @@ def test_the_readme_and_docs_name_only_files_that_exist():
     """A deleted or renamed file mentioned in the README, docs/ or config/README.md is an error here (the
     top-level Snakefile and profiles/ link were once)."""
     pages = [REPO / "README.md", REPO / "config" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-    elsewhere = {".dvc/config.local": "the user's own, kept out of git", "config/train_shakespeare_char.py": "nanoGPT's"}
+    elsewhere = {".dvc/config.local": "the user's own, kept out of git",
+                 "config/train_shakespeare_char.py": "nanoGPT's"}
     missing = {f"{page.relative_to(REPO)}: {name}" for page in pages for name in _named_paths(page.read_text())
                if not (REPO / name).exists() and name not in elsewhere}
     assert not missing, sorted(missing)

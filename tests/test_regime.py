@@ -138,7 +138,8 @@ def write_experiment(root: Path, name: str, curves: dict[str, list[dict]], items
 
 
 def summarize(root: Path, name: str, curves, stated=None, items=10_000, **extra) -> tuple[dict, dict]:
-    from unrolled.summaries import load_histories, summarize as summarize_runs
+    from unrolled.summaries import load_histories
+    from unrolled.summaries import summarize as summarize_runs
 
     spec = {"dataset": "shakespeare_char", "metric": "val_loss", "baseline": "vanilla", "seeds": len(curves["vanilla"]),
             "arms": {a: ({} if a == "vanilla" else {"identity": "subtract"}) for a in curves},
@@ -158,7 +159,8 @@ def table(tmp_path, experiments: dict[str, tuple[dict, dict]]) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(summary))
         paths.append(path)
-    write({n: spec for n, (spec, _) in experiments.items()}, {"summaries": paths}, tmp_path / "t.md", "config/regime.yaml")
+    write({n: spec for n, (spec, _) in experiments.items()}, {"summaries": paths}, tmp_path / "t.md",
+          "config/regime.yaml")
     return (tmp_path / "t.md").read_text()
 
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
-from unrolled.models import ModelConfig
+
 from unrolled import layout, registry
-from unrolled.config import run_config
+from unrolled.config import TrainConfig, run_config
 from unrolled.layout import run_file, run_of, runs_named
+from unrolled.models import ModelConfig
 from unrolled.registry import figure_inputs, load_runs, run_files, seeds
-from unrolled.config import TrainConfig
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 DERIVED_FROM_DATA = {"task", "vocab_size", "image_size", "channels", "num_classes", "n_dims"}
@@ -152,7 +151,7 @@ def test_no_config_restates_a_value_it_does_not_change():
     for name, spec in yaml.safe_load((REPO / "config" / "regime.yaml").read_text())["experiments"].items():
         for part in ("model", "train"):
             same = [k for k, v in spec.get(part, {}).items()
-                    if "recipe" not in spec and k in {f for f in vars(defaults[part])} and getattr(defaults[part], k) == v]
+                    if "recipe" not in spec and k in vars(defaults[part]) and getattr(defaults[part], k) == v]
             assert not same, f"regime.yaml: experiments.{name}.{part} restates the trainer's defaults {same}"
 
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SMOKE, VENV_BIN, copy_workflow, run
+
 from unrolled.layout import METRICS, experiment_file
 
 pytestmark = pytest.mark.slow

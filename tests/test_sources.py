@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import make_deb, make_wheel, sha256
+
 from unrolled.data.sources import PROVENANCE, fetch
 from unrolled.errors import ChecksumError, SourceError
 
@@ -181,7 +181,6 @@ def test_debian_package_from_the_pool_url_without_apt_get(http_root, tmp_path, m
     """On a system without apt-get (macOS, RHEL) the catalogue's Fashion-MNIST source downloads the same pinned
     .deb from the Debian archive's pool and reads it in Python (no dpkg-deb): the same four IDX files."""
     import yaml
-
     from conftest import REPO
 
     root, base, truncate = http_root

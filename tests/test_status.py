@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import REPO
+
 from unrolled import layout
 from unrolled.status import STALE_SECONDS, report, run_status
 from unrolled.train import Trainer, train
@@ -21,7 +22,8 @@ NOW = 1_800_000_000.0
 
 
 def _progress(step, updated):
-    return {"step": step, "max_iters": 600, "train_loss": 2.5, "last_val_loss": 2.4321, "items_per_second": 12345.0, "unit": "tok/s",
+    return {"step": step, "max_iters": 600, "train_loss": 2.5, "last_val_loss": 2.4321, "items_per_second": 12345.0,
+            "unit": "tok/s",
             "elapsed_seconds": 60.0, "eta_seconds": 125.0, "updated": updated}
 
 
@@ -73,7 +75,8 @@ def test_a_training_run_writes_its_progress_and_removes_it_at_the_end(tiny_text_
     train(run, [0], tmp_path / "run", progress=True)
     (step, first, status), (_, second, _) = seen
     assert step == 6 and first["step"] == 6 and first["max_iters"] == 12 and first["last_val_loss"] is None
-    assert first["eta_seconds"] > 0 and first["items_per_second"] > 0 and first["unit"] == "tok/s" and time.time() - first["updated"] < 60
+    assert first["eta_seconds"] > 0 and first["items_per_second"] > 0 and first["unit"] == "tok/s"
+    assert time.time() - first["updated"] < 60
     assert status["state"] == "running" and status["detail"].startswith("step 6/12")
     with open(tmp_path / "run" / "seed0" / layout.HISTORY, newline="") as handle:
         first_eval = next(csv.DictReader(handle))

@@ -69,9 +69,11 @@ def test_claim_rows_show_spread_verdicts_and_the_bootstrap_from_ten_seeds(tmp_pa
     from unrolled.table import write
 
     def table_for(n):
-        values = {"vanilla": {s: 1.48 + 0.001 * s for s in range(n)}, "a_minus_i": {s: 1.46 + 0.001 * s for s in range(n)}}
+        values = {"vanilla": {s: 1.48 + 0.001 * s for s in range(n)},
+                  "a_minus_i": {s: 1.46 + 0.001 * s for s in range(n)}}
         summary = {"experiment": "lm", "primary": "best_val_loss", "baseline": "vanilla", "seeds": list(range(n)),
-                   "higher_is_better": False, "metrics": {"best_val_loss": stats.summarize_experiment(values, "vanilla", False)},
+                   "higher_is_better": False,
+                   "metrics": {"best_val_loss": stats.summarize_experiment(values, "vanilla", False)},
                    "across_training": {"comparisons": [{"arm": "a_minus_i", "reference": "vanilla"}]}}
         path = tmp_path / str(n) / experiment_file("lm", "summary.json", "results")
         path.parent.mkdir(parents=True)
@@ -114,7 +116,8 @@ def test_every_arm_appears_against_its_baseline_even_without_a_paper_claim(tmp_p
     table = (tmp_path / "table.md").read_text()
     section = table.split("## Every arm against its baseline")[1]
     assert "**`lm`** on `shakespeare_char`: `best_val_loss` (lower is better), 4 seeds per arm" in section
-    rows = [line for line in section.splitlines() if line.startswith("| ") and " − " in line and "reference" not in line]
+    rows = [line for line in section.splitlines()
+            if line.startswith("| ") and " − " in line and "reference" not in line]
     assert [r.split(" | ")[0] for r in rows] == ["| a_minus_i − vanilla", "| mystery − vanilla",
                                                   "| mystery − a_minus_i"]
     assert "| mystery − vanilla | 2.6500 [" in section and "| 0.5000 [0.5000, 0.5000] |" in section
@@ -130,14 +133,15 @@ def test_zeroshot_claim_shows_the_paper_beside_both_protocols(tmp_path):
     import json
 
     from unrolled import stats
-    from unrolled.paper import reported
     from unrolled.layout import experiment_file
+    from unrolled.paper import reported
     from unrolled.table import _zeroshot_claim_section, read_inputs
 
     def block(loss):
         return {"loss": stats.summarize_experiment({"gpt2": {0: loss, 1: loss + 0.02}}, "gpt2", False)}
 
-    summary = {"experiment": "owt", "seeds": [0, 1], "benchmarks": {"lambada": {"task": "lambada", "metrics": block(4.5)},
+    summary = {"experiment": "owt", "seeds": [0, 1],
+               "benchmarks": {"lambada": {"task": "lambada", "metrics": block(4.5)},
                                                "lambada_lab": {"task": "lambada", "metrics": block(4.25)}}}
     path = tmp_path / experiment_file("owt", "zeroshot.json", "results")
     path.parent.mkdir(parents=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO
+
 from unrolled.data import text
 from unrolled.data.sources import fetch
 from unrolled.data.tokenizers import CharTokenizer, gpt2_encoding

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +16,8 @@ import torch
 
 from unrolled import checkpoint
 from unrolled.cli import main as cli_main
-from unrolled.data.batches import TokenBatches
 from unrolled.config import TrainConfig
+from unrolled.data.batches import TokenBatches
 from unrolled.train import CHECKPOINT, METRICS, NonFiniteLossError, learning_rate, train
 
 # Everything but timings and the resume marker must agree between runs.
@@ -42,7 +42,8 @@ def test_same_seed_same_metrics_different_seed_differs(tiny_text_data, tmp_path)
     b = train(_run(tiny_text_data), [0], tmp_path / "b", progress=False)[0]
     c = train(_run(tiny_text_data), [1], tmp_path / "c", progress=False)[0]
     assert _stable(a) == _stable(b)
-    assert (tmp_path / "a" / "seed0" / "history.csv").read_text() == (tmp_path / "b" / "seed0" / "history.csv").read_text()
+    history = [(tmp_path / run / "seed0" / "history.csv").read_text() for run in ("a", "b")]
+    assert history[0] == history[1]
     assert a["best_val_loss"] != c["best_val_loss"]
 
 
@@ -256,8 +257,8 @@ def test_epochs_and_decay_all_in_training(tiny_image_data, tmp_path):
     """epochs / eval_epochs count the train split (180 images, batch 16: 11 steps an epoch, the last partial
     batch dropped); decay: all reaches the optimizer. Both are recorded in metrics.json."""
     from unrolled.config import model_config
-    from unrolled.train import Trainer
     from unrolled.data.batches import load_meta
+    from unrolled.train import Trainer
 
     run = {"data": str(tiny_image_data), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "patch_size": 4},
            "train": {"batch_size": 16, "epochs": 2, "eval_epochs": 1, "decay": "all", "weight_decay": 0.01,
@@ -379,7 +380,8 @@ def test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume(t
         checkpoint.save = real_save
     resumed = train(run, [2], tmp_path / "killed", progress=False)[0]
     assert resumed["resumed_from_step"] == 4
-    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {k: v for k, v in whole.items() if k not in VOLATILE}
+    assert ({k: v for k, v in resumed.items() if k not in VOLATILE}
+            == {k: v for k, v in whole.items() if k not in VOLATILE})
 
 
 def test_the_train_command_fills_in_a_tuned_choice(tiny_text_data, tmp_path):
@@ -398,12 +400,13 @@ def test_max_autotune_compiles_with_coordinate_descent(tiny_text_data, tmp_path,
     """train.compile_mode max-autotune-no-cudagraphs: torch.compile in that mode, with Inductor's coordinate
     descent over kernel launch parameters on; the default mode leaves it as torch has it."""
     import torch._inductor.config as inductor
-    from unrolled.train import Trainer
+
     from unrolled.distributed import Placement
+    from unrolled.train import Trainer
 
     seen = []
-    monkeypatch.setattr(torch, "compile", lambda model, mode=None: seen.append((mode, inductor.coordinate_descent_tuning))
-                        or model)
+    monkeypatch.setattr(torch, "compile",
+                        lambda model, mode=None: seen.append((mode, inductor.coordinate_descent_tuning)) or model)
     with inductor.patch(coordinate_descent_tuning=False):  # Inductor's own patch: restored on exit
         for mode in ("default", "max-autotune-no-cudagraphs"):
             run = _run(tiny_text_data, compile=True, compile_mode=mode)

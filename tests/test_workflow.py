@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO as REPO_ROOT
 from conftest import SMOKE, VENV_BIN, copy_workflow, run
-from unrolled.atomic import sha256_file
-from unrolled.atomic import read_history
+
+from unrolled.atomic import read_history, sha256_file
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +81,8 @@ def test_smoke_runs_every_stage(smoke_run):
     xsa = across["xsa", "a_minus_i"]
     assert [r["step"] for r in xsa["steps"]] == [4, 8] and xsa["end"]["step"] == 8
     history = {arm: {s: {int(float(r["step"])): float(r["val_loss"]) for r in read_history(
-        results / "runs" / "lm_char" / arm / f"seed{s}" / "history.csv")} for s in (0, 1)} for arm in ("xsa", "a_minus_i")}
+        results / "runs" / "lm_char" / arm / f"seed{s}" / "history.csv")} for s in (0, 1)}
+        for arm in ("xsa", "a_minus_i")}
     assert xsa["steps"][0]["mean"] == pytest.approx(np.mean([history["xsa"][s][4] - history["a_minus_i"][s][4]
                                                              for s in (0, 1)]))
     vit = json.loads((results / "vit_mnist" / "summary.json").read_text())
@@ -259,6 +259,7 @@ def test_dvc_round_trip_pulls_data_and_results_without_retraining(smoke_run, tmp
 
 def test_every_variant_trains_through_the_cli_on_packaged_data(smoke_run, tmp_path):
     from test_model import VARIANTS
+
     from unrolled.cli import main as cli_main
 
     wf, _ = smoke_run
@@ -335,10 +336,10 @@ def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, m
     """vit_mnist trains its two seeds in one ensemble job; each seed's files equal a single run's (dropout 0)."""
     import csv
 
+    import yaml
+
     from unrolled.config import run_config
     from unrolled.train import train
-
-    import yaml
 
     wf, proc = smoke_run
     assert "train_ensemble_vit_mnist_seed0-1" in proc.stdout + proc.stderr

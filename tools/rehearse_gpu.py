@@ -213,7 +213,8 @@ def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
     node = prepare_node(work, wheels_for_here(work))
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
-    proc = run(["bash", "tools/gpu-slice.sh", "next", out], node, node_env(standin, work / "tmp", deadline), check=False)
+    proc = run(["bash", "tools/gpu-slice.sh", "next", out], node, node_env(standin, work / "tmp", deadline),
+               check=False)
     print((out / "slice.log").read_text() if (out / "slice.log").exists() else proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.exit(f"rehearse-gpu: the slice failed ({proc.returncode}); its log: {out / 'slice.log'}")

@@ -99,7 +99,8 @@ def compare(ours: dict[str, dict], references: dict[str, dict]) -> list[dict]:
         for pair, r in _comparisons(ref, key).items():
             d = np.asarray(r["differences"], float)
             sd = d.std(ddof=1) if len(d) > 1 else 0.0
-            p_ref = float(2 * sps.t.sf(abs(d.mean()) / (sd / np.sqrt(len(d))), len(d) - 1)) if sd > 0 else float(d.mean() == 0)
+            p_ref = (float(2 * sps.t.sf(abs(d.mean()) / (sd / np.sqrt(len(d))), len(d) - 1)) if sd > 0
+                     else float(d.mean() == 0))
             row = {"experiment": name, "comparison": f"{pair[0]} − {pair[1]}", "metric": key, "reference": r["mean"],
                    "n_reference": r["n"], "reference_p": p_ref, "reference_side": int(np.sign(r["mean"]))}
             c = mine.get(pair)
@@ -108,7 +109,8 @@ def compare(ours: dict[str, dict], references: dict[str, dict]) -> list[dict]:
                 continue
             gap, se, df = welch(c["differences"], r["differences"])
             p = float(2 * sps.t.sf(abs(gap) / se, df)) if se > 0 else float(gap != 0)
-            rows.append(row | {"missing": False, "ours": c["mean"], "n": c["n"], "gap": gap, "se": se, "df": df, "p": p})
+            rows.append(row | {"missing": False, "ours": c["mean"], "n": c["n"], "gap": gap, "se": se, "df": df,
+                               "p": p})
     # The reference's significant effects: its own one-sample t-tests, Holm over the same family.
     for r, p_adj in zip(rows, holm([r["reference_p"] for r in rows])[0] if rows else []):
         r["reference_significant"] = p_adj < ALPHA

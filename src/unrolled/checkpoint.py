@@ -20,8 +20,8 @@ import torch
 from unrolled.atomic import atomic_path
 from unrolled.config import trained_model_config
 from unrolled.errors import UnrolledError
-from unrolled.models import Transformer
 from unrolled.layout import CHECKPOINT, METRICS
+from unrolled.models import Transformer
 
 
 def rng_state(device: str = "cpu") -> dict:

@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
              "MFU) and the cluster allocations it takes, as a markdown table", "plan:report", EXPERIMENTS,
              CONFIGFILE, _arg("--mfu", type=float, help=f"assumed model FLOPs utilisation (default: {ASSUMED_MFU})"),
              _arg("--peak-tflops", type=float,
-                                 help=f"a GPU's peak TFLOP/s (default: an H100's bf16 dense, {H100_BF16_FLOPS / 1e12:g})"),
+                  help=f"a GPU's peak TFLOP/s (default: an H100's bf16 dense, {H100_BF16_FLOPS / 1e12:g})"),
              keywords=("configfiles", "experiments", "mfu", "peak_tflops"), configfiles="configfile")
     _command(sub, "slices", "the config's training jobs cut into slices of one short GPU allocation each "
              "(its `slices.minutes`), in order, with their state", "slices:command", CONFIGFILE,

@@ -25,10 +25,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from unrolled import paper  # noqa: E402
-from unrolled.atomic import atomic_path  # noqa: E402
+from unrolled.atomic import atomic_path, read_history  # noqa: E402
+from unrolled.layout import HISTORY, run_of  # noqa: E402
 from unrolled.paper import reported  # noqa: E402
-from unrolled.layout import HISTORY, run_of
-from unrolled.atomic import read_history# noqa: E402
 
 LABELS = {"best_val_loss": "best val loss (nats per token)", "final_val_loss": "final val loss",
           "best_val_acc": "best val accuracy", "final_val_acc": "final val accuracy"}
@@ -99,7 +98,8 @@ def histories(inputs: list[Path]) -> dict[str, list[dict]]:
     out = {}
     for path in inputs:
         rows = read_history(path)
-        out.setdefault(run_of(path, HISTORY)[1], []).append({k: [float(r[k]) for r in rows] for k in ("step", "val_loss")})
+        curve = {k: [float(r[k]) for r in rows] for k in ("step", "val_loss")}
+        out.setdefault(run_of(path, HISTORY)[1], []).append(curve)
     return out
 
 
@@ -113,7 +113,8 @@ def curves(spec: dict, inputs: list[Path], out: Path):
         steps = hist[0]["step"]
         vals = np.array([h["val_loss"] for h in hist])
         paper_value = paper.arm_value(claim, paper_arms.get(arm, arm))
-        label = f"{arm} ({len(hist)} seeds)" + (f"; {claim['paper']}: {paper_value:.2f} at its scale" if paper_value else "")
+        label = f"{arm} ({len(hist)} seeds)" + (
+            f"; {claim['paper']}: {paper_value:.2f} at its scale" if paper_value else "")
         ax.plot(steps, vals.mean(0), color=colour, label=label)
         ax.fill_between(steps, vals.min(0), vals.max(0), color=colour, alpha=0.2)
     ax.set_xlabel("training step")
@@ -157,7 +158,8 @@ def snr(spec: dict, inputs: list[Path], out: Path):
                label=f"δ = {delta}: fit, rate {d['fitted_rate']:.4f} over {n} layers")
         if delta in claim["deltas"]:
             p = claim["deltas"][delta]
-            a.plot(claim["layers"], [p["first"], p["last"]], "--", color=colour, alpha=0.5, label=f"δ = {delta}: paper (its own N, p, K)")
+            a.plot(claim["layers"], [p["first"], p["last"]], "--", color=colour, alpha=0.5,
+                   label=f"δ = {delta}: paper (its own N, p, K)")
     a.set_yscale("log")
     a.set_xlabel("layer")
     a.set_ylabel("SNR (log scale)")
@@ -188,7 +190,8 @@ def mnist(spec: dict, inputs: list[Path], out: Path):
         ax.set_xlabel("latent dim 1")
         ax.set_ylabel("latent dim 2")
     fig.colorbar(sc, ax=axes[1], label="digit")
-    for ax, metric, label in ((axes[2], "knn_acc", "10-NN accuracy (5-fold)"), (axes[3], "silhouette", "silhouette (digits)")):
+    for ax, metric, label in ((axes[2], "knn_acc", "10-NN accuracy (5-fold)"),
+                              (axes[3], "silhouette", "silhouette (digits)")):
         for colour, (name, rows) in zip(COLOURS, r["updates"].items()):
             ax.plot([x["depth"] for x in rows], [x[metric] for x in rows], "o-", ms=3, color=colour,
                     label={"authors": "LN(X + 2ηÃX): the authors' block", "a_minus_i": "LN(X + 2η(Ã − I)X)"}[name])
@@ -290,7 +293,8 @@ def regime_map(spec: dict, inputs: list[Path], out: Path):
         filled = p["regime"]["in_regime"] is not False
         ax.errorbar(p["epochs_at_baseline_best"], p["mean"], yerr=[[p["mean"] - low], [high - p["mean"]]], fmt="o",
                     color=COLOURS[0], mfc=COLOURS[0] if filled else "white", capsize=4)
-        note = f"{p['train_items']:,} chars, n {p['n']}" + (f"\n{stated}{'' if filled else ' (not met)'}" if stated else "")
+        note = f"{p['train_items']:,} chars, n {p['n']}" + (
+            f"\n{stated}{'' if filled else ' (not met)'}" if stated else "")
         ax.annotate(note, (p["epochs_at_baseline_best"], high), xytext=(0, 6), textcoords="offset points",
                     ha="center", fontsize=7)
     points = {p["experiment"]: p for p in m["points"]}
@@ -314,7 +318,8 @@ def regime_map(spec: dict, inputs: list[Path], out: Path):
     return _save(fig, out)
 
 
-KINDS = {"regime_map": regime_map, "across": across, "icl": icl, "arms": arms, "curves": curves, "grid": grid, "snr": snr, "mnist": mnist}
+KINDS = {"regime_map": regime_map, "across": across, "icl": icl, "arms": arms, "curves": curves, "grid": grid,
+         "snr": snr, "mnist": mnist}
 
 
 def draw(spec: dict, inputs: list[str | Path], out: str | Path):

@@ -53,7 +53,8 @@ def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
         return {"kind": "images", "shape": shape, "num_classes": classes,
                 "counts": {"train": total, "val": official}}, True
     val = round(total * spec.get("val_fraction", 0.1))
-    return {"kind": "images", "shape": shape, "num_classes": classes, "counts": {"train": total - val, "val": val}}, True
+    counts = {"train": total - val, "val": val}
+    return {"kind": "images", "shape": shape, "num_classes": classes, "counts": counts}, True
 
 
 def _run_cost(run: dict, meta: dict) -> tuple[int, float, int, float]:
@@ -61,8 +62,8 @@ def _run_cost(run: dict, meta: dict) -> tuple[int, float, int, float]:
     (TrainConfig's defaults filling what the config leaves out)."""
     import torch
 
-    from unrolled.models import Transformer
     from unrolled.config import model_config
+    from unrolled.models import Transformer
 
     mcfg, tcfg = model_config(run, meta)
     with torch.device("meta"):  # the count, without allocating the weights

@@ -11,9 +11,27 @@ from pathlib import Path
 
 from unrolled.atomic import read_json
 from unrolled.config import check_seed_group
-from unrolled.layout import (EXTERNAL, HISTORY, ICL, META, METRICS, PROVENANCE, RESULTS, RUNS, SUMMARY, experiment_file,
-                             prepared_dir, raw_dir, regime_map_file, run_file, run_of, runs_root, theory_files, tuned_file,
-                             zeroshot_name)
+from unrolled.layout import (
+    EXTERNAL,
+    HISTORY,
+    ICL,
+    META,
+    METRICS,
+    PROVENANCE,
+    RESULTS,
+    RUNS,
+    SUMMARY,
+    experiment_file,
+    prepared_dir,
+    raw_dir,
+    regime_map_file,
+    run_file,
+    run_of,
+    runs_root,
+    theory_files,
+    tuned_file,
+    zeroshot_name,
+)
 
 FIGURE_THEORY = {"snr": "snr", "mnist": "probdr"}  # figure kind -> the theory experiment it draws
 
@@ -348,7 +366,8 @@ def check_config(config: dict) -> None:
             tune = (switches or {}).get("tune")
             if tune and tune["experiment"] not in config["experiments"]:
                 raise ValueError(f"config: experiments.{name}.arms.{arm}.tune: the sweep {tune['experiment']!r} "
-                                 f"does not run in this config ({config.get('left_out', {}).get(tune['experiment'], 'undefined')})")
+                                 f"does not run in this config "
+                                 f"({config.get('left_out', {}).get(tune['experiment'], 'undefined')})")
         for claim, mapping in spec.get("claims", {}).items():
             for arm in mapping:
                 if arm not in arms:
@@ -369,7 +388,8 @@ def check_config(config: dict) -> None:
             named = fig.get("arms", []) + [a for row in fig.get("cells", {}).values() for a in row.values()]
             for arm in named:
                 if arm not in exp["arms"]:
-                    raise ValueError(f"config: figures.{name} names arm {arm!r}, not in experiments.{fig['experiment']}")
+                    raise ValueError(f"config: figures.{name} names arm {arm!r}, "
+                                     f"not in experiments.{fig['experiment']}")
         for exp in fig.get("experiments", []):
             if not is_icl(_known(config, "experiments", exp, f"figures.{name}.experiments"), config):
                 raise ValueError(f"config: figures.{name} draws ICL curves, but experiments.{exp} is not ICL")

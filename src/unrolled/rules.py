@@ -17,6 +17,7 @@ from pathlib import Path
 from unrolled import layout, published, regime, registry
 from unrolled.config import run_config
 
+
 def exact(names) -> str:
     """A wildcard constraint matching exactly these names (none: matches nothing)."""
     return "|".join(names) or "(?!)"
@@ -206,7 +207,8 @@ class Lookups:
     def training_inputs(self, wildcards, seeds: list[int] | None = None) -> dict:
         """A training job's inputs: its data set (`experiment_data`) unless every run of the job is finished, and
         a tuned arm's choice. `seeds`: a seed group's (its own rule); else the run's wildcard."""
-        made = [self.run_file(wildcards.experiment, wildcards.arm, s, layout.METRICS) for s in seeds or [wildcards.seed]]
+        made = [self.run_file(wildcards.experiment, wildcards.arm, s, layout.METRICS)
+                for s in seeds or [wildcards.seed]]
         return {**self.unless_made(made, {"data": self.experiment_data(wildcards)}),
                 "tuned": self.published(self.tuned_inputs(wildcards))}
 
@@ -246,7 +248,8 @@ class Lookups:
         if zeroshot:  # built from pinned sources too: re-made, the same questions
             data |= {"benchmark": ancient(layout.prepared_dir(wildcards.benchmark)),
                      "tokenizer": [ancient(folder) for folder in self.tokenizer_inputs(wildcards)]}
-        return {"run": self.published([f"{self.run_path(wildcards)}/{layout.METRICS}"]), **self.unless_made([made], data)}
+        return {"run": self.published([f"{self.run_path(wildcards)}/{layout.METRICS}"]),
+                **self.unless_made([made], data)}
 
     def icl_summary_inputs(self, wildcards) -> dict:
         """The ICL summary's inputs: every run's errors, and the data set (its test prompts) unless it is made."""

@@ -212,7 +212,8 @@ def markdown(config: dict) -> str:
     lines += ["", f"Total: {total:.0f} minutes ({total / 60:.1f} GPU-hours) estimated."]
     unpublished = unpaired(config, packed)
     if unpublished:
-        lines += ["", "Not paired by their slice (a comparison's arms did not fit one slice): " + "; ".join(unpublished)]
+        lines += ["", "Not paired by their slice (a comparison's arms did not fit one slice): "
+                  + "; ".join(unpublished)]
     return "\n".join(lines) + "\n"
 
 

@@ -69,7 +69,8 @@ def paired(arm: dict[int, float], baseline: dict[int, float]) -> dict:
     the exact Wilcoxon signed-rank p, effect size, and whether there are enough seeds for a verdict."""
     seeds = sorted(set(arm) & set(baseline))
     diff = np.array([arm[s] - baseline[s] for s in seeds], dtype=float)
-    out = {"seeds": seeds, "n": len(seeds), "differences": diff.tolist(), "verdict_allowed": len(seeds) >= VERDICT_MIN_N}
+    out = {"seeds": seeds, "n": len(seeds), "differences": diff.tolist(),
+           "verdict_allowed": len(seeds) >= VERDICT_MIN_N}
     if not len(diff):
         return out
     out |= {"mean": float(diff.mean()), "median": float(np.median(diff)), **intervals(diff),

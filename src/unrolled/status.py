@@ -11,8 +11,8 @@ import json
 import time
 from pathlib import Path
 
-from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, RUNS, run_dir
 from unrolled.atomic import read_history
+from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, RUNS, run_dir
 from unrolled.registry import seeds
 
 STALE_SECONDS = 15 * 60  # no progress for this long: the job is not running (killed, or queued again)
@@ -20,7 +20,9 @@ STALE_SECONDS = 15 * 60  # no progress for this long: the job is not running (ki
 
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _last_step(folder: Path) -> int | None:
@@ -43,7 +45,8 @@ def run_status(folder: str | Path, now: float | None = None) -> dict:
         where = f"step {p['step']}/{p['max_iters']}{val}"
         if age <= STALE_SECONDS:
             return {"state": "running", "detail": f"{where}, eta {_duration(p['eta_seconds'])}, "
-                                                  f"{p['items_per_second']:,.0f} {p['unit']} (updated {_duration(age)} ago)"}
+                                                  f"{p['items_per_second']:,.0f} {p['unit']} "
+                                                  f"(updated {_duration(age)} ago)"}
         return {"state": "stopped", "detail": f"{where}, no progress for {_duration(age)}; a rerun resumes it"}
     step = _last_step(folder)
     if step is not None or (folder / CHECKPOINT).exists():
@@ -72,7 +75,8 @@ def report(experiments: dict, names: list[str] | None = None, root: str | Path =
         width = max(len(run) for run, _ in rows)
         lines += [f"  {run:<{width}}  {r['state']:<11}  {r['detail']}".rstrip() for run, r in rows]
         total = {state: total[state] + counts[state] for state in STATES}
-    lines.append("all: " + ", ".join(f"{n} {state}" for state, n in total.items()) + f" (of {sum(total.values())} runs)")
+    lines.append("all: " + ", ".join(f"{n} {state}" for state, n in total.items())
+                 + f" (of {sum(total.values())} runs)")
     return lines
 
 

@@ -79,7 +79,8 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], histories: d
     # Where the runs were made: several jobs, machines or commits (slices on GPUs) pool their seeds, each once.
     made_by = {"jobs": len({(arm, tuple(m.get("ensemble", {}).get("seeds", [m["seed"]])))
                             for arm, by_seed in runs.items() for m in by_seed.values()}),
-               "devices": sorted({_device(m.get("environment", {})) for by_seed in runs.values() for m in by_seed.values()}),
+               "devices": sorted({_device(m.get("environment", {}))
+                                  for by_seed in runs.values() for m in by_seed.values()}),
                "git_shas": sorted({m.get("git_sha", "unknown") for by_seed in runs.values() for m in by_seed.values()})}
     # An arm tuned by a sweep records the value its runs took (the same for every seed: one sweep summary).
     tuned = {arm: next(iter(by_seed.values()))["tuned"] for arm, by_seed in runs.items()

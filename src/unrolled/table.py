@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from unrolled.atomic import atomic_path
 from unrolled import paper
+from unrolled.atomic import atomic_path
+from unrolled.layout import lab_benchmark
 from unrolled.paper import reported
 from unrolled.stats import BOOTSTRAP_MIN_N, VERDICT_MIN_N
-from unrolled.layout import lab_benchmark
 
 
 def _fmt(x, digits=4):
@@ -39,7 +39,9 @@ def verdict(paper_diff: float | None, ci: list | None, n: int) -> str:
     if paper_diff is None:
         return f"ours {'lower' if ours < 0 else 'higher'} (CI excludes 0); no paper difference to compare"
     same = (paper_diff < 0) == (ours < 0)
-    return "**same direction** as the paper (CI excludes 0)" if same else "**opposite direction** to the paper (CI excludes 0)"
+    if same:
+        return "**same direction** as the paper (CI excludes 0)"
+    return "**opposite direction** to the paper (CI excludes 0)"
 
 
 def _difference(c: dict) -> str:
@@ -112,7 +114,8 @@ def _experiment_header(name: str, spec: dict, summary: dict) -> list[str]:
     counts = {arm: len(s) for arm, s in spec.get("arm_seeds", {}).items()}
     if counts and len(set(counts.values())) > 1:
         seeds = (f"seeds per arm so far, of {planned} planned: "
-                 + ", ".join(f"{arm} {n}" for arm, n in counts.items()) + " (each comparison pairs the seeds both have)")
+                 + ", ".join(f"{arm} {n}" for arm, n in counts.items())
+                 + " (each comparison pairs the seeds both have)")
     else:
         seeds = f"{len(summary['seeds'])} seeds per arm" + (
             f" (the seeds finished so far, of {planned} planned)" if planned else "")
@@ -194,8 +197,10 @@ def _snr_section(claim_id, claim, experiments, read: dict) -> list[str]:
     lines += [f"*Reproduced:* N = {r['n_tokens']} tokens, K = {r['groups']} groups, p = {r['p']}, d = {r['d']}, "
               f"η = {r['eta']}, τ = {r['tau']} (τ in the theorem's interval "
               f"({r['conditions']['tau_interval'][0]}, {r['conditions']['tau_interval'][1]:.3f}]: "
-              f"{r['conditions']['tau_in_interval']}; δ bound √(log N / p) = {r['conditions']['delta_bound']:.3f}).", "",
-              f"| δ | paper SNR, layer {claim['layers'][0]} → {claim['layers'][1]} | reproduced SNR, layer 1 → last | fitted rate (layers) | theory 1 + ητ | growth stops at layer |",
+              f"{r['conditions']['tau_in_interval']}; δ bound √(log N / p) = "
+              f"{r['conditions']['delta_bound']:.3f}).", "",
+              f"| δ | paper SNR, layer {claim['layers'][0]} → {claim['layers'][1]} | reproduced SNR, layer 1 → last "
+              "| fitted rate (layers) | theory 1 + ητ | growth stops at layer |",
               "|---|---|---|---|---|---|"]
     for delta, d in r["deltas"].items():
         p = claim["deltas"].get(delta)
@@ -301,7 +306,8 @@ def _icl_section(claim_id, claim, experiments, read: dict) -> list[str]:
         lines += [f"*Reproduced:* experiment `{name}`: d = {r['n_dims']}, {kind}, noise σ = {r['noise_std']}, "
                   f"up to {r['n_points'] - 1} examples. Squared error of the query divided by E[(w·x)²] "
                   f"(predicting 0 scores 1; noise floor {r['noise_floor']:.3f}); models: mean over seeds [95% CI].",
-                  "", "| model / estimator | " + " | ".join(f"k = {k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
+                  "", "| model / estimator | " + " | ".join(f"k = {k}" for k in ks) + " |",
+                  "|---" * (len(ks) + 1) + "|"]
         for arm, a in r["arms"].items():
             lines.append(f"| {arm} | " + " | ".join(
                 f"{_fmt(a['mean'][k], 3)} [{_fmt(a['ci95'][k][0], 3)}, {_fmt(a['ci95'][k][1], 3)}]" for k in ks) + " |")
@@ -349,7 +355,8 @@ def _every_arm_section(experiments, read: dict) -> list[str]:
                        f"{', '.join(f'`{a}`' for a in rising)}; best-vs-best does not hold for them.")
         regime_line = f" {_regime_line(summary)}" if _regime_line(summary) else ""
         lines += [f"**`{name}`** on `{spec['dataset']}`: `{key}` ({better} is better), "
-                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`.{tuned}{pooled}{regime_line}", "",
+                  f"{len(summary['seeds'])} seeds per arm, baseline `{summary['baseline']}`."
+                  f"{tuned}{pooled}{regime_line}", "",
                   "| arm − reference | arm: mean [95% CI] | difference: mean [95% CI] | exact Wilcoxon p | "
                   "better / worse seeds | at the end (step) | most favourable step |", "|---|---|---|---|---|---|---|"]
         for c in block["comparisons"]:

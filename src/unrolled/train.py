@@ -18,11 +18,11 @@ import contextlib
 import csv
 import logging
 import math
+import os
 import random
 import signal
 import threading
 import time
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,10 +35,10 @@ from unrolled.config import H100_BF16_FLOPS, TrainConfig, parse_run_config, tune
 from unrolled.data.batches import ImageBatches, MemberBatches, TokenBatches
 from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
+from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, job_dir, member_dir
 from unrolled.models import ModelConfig, Transformer, stack
 from unrolled.models.flat import FlatBuffers
 from unrolled.provenance import config_hash, data_record, environment, git_sha
-from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, job_dir, member_dir
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,8 @@ class Progress:
         done = step - self.start_step
         eta = elapsed / done * (self.max_iters - step)
         items_per_s = done * self.items_per_step / elapsed
-        loss = f"{train_loss[0]:.4f}" if len(train_loss) == 1 else f"{np.mean(train_loss):.4f} (mean of {len(train_loss)})"
+        loss = (f"{train_loss[0]:.4f}" if len(train_loss) == 1
+                else f"{np.mean(train_loss):.4f} (mean of {len(train_loss)})")
         log.info("step %d/%d: train %s, %s %s, elapsed %.0fs, eta %.0fs", step, self.max_iters, loss,
                  f"{items_per_s:,.0f}", self.unit, elapsed, eta)
         if not evaluation and elapsed - self.written < self.WRITE_SECONDS:
@@ -379,7 +380,8 @@ class Trainer:
         if self.step == tcfg.max_iters:  # only where it holds a run's final weights (a group of one)
             return not self.ensemble
         return ((tcfg.checkpoint_interval is not None and self.step % tcfg.checkpoint_interval == 0)
-                or (tcfg.checkpoint_minutes is not None and time.perf_counter() - last_save >= 60 * tcfg.checkpoint_minutes))
+                or (tcfg.checkpoint_minutes is not None
+                    and time.perf_counter() - last_save >= 60 * tcfg.checkpoint_minutes))
 
     def fit(self) -> list[dict]:
         tcfg, place = self.tcfg, self.place

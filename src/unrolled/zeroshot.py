@@ -86,7 +86,8 @@ def _proportion(hits: int, n: int, chance: float | None = None) -> dict:
     ci = test.proportion_ci(confidence_level=0.95, method="wilson")
     out = {"accuracy": hits / n, "accuracy_ci95": [float(ci.low), float(ci.high)], "correct": hits, "n": n}
     if chance is not None:  # one-sided: is the model better than guessing?
-        out |= {"chance": chance, "p_above_chance": float(stats.binomtest(hits, n, chance, alternative="greater").pvalue)}
+        above = stats.binomtest(hits, n, chance, alternative="greater")
+        out |= {"chance": chance, "p_above_chance": float(above.pvalue)}
     return out
 
 
@@ -143,7 +144,8 @@ def evaluate_cloze(model, encode, examples, block_size, stride, device="cpu") ->
         only_model, only_shortest = only_model + (right and not short), only_shortest + (short and not right)
     chance = float(np.mean([1 / len(e["candidates"]) for e in examples]))
     discordant = only_model + only_shortest
-    p_shortest = float(stats.binomtest(only_model, discordant, 0.5, alternative="greater").pvalue) if discordant else 1.0
+    p_shortest = (float(stats.binomtest(only_model, discordant, 0.5, alternative="greater").pvalue) if discordant
+                  else 1.0)
     return _proportion(hits, len(examples), chance) | {"shortest_accuracy": shortest_hits / len(examples),
                                                        "p_above_shortest": p_shortest}
 

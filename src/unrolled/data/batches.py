@@ -202,7 +202,8 @@ class MemberBatches:
     def val_batches(self, n_batches: int | None, val_seed: int) -> list:
         """Every member scores the same batches: each expanded (a view) to (members, ...)."""
         E = len(self.members)
-        return [(x.expand(E, *x.shape), y.expand(E, *y.shape)) for x, y in self.sampler.val_batches(n_batches, val_seed)]
+        return [(x.expand(E, *x.shape), y.expand(E, *y.shape))
+                for x, y in self.sampler.val_batches(n_batches, val_seed)]
 
     def next_train(self):
         xs, ys = zip(*(m.next_train() for m in self.members))

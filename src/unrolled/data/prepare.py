@@ -107,7 +107,8 @@ def _benchmark(build: str, default_files=None):
         files = opts.get("files", default_files)
         if files is None:
             raise UnrolledError(f"this benchmark builder needs `files`: the pattern of its test file in {dirs['text']}")
-        return getattr(benchmarks, build)(dirs["text"], out, files, **({"records": opts["records"]} if "records" in opts else {}))
+        records = {"records": opts["records"]} if "records" in opts else {}
+        return getattr(benchmarks, build)(dirs["text"], out, files, **records)
     return builder
 
 

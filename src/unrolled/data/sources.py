@@ -144,7 +144,8 @@ def _download_url(spec: dict, workdir: Path, drop_in: Path) -> Path:
     timeout = spec.get("timeout", 60)
     if "base_url" in spec:
         for filename, sha256 in spec["files"].items():
-            _fetch_file(f"{spec['base_url'].rstrip('/')}/{filename}", dl / filename, drop_in / filename, sha256, timeout)
+            _fetch_file(f"{spec['base_url'].rstrip('/')}/{filename}", dl / filename, drop_in / filename, sha256,
+                        timeout)
         return dl
     url = spec["url"]
     filename = spec.get("filename") or Path(url.split("?")[0]).name or "download"

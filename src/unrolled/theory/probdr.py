@@ -119,7 +119,7 @@ def run(pixels: np.ndarray, labels: np.ndarray, q: int, kappa: float, eta: float
     results = {"n": n, "q": q, "kappa": kappa, "eta": eta, "seed": seed, "depth": depth,
                "block_depth": block_depth, "updates": {}}
     latents = {"labels": labels, "depth0": X0[:, :2].float().numpy()}
-    Xb, Xa = X0, X0
+    Xb = X0
     block_vs = {"authors": 0.0, "a_minus_i": 0.0}
     for _ in range(block_depth):  # the block against both explicit updates, from the same input
         Yb = apply_block(block, Xb)
