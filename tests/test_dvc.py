@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,17 +24,13 @@ def test_dvc_yaml_lists_the_published_configs_curves_and_headlines_and_every_con
     reference store (the default and the regime config; the GPU tier's once it has some): nothing it lists
     is missing after `dvc pull`. Every config is a params file."""
     from unrolled import layout, registry
-    from unrolled.check import reference_summaries
 
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     plots = {path: spec for entry in dvc["plots"] for path, spec in entry.items()}
     wanted, metrics, params, published = {}, [], [], []
-    for name in ("config.yaml", "regime.yaml", "gpu.yaml"):
-        config = registry.load_config([REPO / "config" / name], resolved=False, checkout=REPO)
-        root = config.get("results", layout.RESULTS)
-        if not reference_summaries(REPO / "results.dvc", REPO / "reference" / "dvc-store", root):
-            continue
-        published.append(name)
+    for name, root in _published_configs():
+        config = registry.load_config([REPO / name], resolved=False, checkout=REPO)
+        published.append(Path(name).name)
         metrics.append(layout.metrics_files(root)[0])
         params.append(layout.metrics_files(root)[2])
         wanted |= {layout.curves_file(exp, root): spec["metric"] for exp, spec in config["experiments"].items()}
@@ -55,7 +52,21 @@ def pulled(tmp_path_factory):
     return clone
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/regime.yaml"])
+def _published_configs() -> list[tuple[str, str]]:
+    """(config file, its results folder) of each shipped config whose results are in the reference store."""
+    from unrolled import layout, registry
+    from unrolled.check import reference_summaries
+
+    out = []
+    for name in ("config.yaml", "regime.yaml", "gpu.yaml"):
+        root = registry.load_config([REPO / "config" / name], resolved=False, checkout=REPO).get("results",
+                                                                                                layout.RESULTS)
+        if reference_summaries(REPO / "results.dvc", REPO / "reference" / "dvc-store", root):
+            out.append((f"config/{name}", root))
+    return out
+
+
+@pytest.mark.parametrize("config", [c for c, _ in _published_configs()])
 def test_after_a_plain_dvc_pull_snakemake_plans_nothing(pulled, config):
     """No other command: no data set is prepared for finished runs, and the order in which DVC wrote the
     files makes no summary, figure or table look out of date (rules.Lookups.published)."""
@@ -99,7 +110,7 @@ def test_the_metrics_step_writes_what_was_published(pulled, tmp_path):
     published files: a file per comparison of each experiment's primary metric."""
     from unrolled.summaries import flat_metrics
 
-    for root in (pulled / "results", pulled / "results" / "regime"):
+    for root in (pulled / results for _, results in _published_configs()):
         summaries = sorted(root.glob("*/summary.json"))
         flat_metrics(summaries, tmp_path / root.name / "metrics", tmp_path / root.name / "all.json",
                      tmp_path / root.name / "params.yaml")
