@@ -166,9 +166,9 @@ pull: $(STAMP)
 
 ## The published results (reference/dvc-store, in git; no checkpoints), offline, without retraining: restore
 ## results/ (`dvc pull`; FORCE=1 passes --force, after an interrupted pull), then for the default config and,
-## where its results were published, config/regime.yaml: build the data sets they were trained on from the
-## pinned sources (the prepared data is too large for git; about a minute), and re-stamp so that
-## `snakemake -n` plans nothing. A line per step; the logs are in logs/pull-reference/. Then `make figures`
+## where its results were published, config/regime.yaml: build its data sets (data_targets) from the pinned
+## sources (the prepared data is too large for git; about a minute; a plain `dvc pull` needs none, only
+## training more does), and re-stamp so that `snakemake -n` plans nothing. A line per step; the logs are in logs/pull-reference/. Then `make figures`
 ## redraws every figure and the table byte for byte.
 pull-reference: $(STAMP)
 	@mkdir -p logs/pull-reference
@@ -182,8 +182,8 @@ pull-reference: $(STAMP)
 
 # pull-reference's steps for one config (STEP names its logs): its data sets, then every output re-stamped.
 _restamp:
-	@echo "pull-reference ($(STEP)): the data sets its results were trained on, from the pinned sources"
-	@$(SNAKEMAKE) --cores $(CORES) --until prepare_dataset $(SNAKEMAKE_ARGS) \
+	@echo "pull-reference ($(STEP)): its data sets (data_targets), from the pinned sources"
+	@$(SNAKEMAKE) --cores $(CORES) data $(SNAKEMAKE_ARGS) \
 		$(call QUIETLY,logs/pull-reference/$(STEP)-data.log)
 	@echo "pull-reference ($(STEP)): re-stamping every job's outputs (not training; the report leaves their times out)"
 	@$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS) \

@@ -64,7 +64,9 @@ def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(
     run(["git", "clone", "-q", str(REPO), str(clone)], cwd=tmp_path)
     make = ["make", "-s", "-o", f"{VENV_BIN.parent}/.installed", f"VENV={VENV_BIN.parent}"]
     pulled_out = run([*make, "pull-reference"], cwd=clone).stdout.splitlines()
-    assert len(pulled_out) == 4 and all(line.startswith("pull-reference: ") for line in pulled_out), pulled_out
+    published = 1 + (clone / "results" / "regime" / "metrics_all.json").exists()  # the default, and the regime's
+    assert len(pulled_out) == 2 + 2 * published, pulled_out  # a line per step
+    assert all(line.startswith("pull-reference") for line in pulled_out), pulled_out
     assert "`snakemake -n` plans nothing" in pulled_out[-1]
     dry = run(["snakemake", "-n"], cwd=clone)
     assert "Nothing to be done" in dry.stdout + dry.stderr  # no training, no summaries, nothing
