@@ -105,10 +105,12 @@ figures-gpu: $(STAMP)
 	$(SNAKEMAKE) figures table metrics --cores $(CORES) $(GPU_TIER) --config partial=True $(SNAKEMAKE_ARGS)
 	$(SNAKEMAKE) --report results/gpu/report.html $(GPU_TIER) --config partial=True $(SNAKEMAKE_ARGS) 2>&1 | $(UNTOUCHED)
 
-## Snakemake and what it needs that a GPU node's Python lacks, as wheels for Python 3.12 in .whl/ (carried
-## there by tools/gpu-slice.sh's caller; the node has no internet).
+## Snakemake and what it needs that a GPU node's Python lacks, as wheels for Python 3.12 in .whl/ (rebuilt
+## whole), and the commit in COMMIT (untracked: it travels with the tree, and runs record it where no .git
+## does); tools/gpu-slice.sh's caller carries both (the node has no internet).
 gpu-wheels: $(STAMP)
 	$(PY) tools/gpu_wheels.py .whl
+	$(PY) -c "from unrolled.provenance import git_sha; print(git_sha())" > COMMIT
 
 ## Prepare only the default data sets.
 data: $(STAMP)

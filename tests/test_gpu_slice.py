@@ -145,11 +145,12 @@ def test_the_tuned_choice_is_the_best_of_its_own_arms_and_flags_the_grid_edge(tm
     assert run_configs.tuned_run(run, None) is run  # an arm not tuned
 
 
-def _wheel(folder, name, requires=()):
-    path = folder / f"{name}-1.0-py3-none-any.whl"
+def _wheel(folder, name, requires=(), version="1.0"):
+    path = folder / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as zf:
         body = "".join(f"Requires-Dist: {r}\n" for r in requires)
-        zf.writestr(f"{name}-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{body}")
+        zf.writestr(f"{name}-{version}.dist-info/METADATA",
+                    f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{body}")
     return path
 
 
@@ -207,8 +208,7 @@ def test_an_empty_or_unknown_slice_selection_is_an_error_and_trains_nothing(tmp_
 
 @pytest.fixture
 def node(tmp_path):
-    tree = rehearse_gpu.copy_checkout(tmp_path / "node")
-    rehearse_gpu.place_tinyshakespeare(tree)
+    tree = rehearse_gpu.copy_checkout(tmp_path / "node")  # no data/external/: the slice places tiny-shakespeare
     rehearse_gpu.write_smoke(tree, slow="p1_tinyshakespeare", slow_steps=3000)
     return tree
 
@@ -242,6 +242,10 @@ def test_a_killed_slice_still_returns_every_seed_that_finished(node, tmp_path):
     names = _archived(out)
     assert set(first) <= set(names), (out / "slice.log").read_text()[-3000:]
     assert not any(n.endswith("ckpt.pt") for n in names)
+    # OUT holds what comes back and nothing else (its start stamp lives in TMPDIR); tiny-shakespeare was placed
+    # from the repository's copy, as on a node with no internet
+    assert sorted(p.name for p in out.iterdir()) == ["slice-results.tar.gz", "slice.log"]
+    assert "placed data/external/tinyshakespeare/input.txt from tests/fixtures/" in (out / "slice.log").read_text()
     assert "results/gpu/benchmarks/train/p1_tinyshakespeare/vanilla/seed0-1.tsv" in names
 
 
@@ -279,3 +283,43 @@ def test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node(tmp_path)
     ensembles = {r["variant"] for r in json.loads((results / "goals_ensemble_gpu.json").read_text())["rows"]}
     assert ensembles == {"baseline", "a_minus_i", "xsa", "flat_buffers"}
     assert (results / "goals_gpt2.log").stat().st_size and (results / "goals_ensemble_gpu.log").stat().st_size
+
+
+def test_the_node_wheels_are_rebuilt_whole(tmp_path, monkeypatch):
+    """A wheel of an earlier lock left in .whl/ would stand beside the new one and stop the node's pip: the
+    fetch replaces the folder whole, and its SHA256SUMS names only the new set."""
+    out = tmp_path / ".whl"
+    out.mkdir()
+    _wheel(out, "snakemake")  # snakemake-1.0: an older lock's
+    node = tmp_path / "gpu-node"
+    node.mkdir()
+    shutil.copy(gpu_wheels.NODE_PACKAGES, node / "packages.txt")
+    monkeypatch.setattr(gpu_wheels, "NODE_PACKAGES", node / "packages.txt")
+    (node / "wheels-3.12.lock").write_text("snakemake-2.0-py3-none-any.whl " + "0" * 64 + "\n")
+    monkeypatch.setattr(gpu_wheels, "_download", lambda folder, python, pins, binary: binary and _wheel(
+        folder, "snakemake", version="2.0"))
+    assert gpu_wheels.fetch(out, "3.12") == ["snakemake"]
+    assert sorted(p.name for p in out.iterdir()) == ["SHA256SUMS", "snakemake-2.0-py3-none-any.whl"]
+    assert "snakemake-1.0" not in (out / "SHA256SUMS").read_text()
+
+
+def test_a_copy_without_git_records_the_commit_make_gpu_wheels_wrote(tmp_path):
+    """A GPU node's tree has no .git: runs record the commit from COMMIT (make gpu-wheels writes it), not
+    'unknown'."""
+    copy = rehearse_gpu.copy_checkout(tmp_path / "node")
+    code = "from unrolled.provenance import git_sha; print(git_sha())"
+    env = {**os.environ, "PYTHONPATH": str(copy / "src")}
+    ask = lambda: subprocess.run([str(VENV_BIN / "python"), "-c", code], cwd=tmp_path, env=env,  # noqa: E731
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    assert ask() == "unknown"
+    here = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    (copy / "COMMIT").write_text(here + "\n")
+    assert ask() == here
+
+
+def test_data_external_is_never_sent_with_the_tree():
+    """What a user places by hand (CIFAR-10, ImageNet 16x16) is git-ignored, so a copy of the working tree
+    (the device tool's) leaves it behind unless named."""
+    ignored = subprocess.run(["git", "check-ignore", "-q", "data/external/imagenet16/train_data_batch_1.npz"],
+                             cwd=REPO)
+    assert ignored.returncode == 0

@@ -37,8 +37,8 @@ child=
 
 say() { echo "[gpu-slice $(($(date +%s) - started)) s] $*" | tee -a "$log"; }
 
-stamp="$out/.started"
-touch "$stamp"
+# When this command started, for the logs it packs: outside OUT, whose files all come back to the caller.
+stamp=$(mktemp "${TMPDIR:-/tmp}/gpu-slice-started.XXXXXX")
 pack() { # every finished file so far (no checkpoints, no half-written temp files) and this command's logs,
   # replacing the last archive
   local folders
@@ -68,6 +68,7 @@ finish() {
       mv -f "$out/.compile-cache.tar.gz.part" "$out/compile-cache.tar.gz"
   fi
   say "exit $status; archive: $out/slice-results.tar.gz"
+  rm -f "$stamp"
   exit "$status"
 }
 trap finish EXIT
@@ -84,6 +85,13 @@ if ! "$python" -c "import snakemake" 2>/dev/null; then
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# tiny-shakespeare, which the char-LM slices train on: where no copy is placed in data/external/ (a node has no
+# internet), the repository's own exact file (tests/fixtures/; the fetch checks it against the pinned sha256).
+placed=data/external/tinyshakespeare/input.txt
+if [ ! -e "$placed" ] && [ -e tests/fixtures/tinyshakespeare/input.txt.gz ]; then
+  mkdir -p "$(dirname "$placed")" && gunzip -c tests/fixtures/tinyshakespeare/input.txt.gz >"$placed.part" &&
+    mv "$placed.part" "$placed" && say "placed $placed from tests/fixtures/"
+fi
 # The rules call `python`; some images have only python3. A wrapper, not a link: a venv's Python started
 # through a link in another folder would not find its venv.
 bin=${TMPDIR:-/tmp}/unrolled-bin

@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from unrolled.atomic import atomic_path  # noqa: E402
+from unrolled.atomic import atomic_dir, atomic_path  # noqa: E402
 
 NODE_PACKAGES = Path(__file__).resolve().parent / "gpu-node" / "packages.txt"
 NOT_NEEDED = {"pulp"}
@@ -122,8 +122,13 @@ def read_lock(python: str) -> list[dict]:
 
 def fetch(out: Path, python: str = "3.12") -> list[str]:
     """The node's wheel set for `python` in `out`, as its lock pins it (unpinned, with a warning, for a
-    Python that has no lock). Returns the package names."""
-    out.mkdir(parents=True, exist_ok=True)
+    Python that has no lock), replacing the folder whole: no wheel of an earlier lock stays beside the new
+    one (two versions of a package stop the node's pip). Returns the package names."""
+    with atomic_dir(out) as tmp:
+        return _fetch(Path(tmp), python)
+
+
+def _fetch(out: Path, python: str) -> list[str]:
     if lock_file(python).exists():
         rows = read_lock(python)
         for binary in (True, False):

@@ -169,9 +169,8 @@ def node_env(standin: Path, tmp: Path, deadline: int) -> dict:
 
 
 def prepare_node(work: Path, wheels: Path, slow: str | None = None) -> Path:
-    node = copy_checkout(work / "node")
+    node = copy_checkout(work / "node")  # as a clone: no data/external/ (git-ignored): the slice places it
     shutil.copytree(wheels, node / ".whl")
-    place_tinyshakespeare(node)
     write_smoke(node, slow)
     return node
 
@@ -218,6 +217,8 @@ def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
     print((out / "slice.log").read_text() if (out / "slice.log").exists() else proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.exit(f"rehearse-gpu: the slice failed ({proc.returncode}); its log: {out / 'slice.log'}")
+    if sorted(p.name for p in out.iterdir()) != ["slice-results.tar.gz", "slice.log"]:
+        sys.exit(f"rehearse-gpu: the slice left more than its archive and log in OUT: {sorted(out.iterdir())}")
     # What an allocation runs in the time its slice leaves: the speed goals' check, at tiny sizes, on the node
     goals = run(["bash", "benchmarks/gpu_checks.sh", "goals", out], node,
                 {**node_env(standin, work / "tmp", deadline), "SMOKE": "1"}, check=False)

@@ -14,15 +14,19 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+COMMIT = Path(__file__).resolve().parents[2] / "COMMIT"  # a copy's commit, where no .git came with it
+
+
 def git_sha() -> str:
-    """The commit of this checkout, with '-dirty' when tracked files differ from it."""
+    """The commit of this checkout, with '-dirty' when tracked files differ from it; in a copy without .git (a
+    GPU node's working tree), the commit `make gpu-wheels` wrote into COMMIT before the copy was made."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return COMMIT.read_text().strip() if COMMIT.exists() else "unknown"
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
