@@ -25,12 +25,12 @@ object results.dvc names), so a user's own results/ stay untouched.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy import stats as sps
 
+from unrolled.atomic import read_json
 from unrolled.layout import REFERENCE_STORE, RESULTS, RESULTS_DVC, SUMMARY, experiment_file
 from unrolled.published import manifest, store_object
 
@@ -51,7 +51,7 @@ def reference_summaries(dvc_file: str | Path = RESULTS_DVC, store: str | Path = 
     for relpath, md5 in files.items():
         parts = Path(relpath).parts
         if len(parts) == len(prefix) + 2 and parts[:len(prefix)] == prefix and parts[-1] == SUMMARY:
-            summaries[parts[-2]] = json.loads(store_object(store, md5).read_text())
+            summaries[parts[-2]] = read_json(store_object(store, md5))
     return summaries
 
 
@@ -142,7 +142,7 @@ def check(results: str | Path = RESULTS, dvc_file: str | Path = RESULTS_DVC, sto
     for name in references:
         path = Path(experiment_file(name, SUMMARY, results))
         if path.exists():
-            ours[name] = json.loads(path.read_text())
+            ours[name] = read_json(path)
     return compare(ours, references)
 
 

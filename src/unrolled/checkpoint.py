@@ -9,7 +9,6 @@ uses, so a checkpoint made on a node with 8 GPUs resumes on one with 1 (and on t
 
 from __future__ import annotations
 
-import json
 import pickle
 import random
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unrolled.atomic import atomic_path
+from unrolled.atomic import atomic_path, read_json
 from unrolled.config import trained_model_config
 from unrolled.errors import UnrolledError
 from unrolled.layout import CHECKPOINT, METRICS
@@ -75,6 +74,6 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> Transformer:
     if not ckpt_path.exists():
         raise FileNotFoundError(f"{ckpt_path}: missing (checkpoints are not shared through DVC); "
                                 f"retrain the run, e.g. snakemake --forcerun train {metrics_path}")
-    model = Transformer(trained_model_config(json.loads(metrics_path.read_text())))
+    model = Transformer(trained_model_config(read_json(metrics_path)))
     model.load_state_dict(load(ckpt_path)["model"])
     return model.to(device).eval()

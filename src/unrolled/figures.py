@@ -15,7 +15,6 @@ Kinds (the `figures:` section of the config names which to draw, from which expe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -25,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from unrolled import paper  # noqa: E402
-from unrolled.atomic import atomic_path, read_history  # noqa: E402
+from unrolled.atomic import atomic_path, read_history, read_json  # noqa: E402
 from unrolled.layout import HISTORY, run_of  # noqa: E402
 from unrolled.paper import reported  # noqa: E402
 
@@ -35,7 +34,7 @@ COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def _load(path):
-    return json.loads(Path(path).read_text())
+    return read_json(path)
 
 
 def _save(fig, out: Path):

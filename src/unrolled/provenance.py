@@ -8,6 +8,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from unrolled.atomic import read_json
+
 
 def config_hash(config: dict) -> str:
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
@@ -74,6 +76,6 @@ def evaluation(run: str | Path, device: str) -> dict:
     """What an evaluation of a trained run records: the run, its config hash, the code and the machine."""
     from unrolled.layout import METRICS
 
-    trained = json.loads((Path(run) / METRICS).read_text())
+    trained = read_json(Path(run) / METRICS)
     return {"run": str(run), "run_config_hash": trained["config_hash"], "git_sha": git_sha(),
             "environment": environment(device)}

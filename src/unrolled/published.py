@@ -11,12 +11,12 @@ differs from the published one (retrained, rewritten) keeps its modification tim
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import cache
 from pathlib import Path
 
 import yaml
 
+from unrolled.atomic import read_json
 from unrolled.layout import REFERENCE_STORE, RESULTS, RESULTS_DVC
 
 
@@ -31,7 +31,7 @@ def manifest(dvc_file: str | Path = RESULTS_DVC, store: str | Path = REFERENCE_S
     deployed module, a store not in this clone)."""
     try:
         out = yaml.safe_load(Path(dvc_file).read_text())["outs"][0]
-        listing = json.loads(store_object(store, out["md5"]).read_text())
+        listing = read_json(store_object(store, out["md5"]))
     except (OSError, KeyError, TypeError, ValueError):
         return {}
     return {entry["relpath"]: entry["md5"] for entry in listing}

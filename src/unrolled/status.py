@@ -7,11 +7,10 @@ checkpoint, history or stale progress, but no metrics: a rerun resumes it) or no
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from unrolled.atomic import read_history
+from unrolled.atomic import read_history, read_json
 from unrolled.layout import CHECKPOINT, HISTORY, METRICS, PROGRESS, RUNS, run_dir
 from unrolled.registry import seeds
 
@@ -34,12 +33,12 @@ def run_status(folder: str | Path, now: float | None = None) -> dict:
     """{"state": done | running | stopped | not started, "detail": one line}."""
     folder, now = Path(folder), time.time() if now is None else now
     if (folder / METRICS).exists():
-        m = json.loads((folder / METRICS).read_text())
+        m = read_json(folder / METRICS)
         acc = f", best val acc {m['best_val_acc']:.4f}" if m.get("best_val_acc") is not None else ""
         return {"state": "done", "detail": f"best val loss {m['best_val_loss']:.4f} at step {m['best_step']}{acc}, "
                                            f"{_duration(m['wall_seconds'])} of training"}
     if (folder / PROGRESS).exists():
-        p = json.loads((folder / PROGRESS).read_text())
+        p = read_json(folder / PROGRESS)
         age = now - p["updated"]
         val = f", last val {p['last_val_loss']:.4f}" if p["last_val_loss"] is not None else ""
         where = f"step {p['step']}/{p['max_iters']}{val}"

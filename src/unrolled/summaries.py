@@ -10,11 +10,10 @@ from every run's history.csv the paired differences at each evaluation step ("ac
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from unrolled import atomic, layout, regime, stats
-from unrolled.atomic import atomic_dir, atomic_path, write_json
+from unrolled.atomic import atomic_dir, atomic_path, read_json, write_json
 from unrolled.errors import UnrolledError
 from unrolled.registry import load_runs, seeds
 
@@ -163,7 +162,7 @@ def flat_metrics(summary_paths: list[str | Path], out: str | Path, out_all: str 
     everything, trained = {}, {}
     with atomic_dir(out) as tmp:
         for path in summary_paths:
-            s = json.loads(Path(path).read_text())
+            s = read_json(path)
             for c in s["metrics"][s["primary"]]["comparisons"]:
                 write_json(layout.comparison_file(tmp, s["experiment"], c["arm"], c["reference"]), _difference(c))
             trained[s["experiment"]] = s.get("configs", {})

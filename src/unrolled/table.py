@@ -8,13 +8,12 @@ differences are stated in every section.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from unrolled import paper
-from unrolled.atomic import atomic_path
+from unrolled.atomic import atomic_path, read_json
 from unrolled.layout import lab_benchmark
 from unrolled.paper import reported
 from unrolled.stats import BOOTSTRAP_MIN_N, VERDICT_MIN_N
@@ -387,11 +386,11 @@ def read_inputs(inputs: dict[str, list]) -> dict[str, dict]:
     read = {"summaries": {}, "zeroshot": {}, "icl": {}, "theory": {}}
     for kind in ("summaries", "zeroshot", "icl"):
         for path in inputs.get(kind, []):
-            result = json.loads(Path(path).read_text())
+            result = read_json(path)
             read[kind][result["experiment"]] = result
     for path in inputs.get("theory", []):
         if Path(path).suffix == ".json":
-            read["theory"][Path(path).stem] = json.loads(Path(path).read_text())
+            read["theory"][Path(path).stem] = read_json(path)
     return read
 
 

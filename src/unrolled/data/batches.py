@@ -15,12 +15,12 @@ On the CPU both paths draw exactly the batches they drew before the device path 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from unrolled.atomic import read_json
 from unrolled.data.images import load_split
 from unrolled.data.text import load_tokens
 from unrolled.errors import UnrolledError
@@ -33,7 +33,7 @@ def load_meta(folder: str | Path) -> dict:
     path = Path(folder) / META
     if not path.exists():
         raise FileNotFoundError(f"{path}: not a prepared data set (run the data stage first)")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 class Sampler:

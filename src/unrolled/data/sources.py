@@ -12,7 +12,6 @@ renamed into place only after every hash has matched. `SOURCE.json` records what
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -23,7 +22,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from unrolled.atomic import atomic_dir, sha256_file, write_json
+from unrolled.atomic import atomic_dir, read_json, sha256_file, write_json
 from unrolled.data.archive import extract
 from unrolled.errors import ChecksumError, SourceError
 from unrolled.layout import PROVENANCE
@@ -228,4 +227,4 @@ def load_provenance(folder: str | Path) -> dict:
     path = Path(folder) / PROVENANCE
     if not path.exists():
         raise SourceError(f"{folder}: no {PROVENANCE}; fetch this source first")
-    return json.loads(path.read_text())
+    return read_json(path)
