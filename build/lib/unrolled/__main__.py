@@ -1,3 +1,0 @@
-from unrolled.cli import main
-
-raise SystemExit(main())

@@ -1,1 +1,0 @@
-"""The papers' theory experiments: unrolled Laplacian Eigenmaps (probdr) and MSSA's SNR growth (snr)."""
