@@ -74,29 +74,62 @@ def published(tmp_path_factory):
     return clone / "results"
 
 
-def test_the_headline_table_is_the_published_tables_and_the_gpu_summarys(published):
-    table = (published / "tables" / "paper_vs_reproduced.md").read_text()
+def _headline_rows() -> list[list[str]]:
+    """The headline table's rows as cells, the claim carried down from the row that names it."""
     headline = README.split("## Headline results")[1].split("\n## ")[0]
-    rows = [line for line in headline.splitlines() if line.startswith("| ") and " − " in line.split("|")[1]]
-    assert len(rows) == 5
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        paper, cpu, signs = cells[1], cells[2], cells[3]
-        assert cpu.startswith(("-", "0")) and cpu in table, row
-        assert re.search(re.escape(cpu) + r" \| [\d.]+(?: \([\d.]+\))? \| " + re.escape(signs), table) \
-            or re.search(re.escape(cpu) + r" \| [\d.]+ \| " + re.escape(signs), table), row
-        assert paper == "–" or f"| {paper} | {cpu}" in table, row
+    rows, claim = [], ""
+    for line in headline.splitlines():
+        if line.startswith("| ") and not line.startswith(("| claim", "|---")):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            claim = cells[0] or claim
+            rows.append([claim, *cells[1:]])
+    return rows
+
+
+def test_the_headline_table_is_the_published_tables_and_the_gpu_summarys(published):
+    """Each row (claim, where it ran, paper, reproduced, better / worse, verdict) is a row of the table of the
+    config it names, the default's or the regime config's, or the GPU reference's summary; under-fitting,
+    over-fitting and the GPU appear in that order for paper 1's char LM."""
+    from unrolled.table import verdict
+
+    tables = {"default": (published / "tables" / "paper_vs_reproduced.md").read_text().replace("**", ""),
+              "regime": (published / "regime" / "tables" / "paper_vs_reproduced.md").read_text().replace("**", "")}
+    rows = _headline_rows()
+    assert len(rows) >= 10 and all(len(r) == 6 for r in rows), rows
     summary = json.loads((REPO / "reference" / "p1_gpu" / "p1_shakespeare_char_offline" / "summary.json").read_text())
-    (c,) = summary["metrics"]["best_val_loss"]["comparisons"]
-    gpu = f"{c['mean']:.4f} [{c['ci95'][0]:.4f}, {c['ci95'][1]:.4f}]"
-    assert f"| {gpu} | {c['wins']} / {c['losses']} |" in rows[0]
-    assert f"{c['n']} seeds" in README
+    (gpu,) = summary["metrics"]["best_val_loss"]["comparisons"]
+    for claim, where, paper, reproduced, signs, said in rows:
+        if where.startswith("H100"):
+            assert reproduced == f"{gpu['mean']:.4f} [{gpu['ci95'][0]:.4f}, {gpu['ci95'][1]:.4f}]"
+            assert signs == f"{gpu['wins']} / {gpu['losses']}" and f"{gpu['n']} seeds" in where
+            assert said in verdict(float(paper), gpu["ci95"], gpu["n"]).replace("**", "")
+            continue
+        table = tables["default" if where.startswith("CPU default") else "regime"]
+        if reproduced == "not in its regime":
+            found = re.search(rf"\| {re.escape(paper)} \| not in its regime \(.*?\) \| – \| – \| no verdict \|", table)
+        else:
+            found = re.search(rf"\| {re.escape(paper)} \| {re.escape(reproduced)}(?:; bootstrap [^|]+)? \| [^|]+ \| "
+                              rf"{re.escape(signs)} \| [^|]*{re.escape(said)}[^|]*\|", table)
+        assert found, (claim, where)
+        seeds = re.search(r"(\d+) seeds", where)
+        assert not seeds or sum(map(int, signs.split(" / "))) <= int(seeds.group(1)), (claim, where)
+    char = [where for claim, where, *_ in rows if claim.startswith("char LM: A − I")]
+    assert [w.split(":")[0] for w in char[:2]] == ["CPU default", "CPU"] and char[-1].startswith("H100"), char
 
 
 def test_the_published_runs_minutes_are_their_timing_files(published):
     seconds = sum(float(next(csv.DictReader(open(f), delimiter="\t"))["s"])
                   for f in (published / "benchmarks").rglob("*.tsv"))
     assert int(_number(r"published run's jobs took (\d+) minutes")) == round(seconds / 60)
+
+
+def test_the_docs_figures_are_the_published_ones(published):
+    """Every figure docs/ shows is a byte copy of one the workflow published (the default run's, the regime
+    config's) or of reference/p1_gpu/'s: none is drawn by hand or left from an older run."""
+    drawn = {f.read_bytes() for root in (published, REPO / "reference") for f in root.rglob("figures/**/*.png")}
+    shown = sorted((REPO / "docs").glob("*.png"))
+    assert any(f.name.startswith("regime_") for f in shown)
+    assert [f.name for f in shown if f.read_bytes() not in drawn] == []
 
 
 def test_the_speed_goals_measurements_are_their_files():

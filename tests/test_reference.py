@@ -54,8 +54,9 @@ def test_p1_gpu_summary_and_figures_are_recomputed_from_its_runs(tmp_path):
 
 @pytest.mark.slow
 def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(tmp_path):
-    """`make pull-reference` in a fresh clone restores the committed default results offline, Snakemake
-    then plans nothing, `make figures` redraws every figure and the table byte for byte, and
+    """`make pull-reference` in a fresh clone restores the committed default and regime results offline,
+    Snakemake then plans nothing, `make figures` redraws every figure and the table byte for byte (the regime
+    config's too, with its map), and
     `dvc metrics diff` against the reference is empty."""
     from conftest import VENV_BIN, run
     from test_workflow import _tree_hashes
@@ -89,5 +90,12 @@ def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(
     redrawn = _tree_hashes(clone / "results")
     assert redrawn == pulled  # timing files too: redrawing writes none under results/
     assert json.loads(run([VENV_BIN / clean[0], *clean[1:]], cwd=clone).stdout) == {}, "DVC dirty after figures"
+    # the regime config's figures, table and map, redrawn from its published summaries the same way
+    regime = {k for k in pulled if k.startswith(("regime/figures/", "regime/tables/", "regime/p1_regime_map."))}
+    assert published == 2 and "regime/figures/p1_regime_map.png" in regime and "regime/p1_regime_map.json" in regime
+    for name in regime:
+        (clone / "results" / name).unlink()
+    run([*make, "figures", "SNAKEMAKE_ARGS=--configfile config/regime.yaml"], cwd=clone)
+    assert _tree_hashes(clone / "results") == pulled
     diff = run([VENV_BIN / "dvc", "metrics", "diff", "--json"], cwd=clone).stdout
     assert json.loads(diff) == {}

@@ -281,9 +281,10 @@ def _mark_best_steps(ax, best: dict[str, float], last_step: float) -> None:
 
 def regime_map(spec: dict, inputs: list[Path], out: Path):
     """One comparison's paired difference (mean, 95% t-interval) at each training-set size, against the
-    epochs the baseline had seen at its best step (log scale: left under-fits, right over-fits); filled
-    markers where the size is in the regime it states, a dotted line where the mean changes sign, and the
-    reference run at the paper's scale as a star."""
+    epochs the baseline had seen at its best step (log scale: left under-fits, right over-fits), each point
+    labelled with its size and the baseline's median rise from best to final (how far it over-fits); filled
+    markers where the size is in the regime it states, a dotted line between neighbouring sizes where the mean
+    changes sign, and the reference run at the paper's scale as a star."""
     m = _load(inputs[0])
     fig, ax = plt.subplots(figsize=(8, 4.6))
     for p in m["points"]:
@@ -292,7 +293,8 @@ def regime_map(spec: dict, inputs: list[Path], out: Path):
         filled = p["regime"]["in_regime"] is not False
         ax.errorbar(p["epochs_at_baseline_best"], p["mean"], yerr=[[p["mean"] - low], [high - p["mean"]]], fmt="o",
                     color=COLOURS[0], mfc=COLOURS[0] if filled else "white", capsize=4)
-        note = f"{p['train_items']:,} chars, n {p['n']}" + (
+        rise = p["regime"]["median_drop"][m["baseline"]]
+        note = f"{p['train_items']:,} chars, n {p['n']}\n{m['baseline']} final − best {rise:.3f}" + (
             f"\n{stated}{'' if filled else ' (not met)'}" if stated else "")
         ax.annotate(note, (p["epochs_at_baseline_best"], high), xytext=(0, 6), textcoords="offset points",
                     ha="center", fontsize=7)
@@ -306,7 +308,9 @@ def regime_map(spec: dict, inputs: list[Path], out: Path):
     if ref and ref["epochs_at_baseline_best"] is not None:
         low, high = ref["ci95"]
         ax.errorbar(ref["epochs_at_baseline_best"], ref["mean"], yerr=[[ref["mean"] - low], [high - ref["mean"]]],
-                    fmt="*", ms=12, color=COLOURS[1], capsize=4, label=f"{ref['label']}, n {ref['n']}")
+                    fmt="*", ms=12, color=COLOURS[1], capsize=4,
+                    label=f"{ref['label']}, n {ref['n']}; {m['baseline']} final − best "
+                          f"{ref['regime']['median_drop'][m['baseline']]:.3f}")
         ax.legend(fontsize=8, loc="lower left")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log")

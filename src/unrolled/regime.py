@@ -129,12 +129,13 @@ def map_point(summary: dict, arm: str, key: str, items: int | None = None) -> di
 
 def regime_map(spec: dict, summaries: list[dict], reference: dict | None = None,
                reference_items: int | None = None) -> dict:
-    """The map: one point per summary, ordered by the epochs the baseline had seen at its best (its
-    position on the over-fitting axis), where the mean difference changes sign, and the reference's point
-    (a run at the paper's scale) beside them."""
+    """The map: one point per summary, from the largest training set to the smallest (the same model and steps,
+    so from under-fitting towards over-fitting), where the mean difference changes sign between neighbouring
+    sizes, and the reference's point (a run at the paper's scale) beside them. The epochs the baseline had
+    seen at its best place each point on the figure; they need not fall with the size (a baseline still
+    improving at the end has its best at the last step), so the sizes, not the epochs, set the order."""
     key = spec["metric"]
-    points = sorted((map_point(s, spec["arm"], key) for s in summaries),
-                    key=lambda p: p["epochs_at_baseline_best"])
+    points = sorted((map_point(s, spec["arm"], key) for s in summaries), key=lambda p: -p["train_items"])
     flips = [[a["experiment"], b["experiment"]] for a, b in zip(points, points[1:])
              if a["mean"] is not None and b["mean"] is not None and (a["mean"] < 0) != (b["mean"] < 0)]
     return {"name": spec["name"], "claim": spec.get("claim"), "arm": spec["arm"],

@@ -11,9 +11,13 @@ from unrolled.rules import Lookups, exact
 
 
 def repository_file(path):
-    """A file of this workflow's repository (a published reference result), through Snakemake's source cache:
-    a checkout's own file, or a module's copy fetched from its git host; where this workflow's folder is a
-    copy without it, the package's checkout's."""
+    """A file of this workflow's repository (a published reference result): a checkout's own file by its path
+    (the source cache's copy would get a new name each run, and a rule's params would change); a module's, through
+    Snakemake's source cache, fetched from its git host; where this workflow's folder is a copy without it, the
+    package's checkout's."""
+    local = os.path.join(workflow.basedir, "..", path)
+    if os.path.isfile(local):
+        return os.path.relpath(local)
     try:
         return workflow.source_path(os.path.join("..", "..", path))
     except (OSError, WorkflowError):
