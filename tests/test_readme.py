@@ -112,9 +112,27 @@ def test_the_headline_table_is_the_published_tables_and_the_gpu_summarys(publish
                               rf"{re.escape(signs)} \| [^|]*{re.escape(said)}[^|]*\|", table)
         assert found, (claim, where)
         seeds = re.search(r"(\d+) seeds", where)
-        assert not seeds or sum(map(int, signs.split(" / "))) <= int(seeds.group(1)), (claim, where)
+        assert not seeds or signs == "–" or sum(map(int, signs.split(" / "))) <= int(seeds.group(1)), (claim, where)
     char = [where for claim, where, *_ in rows if claim.startswith("char LM: A − I")]
     assert [w.split(":")[0] for w in char[:2]] == ["CPU default", "CPU"] and char[-1].startswith("H100"), char
+
+
+def test_the_regime_maps_numbers_are_its_json(published):
+    """The map's sizes, differences, sign flip and vanilla's rises as the README states them are the map's
+    JSON (the order included: largest set first) and the H100 reference's."""
+    m = json.loads((published / "regime" / "p1_regime_map.json").read_text())
+    sizes = _number(r"steps on ([\d, and]+) training characters")
+    assert re.findall(r"[\d,]+\d", sizes) == [f"{p['train_items']:,}" for p in m["points"]]
+    means = re.findall(r"[-+][\d.]+", _number(r"A − I − vanilla is ([-+\d., and]+), worse"))
+    assert means == [f"{p['mean']:+.3f}" for p in m["points"]]
+    before, after = (next(p for p in m["points"] if p["experiment"] == e) for e in m["sign_flips"][0])
+    assert m["sign_flips"] == [[before["experiment"], after["experiment"]]]
+    assert _number(r"sign flips\s+between ([\d,]+ and [\d,]*\d)") == f"{before['train_items']:,} and {after['train_items']:,}"
+    rises = [p["regime"]["median_drop"][m["baseline"]] for p in (before, after, m["reference"])]
+    assert _number(r"jumps from ([\d.]+ to [\d.]*\d)") == f"{rises[0]:.3f} to {rises[1]:.3f}"
+    assert _number(r"vanilla's rise ([\d.]+)\)") == f"{rises[2]:.3f}"
+    assert _number(r"A − I leads on (\d+ of \d+) seeds") == f"{after['better']} of {after['n']}"
+    assert (after["mean"] < 0 < after["ci95"][1]) and "the interval includes zero" in README
 
 
 def test_the_published_runs_minutes_are_their_timing_files(published):
