@@ -157,6 +157,17 @@ def test_dvc_plots_show_works_in_a_fresh_clone_before_any_make(tmp_path):
     assert "results_curves_lm_char_csv" in (clone / "dvc_plots" / "index.html").read_text()
 
 
+def test_a_regime_map_made_again_is_not_planned_again(pulled):
+    """The map's reference summary (reference/p1_gpu/) is passed by the checkout's own path: made once here,
+    the job's params are the same at the next plan (through Snakemake's source cache the path got a new name
+    each run, and every `snakemake -n` planned the map again). This checkout's workflow, on the pulled results."""
+    regime = ["--snakefile", str(REPO / "workflow" / "Snakefile"), "--configfile", "config/regime.yaml"]
+    run(["snakemake", "results/regime/p1_regime_map.json", "--cores", "1", "--forcerun", "regime_map", *regime],
+        cwd=pulled)
+    dry = run(["snakemake", "-n", *regime], cwd=pulled)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+
+
 def test_dvc_plots_show_has_every_runs_curve_coloured_by_arm(pulled):
     """`dvc plots show` reads every run's validation curve from the pulled files, a line per run coloured by arm,
     with the values of its history.csv; of dvc.yaml's files, only the GPU tier's (not published yet) are missing."""

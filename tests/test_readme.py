@@ -127,7 +127,8 @@ def test_the_regime_maps_numbers_are_its_json(published):
     assert means == [f"{p['mean']:+.3f}" for p in m["points"]]
     before, after = (next(p for p in m["points"] if p["experiment"] == e) for e in m["sign_flips"][0])
     assert m["sign_flips"] == [[before["experiment"], after["experiment"]]]
-    assert _number(r"sign flips\s+between ([\d,]+ and [\d,]*\d)") == f"{before['train_items']:,} and {after['train_items']:,}"
+    flip = f"{before['train_items']:,} and {after['train_items']:,}"
+    assert _number(r"sign flips\s+between ([\d,]+ and [\d,]*\d)") == flip
     rises = [p["regime"]["median_drop"][m["baseline"]] for p in (before, after, m["reference"])]
     assert _number(r"jumps from ([\d.]+ to [\d.]*\d)") == f"{rises[0]:.3f} to {rises[1]:.3f}"
     assert _number(r"vanilla's rise ([\d.]+)\)") == f"{rises[2]:.3f}"

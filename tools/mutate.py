@@ -359,7 +359,19 @@ MUTATIONS = {
         "src/unrolled/regime.py",
         "(a[\"mean\"] < 0) != (b[\"mean\"] < 0)]",
         "(a[\"mean\"] < 0) and (b[\"mean\"] < 0)]",
-        ["tests/test_regime.py::test_the_map_orders_sizes_by_epochs_finds_the_sign_flip_and_places_the_reference"],
+        ["tests/test_regime.py::test_the_map_orders_sizes_largest_first_finds_the_sign_flip_and_places_the_reference"],
+    ),
+    "map ordered by epochs": (
+        "src/unrolled/regime.py",
+        "key=lambda p: -p[\"train_items\"])",
+        "key=lambda p: p[\"epochs_at_baseline_best\"])",
+        ["tests/test_regime.py::test_the_map_orders_sizes_largest_first_finds_the_sign_flip_and_places_the_reference"],
+    ),
+    "reference through the source cache": (
+        "workflow/rules/common.smk",
+        "    if os.path.isfile(local):",
+        "    if False:",
+        ["tests/test_dvc.py::test_a_regime_map_made_again_is_not_planned_again"],
     ),
     "char slice cuts the vocabulary": (
         "src/unrolled/data/text.py",
