@@ -92,7 +92,7 @@ def test_dvc_metrics_show_is_a_row_per_comparison_without_warnings_and_the_rest_
     assert not shown.stderr.strip() and "failed to load" not in shown.stdout
     lines = shown.stdout.splitlines()
     assert lines[0].split() == ["Path", "better", "ci95_high", "ci95_low", "mean", "n", "worse"]
-    assert max(map(len, lines)) <= 130
+    assert max(map(len, lines)) <= 132  # a wide terminal's 132 columns, the regime sweep's longest paths included
     row = next(line for line in lines if line.startswith("results/metrics/lm_char/a_minus_i-vanilla.json"))
     summary = json.loads((pulled / "results" / "lm_char" / "summary.json").read_text())
     (c,) = [c for c in summary["metrics"]["best_val_loss"]["comparisons"] if c["arm"] == "a_minus_i"]
