@@ -155,6 +155,10 @@ def test_make_reproduces_measured_time_is_its_file_and_within_the_budget():
     assert record["cores"] == 2 and record["jobs"] == int(_number(r"plans (\d+) jobs"))
     assert record["wall_minutes"] == round(record["wall_seconds"] / 60, 1) <= 45
     assert "45 minutes on 2 CPU cores" in (REPO / "config" / "config.yaml").read_text()
+    disk = re.search(r"and ([\d,]+) MiB for `.venv`,\s+(\d+) MiB of downloads, (\d+) MiB of prepared data and (\d+) "
+                     r"MiB of results", README)
+    assert disk and [int(n.replace(",", "")) for n in disk.groups()] == [
+        record["disk_mib"][k] for k in (".venv", "data/raw", "data/prepared", "results")]
 
 
 def test_the_docs_figures_are_the_published_ones(published):
