@@ -33,10 +33,6 @@ LABELS = {"best_val_loss": "best val loss (nats per token)", "final_val_loss": "
 COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
-def _load(path):
-    return read_json(path)
-
-
 def _save(fig, out: Path):
     """The figure as PNG and PDF, both written to temporary files and renamed only when both are whole: a
     failed write (a full disk) leaves the previous pair as it was."""
@@ -51,7 +47,7 @@ def _save(fig, out: Path):
 
 
 def arms(spec: dict, inputs: list[Path], out: Path):
-    summary = _load(inputs[0])
+    summary = read_json(inputs[0])
     key = spec.get("metric", summary["primary"])
     block = summary["metrics"][key]
     names = spec["arms"]
@@ -124,7 +120,7 @@ def curves(spec: dict, inputs: list[Path], out: Path):
 
 
 def grid(spec: dict, inputs: list[Path], out: Path):
-    summary = _load(inputs[0])
+    summary = read_json(inputs[0])
     block = summary["metrics"][summary["primary"]]
     rows, cols = list(spec["cells"]), ["A", "A_minus_I"]
     means = np.array([[block["arms"][spec["cells"][r][c]]["mean"] for c in cols] for r in rows])
@@ -145,7 +141,7 @@ def grid(spec: dict, inputs: list[Path], out: Path):
 
 
 def snr(spec: dict, inputs: list[Path], out: Path):
-    r = _load(inputs[0])
+    r = read_json(inputs[0])
     claim = reported()["p2_snr"]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     for colour, (delta, d) in zip(COLOURS, r["deltas"].items()):
@@ -177,7 +173,7 @@ def snr(spec: dict, inputs: list[Path], out: Path):
 
 
 def mnist(spec: dict, inputs: list[Path], out: Path):
-    r = _load(inputs[0])
+    r = read_json(inputs[0])
     lat = np.load(inputs[1])
     depth = r["block_depth"]
     fig, axes = plt.subplots(1, 4, figsize=(17, 4))
@@ -207,7 +203,7 @@ BASELINE_STYLE = {"least_squares": ("least squares", "k--"), "optimal": ("optima
 
 
 def icl(spec: dict, inputs: list[Path], out: Path):
-    panels = [_load(path) for path in inputs]  # one per experiment, in the spec's order
+    panels = [read_json(path) for path in inputs]  # one per experiment, in the spec's order
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), squeeze=False)
     for ax, r, name in zip(axes[0], panels, spec["experiments"]):
         k = np.array(r["n_examples"])
@@ -230,7 +226,7 @@ def across(spec: dict, inputs: list[Path], out: Path):
     """Left: every arm against the baseline; right: the experiment's extra pairs (if any). A line per
     comparison with its per-step 95% t-interval band; dashed verticals where the reference arm's seeds reach
     their best value (median step); dotted horizontals: the paper's difference, at its own scale."""
-    summary = _load(inputs[0])
+    summary = read_json(inputs[0])
     at = summary["across_training"]
     groups = [[c for c in at["comparisons"] if c["reference"] == summary["baseline"]],
               [c for c in at["comparisons"] if c["reference"] != summary["baseline"]]]
@@ -285,7 +281,7 @@ def regime_map(spec: dict, inputs: list[Path], out: Path):
     labelled with its size and the baseline's median rise from best to final (how far it over-fits); filled
     markers where the size is in the regime it states, a dotted line between neighbouring sizes where the mean
     changes sign, and the reference run at the paper's scale as a star."""
-    m = _load(inputs[0])
+    m = read_json(inputs[0])
     fig, ax = plt.subplots(figsize=(8, 4.6))
     for p in m["points"]:
         low, high = p["ci95"] if p["ci95"] and p["ci95"][0] is not None else (p["mean"], p["mean"])

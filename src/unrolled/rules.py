@@ -195,9 +195,11 @@ class Lookups:
         so after a plain `dvc pull` Snakemake plans nothing. A data set that is here stays an input (`ancient`),
         so a finished job's inputs are the ones Snakemake recorded when it ran it (a changed set of inputs
         would rerun it). Its command takes the paths from params, so a forced rerun still finds them."""
+        def here(value) -> bool:
+            return all(Path(str(v)).exists() for v in (value if isinstance(value, list) else [value]))
+
         if not all(Path(f).exists() for f in outputs):
             return inputs
-        here = lambda value: all(Path(str(v)).exists() for v in (value if isinstance(value, list) else [value]))  # noqa: E731
         return {key: value for key, value in inputs.items() if here(value)}
 
     def data_path(self, wildcards) -> str:
