@@ -24,7 +24,8 @@ from unrolled import config as run_configs
 from unrolled import layout, registry, slices, summaries
 from unrolled.errors import UnrolledError
 
-SETTINGS = {"minutes": 10, "mfu": 0.5, "peak_tflops": 1.0, "job_overhead_minutes": 1, "evaluation_minutes": 0.5}
+SETTINGS = {"minutes": 10, "mfu": 0.5, "peak_tflops": 1.0, "job_overhead_minutes": 1, "evaluation_minutes": 0.5,
+            "evaluations_at_once": 1}
 
 
 def _config(tmp_path, order=(), **experiment) -> dict:
@@ -89,6 +90,42 @@ def test_job_minutes_come_from_measured_jobs_where_there_are_some(tmp_path, flop
         "minutes": pytest.approx(1 + 16 + 1), "measured": ["evaluation_minutes", "mfu", "startup_minutes"]}
 
 
+def test_a_slice_publishes_the_comparisons_that_reach_six_paired_seeds_with_it(tmp_path, flops):
+    config = _config(tmp_path, order=[{"experiment": "e", "arms": ["a", "b"]}], seeds=6, ensemble=3,
+                     pairs=[["c", "b"]])
+    config["slices"]["minutes"] = 100  # a stage a slice: a and b (seeds 0-2), a and b (3-5), c, c
+    packed = [[job] for stage in slices.jobs(config) for job in stage]
+    assert slices.verdicts(config, packed) == [[], [], [], ["e: b - a (6)"], [], ["e: c - a (6), c - b (6)"]]
+
+
+def test_cpu_evaluations_run_side_by_side_and_zero_shot_ones_one_at_a_time():
+    assert slices._evaluation_waves(["icl"], 6, 4) == 2
+    assert slices._evaluation_waves(["icl"], 6, 1) == 6
+    assert slices._evaluation_waves(["zeroshot", "zeroshot"], 3, 4) == 6
+    assert slices._evaluation_waves([], 6, 4) == 0
+
+
+def test_a_slice_needs_the_sources_of_its_data_carried_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {"experiments": {"e": {"dataset": "d", "zeroshot": ["z"]}, "f": {"dataset": "t"}},
+              "datasets": {"d": {"sources": {"images": "pkg"}}, "z": {"sources": {"text": "web"}},
+                           "t": {"sources": {"text": "tinyshakespeare"}}},
+              "sources": {"pkg": {"kind": "pypi"}, "web": {"kind": "url", "url": "https://x/web.txt"},
+                          "tinyshakespeare": {"kind": "url", "url": "https://x/input.txt"}}}
+    job = {"experiment": "e", "arm": "a", "seeds": [0]}
+    assert slices.needs(config, [job]) == ([], ["pkg", "web"])
+    os.makedirs("data/raw/pkg")
+    open("data/raw/pkg/" + layout.PROVENANCE, "w").write("{}")
+    os.makedirs("data/external/web")
+    open("data/external/web/web.txt", "w").write("x")
+    assert slices.needs(config, [job]) == (["data/raw/pkg", "data/external/web"], [])
+    # tiny-shakespeare: the repository's copy is placed on the node, nothing to carry
+    assert slices.needs(config, [{**job, "experiment": "f"}]) == ([], ["tinyshakespeare"])
+    os.makedirs("tests/fixtures/tinyshakespeare")
+    open(layout.repository_copy("tinyshakespeare"), "w").write("x")
+    assert slices.needs(config, [{**job, "experiment": "f"}]) == ([], [])
+
+
 def test_a_partial_summary_shows_every_arm_that_pairs_with_the_baseline():
     spec = {"baseline": "a", "arms": {"a": {}, "b": {}, "c": {}}}
     assert registry.published_arms(spec, {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1]}) == {
@@ -107,6 +144,16 @@ def test_the_gpu_tier_slices_each_publish_paired_seeds_within_the_slice_minutes(
     packed = slices.slices(config)
     assert slices.unpaired(config, packed) == []
     assert all(sum(j["minutes"] for j in s) <= config["slices"]["minutes"] for s in packed)
+    # The whole tier in at most 12 allocations, each publishing a verdict (a comparison reaching 6 paired
+    # seeds), but the sweep's, which only chooses each arm's dropout
+    assert len(packed) <= 12
+    for chosen, published in zip(packed, slices.verdicts(config, packed)):
+        assert published or {j["experiment"] for j in chosen} == {"p1_char_dropout_sweep"}, chosen
+    # Paper 2's GPT and both attention-only models in one slice, on the same seeds
+    (p2,) = [s for s in packed if {j["arm"] for j in s if j["experiment"] == "p2_lm_shakespeare"} >= {
+        "gpt", "aot_mhsa", "aot_mssa"}]
+    assert len({tuple(j["seeds"]) for j in p2 if j["experiment"] == "p2_lm_shakespeare"}) == 1
+    assert "The tier needs 12 allocations" in slices.markdown(config)
     # In order of scientific value: the char LM's claim first, the ViT's second, learned a third.
     assert [(j["experiment"], j["arm"]) for j in packed[0]] == [("p1_tinyshakespeare", "vanilla"),
                                                                ("p1_tinyshakespeare", "a_minus_i")]
@@ -199,7 +246,7 @@ def test_an_empty_or_unknown_slice_selection_is_an_error_and_trains_nothing(tmp_
     assert proc.returncode == 2 and "no slice '99'" in proc.stderr
     proc = subprocess.run(["make", "--no-print-directory", "reproduce-gpu", "SLICE=99", f"SLICE_OUT={tmp_path}"],
                           cwd=REPO, capture_output=True, text=True, env={**os.environ, "DEADLINE": "60"})
-    assert proc.returncode != 0 and "no jobs to run" in proc.stdout
+    assert proc.returncode == 2 and "no slice '99'" in proc.stdout
     assert "Building DAG" not in (tmp_path / "slice.log").read_text()
 
 

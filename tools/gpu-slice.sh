@@ -11,16 +11,21 @@
 #   PYTHON      the Python that has PyTorch (python3)
 #
 # Bring along (docs/gpu.md): the checkout; .whl/ (make gpu-wheels) where snakemake is not installed; the
-# sources the slice's data sets are built from (data/raw/<source>, or for url sources data/external/<source>/);
-# and results/gpu/ as published (its runs/ and tuned/), so "next" knows what is finished.
+# paths SLICE_NEEDS lists (`python -m unrolled slices --needs N > SLICE_NEEDS`, made where the sources are:
+# data/raw/<source>, or for url sources data/external/<source>/), and SLICE_NEEDS itself; and results/gpu/
+# as published (its runs/ and tuned/), so "next" knows what is finished.
 #
-# It installs the wheels into a temp folder, then trains the slice's jobs one by one, each with its
-# evaluations right after it (they need the weights, which stay here). A job whose estimated minutes do not
-# fit in what is left of the deadline is not started. After each job, and on exit or SIGTERM, it packs every
-# finished seed's files (no checkpoints) into OUT/slice-results.tar.gz (written whole: temp file, then
-# rename), so a command killed at any point returns what had finished. Unpacked in a checkout
-# (`tar -xzf slice-results.tar.gz`), `make figures-gpu` summarizes them with the seeds already there.
-# Exit status: 0 when every job of the slice finished, 3 when one did not fit, else the failure's.
+# Before installing anything it checks that every path SLICE_NEEDS lists is here (exit 2 naming the first
+# that is not); after installing the wheels into a temp folder, it checks the slice's sources itself (exit 2
+# naming the path to carry). Then it trains the slice's jobs one by one, each with its evaluations right
+# after it (they need the weights, which stay here). A stage (a seed group of one comparison's arms) starts
+# only if all of it fits in what is left of the deadline, and a job only if it does. After each job, and on
+# exit or SIGTERM, it packs every finished seed's files (no checkpoints) into OUT/slice-results.tar.gz
+# (written whole: temp file, then rename), so a command killed at any point returns what had finished. In
+# the time left after the slice, it runs tests/test_cuda.py for at most CUDA_CAP seconds (OUT/test_cuda.log).
+# Unpacked in a checkout (`tar -xzf slice-results.tar.gz`), `make figures-gpu` summarizes them with the
+# seeds already there. Exit status: 0 when every job of the slice finished, 2 when a source is missing or the
+# slice has no jobs, 3 when a stage or job did not fit, else the failure's.
 set -uo pipefail
 started=$(date +%s)
 cd "$(dirname "$0")/.."
@@ -75,6 +80,23 @@ trap finish EXIT
 trap 'exit 143' TERM INT
 
 : >"$log"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# Sources whose exact file the repository holds (tiny-shakespeare, which the char-LM slices train on): where
+# no copy is placed in data/external/ (a node has no internet), the repository's own (the fetch checks it
+# against the pinned sha256). layout.py needs only the standard library.
+while IFS=$'\t' read -r placed copy; do
+  if [ ! -e "$placed" ] && [ -e "$copy" ]; then
+    mkdir -p "$(dirname "$placed")" && gunzip -c "$copy" >"$placed.part" && mv "$placed.part" "$placed" &&
+      say "placed $placed from $copy"
+  fi
+done < <("$python" -c 'from unrolled import layout; layout.print_repository_copies()')
+# Before anything is installed: every path SLICE_NEEDS lists (made where the sources are) is here.
+if [ -f SLICE_NEEDS ]; then
+  while read -r path; do
+    case $path in '#'* | '') continue ;; esac
+    [ -e "$path" ] || { say "SLICE_NEEDS lists $path, which is not here: carry it"; exit 2; }
+  done <SLICE_NEEDS
+fi
 if ! "$python" -c "import snakemake" 2>/dev/null; then
   [ -d .whl ] || { say "no snakemake here and no .whl/ to install it from (make gpu-wheels)"; exit 1; }
   (cd .whl && sha256sum --check --quiet SHA256SUMS) >>"$log" 2>&1 ||
@@ -82,15 +104,7 @@ if ! "$python" -c "import snakemake" 2>/dev/null; then
   site=${TMPDIR:-/tmp}/unrolled-site
   "$python" -m pip install -q --no-index --no-deps --no-compile --target "$site" .whl/*.whl >>"$log" 2>&1 ||
     { say "installing .whl/ failed"; exit 1; }
-  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-# tiny-shakespeare, which the char-LM slices train on: where no copy is placed in data/external/ (a node has no
-# internet), the repository's own exact file (tests/fixtures/; the fetch checks it against the pinned sha256).
-placed=data/external/tinyshakespeare/input.txt
-if [ ! -e "$placed" ] && [ -e tests/fixtures/tinyshakespeare/input.txt.gz ]; then
-  mkdir -p "$(dirname "$placed")" && gunzip -c tests/fixtures/tinyshakespeare/input.txt.gz >"$placed.part" &&
-    mv "$placed.part" "$placed" && say "placed $placed from tests/fixtures/"
+  export PYTHONPATH="$PWD/src:$site${PYTHONPATH#"$PWD/src"}"
 fi
 # The rules call `python`; some images have only python3. A wrapper, not a link: a venv's Python started
 # through a link in another folder would not find its venv.
@@ -99,18 +113,24 @@ mkdir -p "$bin" && printf '#!/bin/sh\nexec "%s" "$@"\n' "$(command -v "$python")
   chmod +x "$bin/python" && export PATH="$bin:$PATH"
 say "installed; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo 'no GPU')"
 
+# The slice's sources, checked here after the install (the config's code needs the wheels): exit 2 naming
+# what to carry, before any job starts.
+needs=$("$python" -m unrolled -q slices --configfile "$config" --needs "$slice" 2>&1) ||
+  { say "${needs##*error: }"; exit 2; }
 jobs=$("$python" -m unrolled -q slices --configfile "$config" --jobs "$slice" 2>>"$log") ||
   { say "slice $slice: no jobs to run (see $log)"; exit 2; }
+seconds() { awk -v m="$1" 'BEGIN { printf "%d", m * 60 + 0.5 }'; }
 status=0
-while IFS=$'\t' read -r minutes name targets; do
+while IFS=$'\t' read -r minutes stage_minutes name targets; do
   left=$((deadline - $(date +%s) - reserve))
-  need=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 + 0.5 }')
-  if ((need > left)); then
-    say "not started: $name needs about $need s, $left s are left"
+  need=$(seconds "$minutes")
+  stage_need=$(seconds "$stage_minutes")
+  if ((stage_need > left)); then # the job and the rest of its stage: never half a pair
+    say "not started: $name and the rest of its stage need about $stage_need s, $left s are left"
     status=3
     break
   fi
-  say "$name: estimated $need s, $left s left"
+  say "$name: estimated $need s ($stage_need s with the rest of its stage), $left s left"
   # shellcheck disable=SC2086  # targets: one word each
   timeout --signal=TERM --kill-after=15 "$left" "$python" -m snakemake $targets --workflow-profile none \
     --profile workflow/profiles/gpu --configfile "$config" >>"$log" 2>&1 &
@@ -126,4 +146,16 @@ while IFS=$'\t' read -r minutes name targets; do
   fi
   say "$name: finished, packed"
 done <<<"$jobs"
+# The CUDA-only paths (compile, bf16, fused AdamW, pinned copies) in the time the slice leaves, before any
+# benchmark; on a machine without CUDA they are skipped, and the log says so.
+cap=${CUDA_CAP:-120}
+left=$((deadline - $(date +%s) - reserve))
+if ((left >= cap)); then
+  say "tests/test_cuda.py: at most $cap s"
+  timeout --signal=TERM --kill-after=10 "$cap" "$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
+    >"$out/test_cuda.log" 2>&1
+  say "tests/test_cuda.py: exit $? ($(tail -n 1 "$out/test_cuda.log"))"
+else
+  say "tests/test_cuda.py: not run, $left s left (needs $cap s)"
+fi
 exit "$status"

@@ -8,9 +8,11 @@ ever sees it.
    checked against the node's list; this Python's set is what the stand-in installs.
 3. A copy of the checkout as the node gets it (tracked files, the wheels, tiny-shakespeare in
    data/external/), with the tier at smoke size (`smoke_copy` of config/gpu.yaml: every experiment, arm and
-   stage, only the sizes shrunk). tools/gpu-slice.sh runs its next slice with the stand-in Python, with no
-   venv on the PATH, under a deadline; then `benchmarks/gpu_checks.sh goals` at tiny sizes (SMOKE=1), what
-   an allocation runs in the time its slice leaves.
+   stage, only the sizes shrunk). tools/gpu-slice.sh first refuses, before any job, a path SLICE_NEEDS lists
+   that was not carried, a slice whose source was not carried, and a stage that does not fit its deadline
+   (`refusals`); then runs its next slice with the stand-in Python, with no venv on the PATH, under a
+   deadline, and the CUDA tests after it (all skipped here); then `benchmarks/gpu_checks.sh goals` at tiny
+   sizes (SMOKE=1), what an allocation runs in the time its slice leaves.
 4. A second copy as here: the returned archive unpacked, the data prepared afresh, a dry run that must train
    nothing finished, then `make figures-gpu`.
 
@@ -203,6 +205,40 @@ def published(here: Path) -> dict[str, list]:
     return out
 
 
+def slice_of(node: Path, experiment: str) -> str:
+    """The number of the node's first slice that trains `experiment` (from the slices table)."""
+    table = run([REPO / ".venv" / "bin" / "python", "-m", "unrolled", "-q", "slices", "--configfile", SMOKE], node)
+    return next(line.split("|")[1].strip() for line in table.stdout.splitlines()
+                if line.startswith("| ") and f"{experiment}/" in line)
+
+
+def refusals(node: Path, standin: Path, work: Path) -> None:
+    """What the node refuses before any job starts, each with its exit status and the path or stage named:
+    a path SLICE_NEEDS lists that was not carried (before the install); a slice whose source was not carried
+    (the packaged digits of the ViT stand-in: no data/raw/ travels); a stage that does not fit what is left
+    of the deadline (the first job alone would)."""
+    env = node_env(standin, work / "tmp", 300)
+    vit = slice_of(node, "p1_vit_fashion")
+    cases = [("SLICE_NEEDS", "next", 300, 2, "SLICE_NEEDS lists data/raw/mnist5k, which is not here"),
+             ("source", vit, 300, 2, "builds its data from mnist5k, not here: carry data/raw/mnist5k"),
+             ("stage", "next", 115, 3, "and the rest of its stage need about")]
+    for case, which, deadline, status, said in cases:
+        if case == "SLICE_NEEDS":
+            (node / "SLICE_NEEDS").write_text("# slice 2\ndata/raw/mnist5k\n")
+        out = work / f"out-{case}"
+        shutil.rmtree(out, ignore_errors=True)
+        proc = run(["bash", "tools/gpu-slice.sh", which, out], node, {**env, "DEADLINE": str(deadline)}, check=False)
+        (node / "SLICE_NEEDS").unlink(missing_ok=True)
+        log = (out / "slice.log").read_text()
+        if proc.returncode != status or said not in log:
+            sys.exit(f"rehearse-gpu: refusing ({case}) gave exit {proc.returncode}, not {status}, or its log does "
+                     f"not say {said!r}:\n{log}")
+        with tarfile.open(out / "slice-results.tar.gz") as archive:
+            if any(name.endswith("metrics.json") for name in archive.getnames()):
+                sys.exit(f"rehearse-gpu: refusing ({case}) still trained: {archive.getnames()}")
+        print(f"refused ({case}, exit {status}): {next(line for line in log.splitlines() if said in line)}")
+
+
 def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
     work.mkdir(parents=True, exist_ok=True)
     standin = standin_python(work / "node-python")
@@ -210,6 +246,7 @@ def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
         if run([standin, "-c", f"import {missing}"], work, check=False).returncode == 0:
             sys.exit(f"rehearse-gpu: the stand-in has {missing}, which the node lacks")
     node = prepare_node(work, wheels_for_here(work))
+    refusals(node, standin, work)
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     proc = run(["bash", "tools/gpu-slice.sh", "next", out], node, node_env(standin, work / "tmp", deadline),
@@ -217,10 +254,14 @@ def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
     print((out / "slice.log").read_text() if (out / "slice.log").exists() else proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.exit(f"rehearse-gpu: the slice failed ({proc.returncode}); its log: {out / 'slice.log'}")
-    # OUT holds the archive and the log, and torch.compile's cache where it was small enough to come back
-    if {p.name for p in out.iterdir()} - {"compile-cache.tar.gz"} != {"slice-results.tar.gz", "slice.log"}:
-        sys.exit(f"rehearse-gpu: the slice left other files in OUT than its archive, log and compile cache: "
+    # OUT holds the archive, the log and the CUDA tests' log, and torch.compile's cache where it was small
+    # enough to come back
+    if {p.name for p in out.iterdir()} - {"compile-cache.tar.gz"} != {"slice-results.tar.gz", "slice.log",
+                                                                      "test_cuda.log"}:
+        sys.exit(f"rehearse-gpu: the slice left other files in OUT than its archive, logs and compile cache: "
                  f"{sorted(out.iterdir())}")
+    if "skipped" not in (out / "test_cuda.log").read_text():  # no CUDA here: every CUDA test skips
+        sys.exit(f"rehearse-gpu: tests/test_cuda.py did not run after the slice: {out / 'test_cuda.log'}")
     # What an allocation runs in the time its slice leaves: the speed goals' check, at tiny sizes, on the node
     goals = run(["bash", "benchmarks/gpu_checks.sh", "goals", out], node,
                 {**node_env(standin, work / "tmp", deadline), "SMOKE": "1"}, check=False)

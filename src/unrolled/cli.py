@@ -168,8 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "slices", "the config's training jobs cut into slices of one short GPU allocation each "
              "(its `slices.minutes`), in order, with their state", "slices:command", CONFIGFILE,
              _arg("--targets", metavar="N", help="print slice N's target files (N from 1, or 'next')"),
-             _arg("--jobs", metavar="N", help="print slice N's jobs: minutes, name and targets, a line each"),
-             keywords=("configfiles", "targets", "jobs_of"), configfiles="configfile", jobs_of="jobs")
+             _arg("--jobs", metavar="N",
+                  help="print slice N's jobs: minutes, its stage's, name and targets, a line each"),
+             _arg("--needs", metavar="N", help="print the paths a machine without internet needs for slice N's data "
+                  "(exit 2 naming a source that is not here)"),
+             keywords=("configfiles", "targets", "jobs_of", "needs_of"), configfiles="configfile", jobs_of="jobs",
+             needs_of="needs")
     _command(sub, "check", "does a finished run reproduce the published reference? Every paired difference: "
              "Welch's test of the gap (Holm over all), the same sign where the reference is significant, none "
              "missing (exit 2 if not)", "check:command",

@@ -32,6 +32,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 RAW, PREPARED, EXTERNAL, RESULTS, LOGS = "data/raw", "data/prepared", "data/external", "results", "logs"
+# Sources whose exact file the repository holds (the fetch checks it against the pinned sha256): a machine
+# without the internet places it in EXTERNAL (tools/gpu-slice.sh) instead of having it carried.
+REPOSITORY_COPIES = {"tinyshakespeare": ("input.txt", "tests/fixtures/tinyshakespeare/input.txt.gz")}
+
+
+def repository_copy(source: str) -> str | None:
+    """The repository's gzipped copy of a source's file, where it holds one."""
+    return REPOSITORY_COPIES[source][1] if source in REPOSITORY_COPIES else None
+
+
+def print_repository_copies() -> None:
+    """For tools/gpu-slice.sh: each copy as 'where it is placed<TAB>the repository's gzipped copy', a line each."""
+    for source, (name, copy) in REPOSITORY_COPIES.items():
+        print(f"{EXTERNAL}/{source}/{name}\t{copy}")
 META, PROVENANCE = "meta.json", "SOURCE.json"  # a prepared data set's description; a fetched source's
 METRICS, HISTORY, CHECKPOINT, ICL = "metrics.json", "history.csv", "ckpt.pt", "icl.json"
 SUMMARY, SUMMARY_CSV, ZEROSHOT_SUMMARY = "summary.json", "summary.csv", "zeroshot.json"  # an experiment's

@@ -172,6 +172,21 @@ def data_missing(config: dict, dataset: str, local_only: bool = False) -> str | 
     return "; ".join(missing) or None
 
 
+def offline_copy(config: dict, src: str) -> str | None:
+    """Where source `src` is on this machine for a build without the internet: data/raw/<src> once fetched;
+    else a url source's data/external/<src>/ with its files placed there, or a local source's path; None
+    where it is nowhere here."""
+    spec = config["sources"][src]
+    if Path(raw_dir(src), PROVENANCE).exists():
+        return raw_dir(src)
+    if spec["kind"] == "url":
+        names = list(spec["files"]) if "base_url" in spec else [spec.get("filename") or Path(spec["url"]).name]
+        return f"{EXTERNAL}/{src}" if all(Path(EXTERNAL, src, name).is_file() for name in names) else None
+    if spec["kind"] == "local":
+        return spec["path"] if Path(spec["path"]).expanduser().exists() else None
+    return None
+
+
 def finished_seeds(name: str, spec: dict, config: dict) -> dict[str, list[int]]:
     """Each arm's seeds that have finished training and their evaluations."""
     runs = runs_root(config.get("results", RESULTS))

@@ -25,6 +25,7 @@ import statistics
 from pathlib import Path
 
 from unrolled import atomic, layout, plan, registry
+from unrolled.stats import VERDICT_MIN_N
 
 
 def stages(config: dict) -> list[tuple[str, list[str]]]:
@@ -95,6 +96,13 @@ def _evaluations(name: str, spec: dict, config: dict, arm: str, seed: int) -> li
     return icl + [("zeroshot", f"{name}/{arm}/seed{seed}/{b}") for b in spec.get("zeroshot", [])]
 
 
+def _evaluation_waves(kinds: list[str], size: int, at_once: int) -> int:
+    """How many evaluation jobs' times a job of `size` seeds waits for: ICL errors run on the CPU,
+    `at_once` side by side (workflow/rules/icl.smk); a zero-shot job holds the GPU, one at a time."""
+    icl = -(-size // at_once) if "icl" in kinds else 0
+    return icl + size * sum(kind == "zeroshot" for kind in kinds)
+
+
 def _settings(config: dict) -> dict:
     """The config's `slices` settings, with the MFU and peak FLOP/s assumed where it sets none (plan.py's)."""
     return {"mfu": plan.SLICE_MFU, "peak_tflops": plan.H100_BF16_FLOPS / 1e12, **config["slices"]}
@@ -107,7 +115,8 @@ def job_minutes(config: dict, name: str, arm: str, size: int, measure: dict) -> 
     mfu = got.get("mfu", settings["mfu"])
     training = plan.job_cost(config, name, arm, size)["flops_per_job"] / (settings["peak_tflops"] * 1e12 * mfu) / 60
     startup = got.get("startup_minutes", settings["job_overhead_minutes"])
-    evaluation = size * len(_evaluations(name, spec, config, arm, 0)) * got.get(
+    kinds = [kind for kind, _ in _evaluations(name, spec, config, arm, 0)]
+    evaluation = _evaluation_waves(kinds, size, settings["evaluations_at_once"]) * got.get(
         "evaluation_minutes", settings["evaluation_minutes"])
     return {"minutes": startup + training + evaluation, "measured": sorted(got)}
 
@@ -132,6 +141,8 @@ def jobs(config: dict) -> list[list[dict]]:
                 targets = [layout.run_file(name, arm, s, f, runs) for s in group
                            for f in [layout.METRICS, *evaluations]]
                 stage.append({"experiment": name, "arm": arm, "seeds": group, **cost[key], "targets": targets})
+            for i, job in enumerate(stage):  # what must fit before the job starts: it and the stage's rest
+                job["stage_minutes"] = sum(j["minutes"] for j in stage[i:])
             out.append(stage)
     return out
 
@@ -171,6 +182,65 @@ def unpaired(config: dict, packed: list[list[dict]] | None = None) -> list[str]:
     return out
 
 
+def comparisons(spec: dict) -> list[tuple[str, str]]:
+    """An experiment's comparisons, the table's rows: each arm against the baseline, then its pairs."""
+    base = spec["baseline"]
+    return [(arm, base) for arm in spec["arms"] if arm != base] + [tuple(pair) for pair in spec.get("pairs", [])]
+
+
+def verdicts(config: dict, packed: list[list[dict]] | None = None) -> list[list[str]]:
+    """Per slice, the comparisons that reach VERDICT_MIN_N paired seeds once it and every slice before it
+    have finished: the verdicts that slice publishes."""
+    packed = slices(config) if packed is None else packed
+    finished = {name: {arm: set() for arm in spec["arms"]} for name, spec in config["experiments"].items()}
+    published, out = set(), []
+    for chosen in packed:
+        for job in chosen:
+            finished[job["experiment"]][job["arm"]] |= set(job["seeds"])
+        new = []
+        for name in dict.fromkeys(job["experiment"] for job in chosen):
+            rows = []
+            for arm, other in comparisons(config["experiments"][name]):
+                paired = len(finished[name][arm] & finished[name][other])
+                if paired >= VERDICT_MIN_N and (name, arm, other) not in published:
+                    published.add((name, arm, other))
+                    rows.append(f"{arm} - {other} ({paired})")
+            if rows:
+                new.append(f"{name}: {', '.join(rows)}")
+        out.append(new)
+    return out
+
+
+def needs(config: dict, chosen: list[dict]) -> tuple[list[str], list[str]]:
+    """What a machine without the internet needs to build the slice's data (its experiments' data sets and
+    zero-shot benchmarks): (the paths here that hold their sources, to carry; the sources that are nowhere
+    here). A source the repository holds a copy of (layout.REPOSITORY_COPIES: tools/gpu-slice.sh places it)
+    is needed from nowhere."""
+    specs = [config["experiments"][job["experiment"]] for job in chosen]
+    datasets = sorted({spec["dataset"] for spec in specs} | {b for spec in specs for b in spec.get("zeroshot", [])})
+    sources = sorted({src for ds in datasets for src in config["datasets"][ds]["sources"].values()})
+    carry, missing = [], []
+    for src in sources:
+        path = registry.offline_copy(config, src)
+        if path:
+            carry.append(path)
+        elif not (layout.repository_copy(src) and Path(layout.repository_copy(src)).exists()):
+            missing.append(src)
+    return carry, missing
+
+
+def offline_check(config: dict, which: str) -> str:
+    """`slices --needs`: the paths to carry for slice `which` (one a line, after a comment naming the slice),
+    or a ValueError naming each source that is not here (it must be fetched, with the internet, first)."""
+    number, chosen = pick(config, which)
+    carry, missing = needs(config, chosen)
+    if missing:
+        raise ValueError(f"slice {number} builds its data from {', '.join(missing)}, not here: carry "
+                         f"{' '.join(layout.raw_dir(m) for m in missing)}, fetched where there is internet "
+                         f"(snakemake {' '.join(layout.raw_dir(m) + '/' + layout.PROVENANCE for m in missing)})")
+    return f"# slice {number}: {', '.join(_job_name(j) for j in chosen)}\n" + "".join(f"{p}\n" for p in carry)
+
+
 def done(slice_jobs: list[dict]) -> bool:
     return all(Path(t).exists() for job in slice_jobs for t in job["targets"])
 
@@ -197,17 +267,20 @@ def markdown(config: dict) -> str:
     settings = _settings(config)
     packed = slices(config)
     measured_in = sorted({j["experiment"] for s in packed for j in s if j["measured"]})
-    lines = [f"{len(packed)} slices of at most {settings['minutes']:g} minutes; `make reproduce-gpu SLICE=n` runs "
-             "one, `SLICE=next` the first not finished. Each job's minutes: start-up, training and evaluation at "
-             f"an MFU, measured from finished jobs ({', '.join(measured_in) or 'none yet'}), else assumed "
-             f"(MFU {settings['mfu']:g} of {settings['peak_tflops']:g} TFLOP/s, {settings['job_overhead_minutes']:g} "
-             f"min start-up a job, {settings['evaluation_minutes']:g} min an evaluation).", "",
-             "| slice | minutes | jobs (experiment/arm/seeds) | state |", "|---:|---:|---|---|"]
-    for number, s in enumerate(packed, 1):
+    lines = [f"The tier needs {len(packed)} allocations: {len(packed)} slices of at most {settings['minutes']:g} "
+             "minutes, one an allocation; `make reproduce-gpu SLICE=n` runs one, `SLICE=next` the first not "
+             "finished. Each job's minutes: start-up, training and evaluation at an MFU, measured from finished "
+             f"jobs ({', '.join(measured_in) or 'none yet'}), else assumed (MFU {settings['mfu']:g} of "
+             f"{settings['peak_tflops']:g} TFLOP/s, {settings['job_overhead_minutes']:g} min start-up a job, "
+             f"{settings['evaluation_minutes']:g} min an evaluation, {settings['evaluations_at_once']} ICL "
+             f"evaluations at once). A slice publishes the comparisons that reach {VERDICT_MIN_N} paired seeds "
+             "with it (paired seeds in brackets).", "",
+             "| slice | minutes | jobs (experiment/arm/seeds) | publishes | state |", "|---:|---:|---|---|---|"]
+    for number, (s, new) in enumerate(zip(packed, verdicts(config, packed)), 1):
         minutes = sum(j["minutes"] for j in s)
         over = " (over: one job longer than a slice)" if minutes > settings["minutes"] else ""
         lines.append(f"| {number} | {minutes:.1f}{over} | {', '.join(_job_name(j) for j in s)} | "
-                     f"{'done' if done(s) else 'to do'} |")
+                     f"{'; '.join(new) or 'no verdict'} | {'done' if done(s) else 'to do'} |")
     total = sum(j["minutes"] for s in packed for j in s)
     lines += ["", f"Total: {total:.0f} minutes ({total / 60:.1f} GPU-hours) estimated."]
     unpublished = unpaired(config, packed)
@@ -217,12 +290,16 @@ def markdown(config: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: str | None = None) -> str:
+def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: str | None = None,
+            needs_of: str | None = None) -> str:
     """`python -m unrolled slices`: the table; slice `targets`'s target files (one a line); or `jobs_of`'s
-    jobs, a line each: estimated minutes, name, then its target files, tab-separated (tools/gpu-slice.sh)."""
+    jobs, a line each, tab-separated (tools/gpu-slice.sh): the job's estimated minutes, those of it and the
+    rest of its stage (a stage starts only if all of it fits), its name, then its target files."""
     import logging
 
     config = registry.load_config(configfiles)
+    if needs_of:
+        return offline_check(config, needs_of)
     if not (targets or jobs_of):
         return markdown(config)
     number, chosen = pick(config, targets or jobs_of)
@@ -230,5 +307,6 @@ def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: 
         raise ValueError(f"slice {number} has no targets")
     logging.info("slice %d: %s", number, ", ".join(_job_name(j) for j in chosen))
     if jobs_of:
-        return "".join(f"{job['minutes']:.2f}\t{_job_name(job)}\t{' '.join(job['targets'])}\n" for job in chosen)
+        return "".join(f"{job['minutes']:.2f}\t{job['stage_minutes']:.2f}\t{_job_name(job)}\t"
+                       f"{' '.join(job['targets'])}\n" for job in chosen)
     return "\n".join(t for job in chosen for t in job["targets"]) + "\n"
