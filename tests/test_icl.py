@@ -4,6 +4,7 @@ reaches the noise floor), the regression model's causality, and a few real train
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,50 @@ def test_a_few_real_training_steps_and_the_icl_evaluation(regression_data, tmp_p
     with torch.no_grad():
         _, mse = model(test["xs"], test["ys"])
     assert np.mean(result["error"]) == pytest.approx(mse.item() / 2, rel=1e-4)
+
+
+@pytest.mark.parametrize("configfile", ["config/gpu.yaml", "config/paper.yaml"])
+def test_the_icl_runs_train_with_garg_et_als_optimiser_and_init(configfile, monkeypatch):
+    """Garg et al.'s train.py: Adam with torch's default betas (0.9, 0.999), no warm-up, a constant lr, no
+    weight decay, no clipping; read-in and read-out at PyTorch's default init. Every ICL arm of both configs."""
+    from conftest import REPO
+
+    from unrolled import registry
+    from unrolled.config import TrainConfig, run_config
+
+    monkeypatch.chdir(REPO)
+    config = registry.load_config([configfile])
+    icl_experiments = [n for n, s in config["experiments"].items() if registry.is_icl(s, config)]
+    assert len(icl_experiments) == 2
+    for name in icl_experiments:
+        for arm in config["experiments"][name]["arms"]:
+            run = run_config(config["experiments"][name], arm)
+            train, model = TrainConfig(**run["train"]), ModelConfig(**run["model"], task="regression", n_dims=20)
+            assert (train.beta1, train.beta2, train.warmup_iters, train.lr_schedule) == (0.9, 0.999, 0, "constant")
+            assert (train.weight_decay, train.grad_clip, model.init) == (0.0, 0.0, "gpt2_torch_io"), (name, arm)
+
+
+def test_an_arm_whose_error_is_within_5_percent_of_predicting_zero_is_marked_on_its_plateau(regression_data,
+                                                                                              tmp_path):
+    """Predicting 0 scores 1 + the noise floor (0.1^2 / 2 here); an arm at 0.96 of that over the prompt has
+    not left its plateau, one at 0.94 has; the table marks the first only."""
+    from unrolled import table
+    from unrolled.layout import ICL, run_file
+
+    zero = 1 + 0.1 ** 2 / 2
+    files = []
+    for arm, level in (("learned", 0.94), ("stuck", 0.96)):
+        for seed in (0, 1):
+            path = Path(run_file("e", arm, seed, ICL, tmp_path))
+            path.parent.mkdir(parents=True)
+            error = [level * zero + (0.01 if k % 2 else -0.01) for k in range(6)]  # mean over k: level * zero
+            path.write_text(json.dumps({"error": error}))
+            files.append(path)
+    summary = icl.summarize("e", {"arms": {"learned": {}, "stuck": {}}, "seeds": [0, 1]}, files, regression_data)
+    assert summary["zero_predictor"] == pytest.approx(zero)
+    assert summary["arms"]["learned"]["prompt_error"] == pytest.approx(0.94 * zero)
+    assert [summary["arms"][a]["on_plateau"] for a in ("learned", "stuck")] == [False, True]
+    lines = table._icl_section("icl", {"title": "ICL", "setup": "x"}, ["e"], {"icl": {"e": summary}})
+    assert any(line.startswith("| stuck ‡ |") for line in lines)
+    assert any(line.startswith("| learned |") for line in lines)
+    assert any("Still on the initial plateau:** `stuck`" in line for line in lines)

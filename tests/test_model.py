@@ -239,6 +239,28 @@ def test_torch_init_is_paper_1s_vit_init():
             assert p.abs().max().item() > 0 and not gpt2.get_parameter(name).any()
 
 
+def test_gpt2_torch_io_init_is_garg_et_als_read_in_and_read_out():
+    """init: gpt2_torch_io (Garg et al.'s ICL model: nn.Linear read-in and read-out around GPT-2) keeps
+    PyTorch's defaults for those two layers and draws GPT-2's N(0, 0.02) inside; only for regression."""
+    cfg = dict(task="regression", n_dims=20, block_size=80, n_layer=2, n_head=4, n_embd=256, bias=True)
+    torch.manual_seed(0)
+    garg = Transformer(ModelConfig(**cfg, init="gpt2_torch_io"))
+    torch.manual_seed(0)
+    gpt2 = Transformer(ModelConfig(**cfg))
+    for layer in ("read_in", "head"):
+        weight, bias = garg.get_submodule(layer).weight, garg.get_submodule(layer).bias
+        bound = 1 / math.sqrt(weight.shape[1])
+        assert weight.abs().max().item() <= bound and bias.abs().max().item() <= bound
+        assert weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1), layer
+        assert bias.abs().max().item() > 0 and not gpt2.get_submodule(layer).bias.any()
+        assert gpt2.get_submodule(layer).weight.std().item() < 0.021
+    for name, p in garg.named_parameters():
+        if name.startswith("blocks.") and name.endswith("qkv.weight"):
+            assert p.std().item() == pytest.approx(0.02, rel=0.05), name
+    with pytest.raises(ValueError, match="gpt2_torch_io' is for task regression"):
+        ModelConfig(task="lm", init="gpt2_torch_io")
+
+
 def test_decay_all_puts_every_parameter_in_one_decayed_group():
     model = _model("vit", {"identity": "learned"}, bias=True)
     groups = model.optimizer_groups(0.01, decay="all")

@@ -104,6 +104,9 @@ def evaluate_run(run_dir: str | Path, data_folder: str | Path) -> dict:
             | provenance.evaluation(run_dir, "cpu"))
 
 
+PLATEAU = 0.05  # an arm within this fraction of the zero predictor's error is still on its initial plateau
+
+
 def summarize(experiment: str, spec: dict, files: list[str | Path], data_folder: str | Path) -> dict:
     """Per arm and k: mean error over seeds with a 95% t-interval (`files`: every run's icl.json); the
     baselines on the same prompts."""
@@ -117,10 +120,16 @@ def summarize(experiment: str, spec: dict, files: list[str | Path], data_folder:
                      "min": curves.min(0).tolist(), "max": curves.max(0).tolist(), "seeds": sorted(by_seed)}
     baselines = {name: [None if np.isnan(v) else float(v) for v in values]
                  for name, values in baseline_errors(load_prompts(data_folder, "test"), meta).items()}
-    d = meta["n_dims"]
+    d, noise_floor = meta["n_dims"], meta["noise_std"] ** 2 / signal_variance(meta)
+    # Predicting 0 scores 1 + the noise floor at every k. An arm whose error over the whole prompt is within
+    # PLATEAU of that has not left the initial plateau: it has learned next to nothing in context yet.
+    zero = 1 + noise_floor
+    for a in arms.values():
+        a["prompt_error"] = float(np.mean(a["mean"]))
+        a["on_plateau"] = a["prompt_error"] >= (1 - PLATEAU) * zero
     return {"experiment": experiment, "n_dims": d, "n_points": n_points, "sparsity": meta["sparsity"],
-            "noise_std": meta["noise_std"], "noise_floor": meta["noise_std"] ** 2 / signal_variance(meta),
-            "n_examples": list(range(n_points)), "arms": arms, "baselines": baselines,
+            "noise_std": meta["noise_std"], "noise_floor": noise_floor, "zero_predictor": zero,
+            "plateau": PLATEAU, "n_examples": list(range(n_points)), "arms": arms, "baselines": baselines,
             "table_k": table_k(d, n_points)}
 
 

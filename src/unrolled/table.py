@@ -308,12 +308,18 @@ def _icl_section(claim_id, claim, experiments, read: dict) -> list[str]:
                   "", "| model / estimator | " + " | ".join(f"k = {k}" for k in ks) + " |",
                   "|---" * (len(ks) + 1) + "|"]
         for arm, a in r["arms"].items():
-            lines.append(f"| {arm} | " + " | ".join(
+            lines.append(f"| {arm}{' ‡' if a.get('on_plateau') else ''} | " + " | ".join(
                 f"{_fmt(a['mean'][k], 3)} [{_fmt(a['ci95'][k][0], 3)}, {_fmt(a['ci95'][k][1], 3)}]" for k in ks) + " |")
         for base in ("least_squares", "optimal", "lasso"):
             if base in r["baselines"]:
                 lines.append(f"| *{base.replace('_', ' ')}* | " + " | ".join(
                     _fmt(r["baselines"][base][k], 3) for k in ks) + " |")
+        plateau = [arm for arm, a in r["arms"].items() if a.get("on_plateau")]
+        if plateau:
+            lines += ["", f"‡ **Still on the initial plateau:** {', '.join(f'`{a}`' for a in plateau)}: the error over "
+                      f"the whole prompt is within {r['plateau']:.0%} of the zero predictor's "
+                      f"({_fmt(r['zero_predictor'], 3)}), so these arms have learned next to nothing in context yet; "
+                      "their differences say nothing about in-context learning."]
         lines += ["", "Least squares interpolates the noise when k is near d: its expected error is unbounded "
                   "there, so its sample mean at k = d is large and erratic.", ""]
     return lines

@@ -12,7 +12,9 @@
                (models/chunked_loss.py), so a large vocabulary's logits never exist whole
     init       "gpt2": N(0, 0.02) weights, residual projections scaled by the number of branches (nanoGPT);
                "torch": PyTorch's own defaults (Linear and Conv2d Kaiming-uniform, Embedding N(0, 1)) and
-               the ViT's position and CLS embeddings N(0, 1), as paper 1's ViT code (its imagenet.py)
+               the ViT's position and CLS embeddings N(0, 1), as paper 1's ViT code (its imagenet.py);
+               "gpt2_torch_io": regression: "gpt2" inside, PyTorch's defaults for the read-in and read-out
+               layers, as Garg et al.'s code (two nn.Linear around a Hugging Face GPT-2)
     task       "lm": causal, token + learned positions, tied head;
                "vit": conv patches + LayerNorm, CLS token, learned positions, no mask;
                "regression": in-context regression (Garg et al. 2022): the prompt x1, y1, ..., xk, yk
@@ -41,7 +43,7 @@ CHOICES = {
     "mssa_output": ("learned", "tied"),
     "identity": ("none", "subtract", "learned", "exclusive"),
     "mlp": ("gelu", "none"),
-    "init": ("gpt2", "torch"),
+    "init": ("gpt2", "torch", "gpt2_torch_io"),
 }
 
 
@@ -82,6 +84,8 @@ class ModelConfig:
             raise ValueError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
         if self.loss_chunk < 0 or (self.loss_chunk and self.task != "lm"):
             raise ValueError(f"model.loss_chunk: {self.loss_chunk} must be 0, or a positive row count for task lm")
+        if self.init == "gpt2_torch_io" and self.task != "regression":
+            raise ValueError("model.init: 'gpt2_torch_io' is for task regression (its read-in and read-out)")
         if self.task == "vit" and self.image_size % self.patch_size:
             raise ValueError(f"model.image_size ({self.image_size}) must be a multiple of model.patch_size")
 
@@ -206,6 +210,9 @@ class Transformer(nn.Module):
         if cfg.task == "vit":
             nn.init.normal_(self.pos_emb, std=0.02)
             nn.init.normal_(self.cls_token, std=0.02)
+        if cfg.init == "gpt2_torch_io":  # Garg et al.'s read-in and read-out sit outside GPT-2's own init
+            self.read_in.reset_parameters()
+            self.head.reset_parameters()
 
     @staticmethod
     def _init_weights(module):
