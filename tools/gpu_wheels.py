@@ -12,9 +12,10 @@ tested ones): packages the node's image has (tools/gpu-node/packages.txt, its pa
 and so is PuLP (16 MB of solver binaries: the gpu profile schedules greedily, and Snakemake imports PuLP
 only for its ILP scheduler). A package with a wheel for the node is pinned by that wheel; one published only
 as an sdist (pure Python) by its sdist, built into a wheel here after its hash is checked. Each wheel's
-sha256 goes to SHA256SUMS beside them, which the node checks before it installs. `--check` reads every
-carried wheel's own requirements (markers evaluated for `--python`) and fails, naming them, where one is
-neither carried nor on the node's list. A Python with no lock file (only a stand-in node here can ask for
+sha256 goes to SHA256SUMS beside them, which the node checks before it installs. `--check` stands in for
+installing them into the node's Python 3.12, which no package registry this project reaches offers: it
+fails, naming them, on a wheel whose tags or Requires-Python that Python would refuse, and on a wheel's own
+requirement (markers evaluated for `--python`) that is neither carried nor on the node's list. A Python with no lock file (only a stand-in node here can ask for
 one) is fetched unpinned, from the same closure, with a warning.
 """
 
@@ -176,12 +177,46 @@ def wheel_requirements(wheel: Path) -> tuple[str, list[str]]:
     return normalize(meta["Name"]), meta.get_all("Requires-Dist") or []
 
 
+def node_tags(python: str) -> set:
+    """The wheel tags a node's CPython `python` on x86_64 Linux installs, up to the newest manylinux the fetch
+    asks for (PLATFORMS)."""
+    from packaging import tags
+
+    version = tuple(int(n) for n in python.split(".")[:2])
+    newest = max(int(p.split("_")[2]) for p in PLATFORMS if p.startswith("manylinux_2_"))
+    platforms = [f"manylinux_2_{m}_x86_64" for m in range(newest, 4, -1)] + [
+        "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
+    interpreter = f"cp{version[0]}{version[1]}"
+    return set(tags.cpython_tags(version, abis=[interpreter, "abi3", "none"], platforms=platforms)) | set(
+        tags.compatible_tags(version, interpreter, platforms))
+
+
+def installable(wheel: Path, python: str, tags: set | None = None) -> list[str]:
+    """Why the node's Python `python` would refuse a wheel (its tags, its Requires-Python), or nothing: what
+    pip checks before it installs, checked without that Python."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import parse_wheel_filename
+
+    tags = node_tags(python) if tags is None else tags
+    problems = []
+    if not set(parse_wheel_filename(wheel.name)[3]) & tags:
+        problems.append(f"{wheel.name}: no tag for CPython {python} on x86_64 Linux")
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        requires_python = Parser().parsestr(zf.read(name).decode()).get("Requires-Python")
+    if requires_python and python not in SpecifierSet(requires_python):
+        problems.append(f"{wheel.name}: Requires-Python {requires_python} excludes {python}")
+    return problems
+
+
 def check(folder: Path, python: str = "3.12", on_node: set[str] | None = None) -> list[str]:
-    """What the carried wheels need that is neither carried nor on the node: 'wheel needs name' lines."""
+    """What keeps the carried wheels from installing and running on the node's Python: a wheel it would refuse
+    (`installable`), and what a wheel needs that is neither carried nor on the node ('wheel needs name')."""
     on_node = node_packages() if on_node is None else on_node
     wheels = {w: wheel_requirements(w) for w in sorted(folder.glob("*.whl"))}
     carried = {name for name, _ in wheels.values()}
-    missing = []
+    tags = node_tags(python)
+    missing = [problem for wheel in wheels for problem in installable(wheel, python, tags)]
     for wheel, (_, requires) in wheels.items():
         for req in requires:
             if _wanted(req, python) and _name(req) not in carried | on_node | NOT_NEEDED:
