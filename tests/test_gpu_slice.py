@@ -192,10 +192,11 @@ def test_the_tuned_choice_is_the_best_of_its_own_arms_and_flags_the_grid_edge(tm
     assert run_configs.tuned_run(run, None) is run  # an arm not tuned
 
 
-def _wheel(folder, name, requires=(), version="1.0"):
-    path = folder / f"{name}-{version}-py3-none-any.whl"
+def _wheel(folder, name, requires=(), version="1.0", tag="py3-none-any", requires_python=None):
+    path = folder / f"{name}-{version}-{tag}.whl"
     with zipfile.ZipFile(path, "w") as zf:
         body = "".join(f"Requires-Dist: {r}\n" for r in requires)
+        body += f"Requires-Python: {requires_python}\n" if requires_python else ""
         zf.writestr(f"{name}-{version}.dist-info/METADATA",
                     f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{body}")
     return path
@@ -211,6 +212,29 @@ def test_the_wheel_closure_check_names_what_neither_the_wheels_nor_the_node_have
     assert gpu_wheels.check(tmp_path, "3.10", node) == ["snakemake-1.0-py3-none-any.whl needs tomli"]
     platformdirs.unlink()
     assert gpu_wheels.check(tmp_path, "3.12", node) == ["snakemake-1.0-py3-none-any.whl needs platformdirs"]
+
+
+def test_the_wheel_check_names_a_wheel_the_nodes_python_would_refuse(tmp_path):
+    """Tags and Requires-Python checked as pip on the node's CPython 3.12 (x86_64 Linux) would, without it."""
+    node = gpu_wheels.node_packages()
+    _wheel(tmp_path, "snakemake")
+    _wheel(tmp_path, "rpds_py", tag="cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64")
+    _wheel(tmp_path, "greenlet", tag="cp312-cp312-manylinux_2_24_x86_64.manylinux_2_28_x86_64")
+    assert gpu_wheels.check(tmp_path, "3.12", node) == []
+    _wheel(tmp_path, "pydantic_core", tag="cp311-cp311-manylinux_2_17_x86_64")
+    _wheel(tmp_path, "yte", requires_python=">=3.13")
+    _wheel(tmp_path, "sqlalchemy", tag="cp312-cp312-macosx_11_0_arm64")
+    assert gpu_wheels.check(tmp_path, "3.12", node) == [
+        "pydantic_core-1.0-cp311-cp311-manylinux_2_17_x86_64.whl: no tag for CPython 3.12 on x86_64 Linux",
+        "sqlalchemy-1.0-cp312-cp312-macosx_11_0_arm64.whl: no tag for CPython 3.12 on x86_64 Linux",
+        "yte-1.0-py3-none-any.whl: Requires-Python >=3.13 excludes 3.12"]
+    # The pinned set for the node: every file's tags install on 3.12 (the rehearsal checks their metadata)
+    tags = gpu_wheels.node_tags("3.12")
+    from packaging.utils import parse_wheel_filename
+
+    for row in gpu_wheels.read_lock("3.12"):
+        if row["file"].endswith(".whl"):
+            assert set(parse_wheel_filename(row["file"])[3]) & tags, row["file"]
 
 
 def test_the_node_wheels_are_pinned_to_the_tested_snakemake():
@@ -316,6 +340,16 @@ def test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node(tmp_path)
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "published p1_tinyshakespeare: a_minus_i - vanilla (n = 2)" in proc.stdout
+    # Before any job: a path SLICE_NEEDS lists and a source not carried (exit 2, each named), a stage that
+    # does not fit although its first job would (exit 3); the refusals' archives hold no run (rehearse_gpu)
+    for refused in ("(SLICE_NEEDS, exit 2): [gpu-slice 0 s] SLICE_NEEDS lists data/raw/mnist5k",
+                    "(source, exit 2)", "carry data/raw/mnist5k", "(stage, exit 3)",
+                    "and the rest of its stage need about 120 s"):
+        assert refused in proc.stdout
+    assert "placed data/external/tinyshakespeare/input.txt from tests/fixtures/" in proc.stdout + (
+        tmp_path / "rehearsal" / "out-SLICE_NEEDS" / "slice.log").read_text()
+    # the CUDA tests ran after the slice, into OUT (skipped without CUDA)
+    assert re.search(r"\d+ skipped", (tmp_path / "rehearsal" / "out" / "test_cuda.log").read_text())
     assert rehearse_gpu.published(tmp_path / "rehearsal" / "here") == {
         "p1_tinyshakespeare": ["a_minus_i - vanilla (n = 2)"]}
     here = tmp_path / "rehearsal" / "here"

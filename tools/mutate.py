@@ -388,6 +388,54 @@ MUTATIONS = {
         "order[:per_class]",
         ["tests/test_regime.py::test_an_image_subset_is_balanced_seeded_and_leaves_validation_alone"],
     ),
+    "verdict at five seeds": (
+        "src/unrolled/slices.py",
+        "                if paired >= VERDICT_MIN_N and (name, arm, other) not in published:",
+        "                if paired >= VERDICT_MIN_N - 1 and (name, arm, other) not in published:",
+        ["tests/test_gpu_slice.py::test_a_slice_publishes_the_comparisons_that_reach_six_paired_seeds_with_it"],
+    ),
+    "ICL evaluations one at a time": (
+        "src/unrolled/slices.py",
+        "    icl = -(-size // at_once) if \"icl\" in kinds else 0",
+        "    icl = size if \"icl\" in kinds else 0",
+        ["tests/test_gpu_slice.py::test_cpu_evaluations_run_side_by_side_and_zero_shot_ones_one_at_a_time"],
+    ),
+    "packaged sources need no carrying": (
+        "src/unrolled/registry.py",
+        "    if Path(raw_dir(src), PROVENANCE).exists():\n        return raw_dir(src)",
+        "    if Path(raw_dir(src), PROVENANCE).exists() or spec[\"kind\"] == \"pypi\":\n        return raw_dir(src)",
+        ["tests/test_gpu_slice.py::test_a_slice_needs_the_sources_of_its_data_carried_by_name"],
+    ),
+    "stage fit by its first job": (
+        "tools/gpu-slice.sh",
+        "  if ((stage_need > left)); then",
+        "  if ((need > left)); then",
+        ["tests/test_gpu_slice.py::test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node"],
+    ),
+    "SLICE_NEEDS not read": (
+        "tools/gpu-slice.sh",
+        "if [ -f SLICE_NEEDS ]; then",
+        "if false; then",
+        ["tests/test_gpu_slice.py::test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node"],
+    ),
+    "wheel tags unchecked": (
+        "tools/gpu_wheels.py",
+        "    if not set(parse_wheel_filename(wheel.name)[3]) & tags:",
+        "    if False:",
+        ["tests/test_gpu_slice.py::test_the_wheel_check_names_a_wheel_the_nodes_python_would_refuse"],
+    ),
+    "ICL read-in at GPT-2's init": (
+        "src/unrolled/models/transformer.py",
+        "            self.read_in.reset_parameters()",
+        "            pass",
+        ["tests/test_model.py::test_gpt2_torch_io_init_is_garg_et_als_read_in_and_read_out"],
+    ),
+    "ICL plateau never marked": (
+        "src/unrolled/icl.py",
+        "        a[\"on_plateau\"] = a[\"prompt_error\"] >= (1 - PLATEAU) * zero",
+        "        a[\"on_plateau\"] = a[\"prompt_error\"] >= zero",
+        ["tests/test_icl.py::test_an_arm_whose_error_is_within_5_percent_of_predicting_zero_is_marked_on_its_plateau"],
+    ),
 }
 
 

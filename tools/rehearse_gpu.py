@@ -47,7 +47,7 @@ TINYSHAKESPEARE = REPO / "tests" / "fixtures" / "tinyshakespeare" / "input.txt.g
 
 def smoke_copy(tier: dict, slow: str | None = None, slow_steps: int = 400) -> dict:
     """config/gpu.yaml at smoke size: tiny models, a few steps, 2 seeds in groups of 2; the packaged MNIST
-    digits for the Fashion-MNIST stand-in; small ICL prompts; 2.5-minute slices of 1-minute jobs (6-second
+    digits for the Fashion-MNIST stand-in; small ICL prompts; 3.5-minute slices of 1-minute jobs (6-second
     evaluations). The experiment `slow` trains `slow_steps` steps, long enough to be cut off mid-run."""
     tier = copy.deepcopy(tier)
     for name, spec in tier["experiments"].items():
@@ -71,7 +71,7 @@ def smoke_copy(tier: dict, slow: str | None = None, slow_steps: int = 400) -> di
         "icl_garg_dense": {"n_dims": 3, "n_points": 5, "eval_prompts": 16},
         "icl_garg_sparse": {"n_dims": 3, "n_points": 5, "sparsity": 1, "eval_prompts": 16},
         "shakespeare_cloze": {"questions": 6}}
-    tier["slices"] = {**tier.get("slices", {}), "minutes": 2.5, "job_overhead_minutes": 1, "evaluation_minutes": 0.1}
+    tier["slices"] = {**tier.get("slices", {}), "minutes": 3.5, "job_overhead_minutes": 1, "evaluation_minutes": 0.1}
     tier["train_threads"] = 1
     return tier
 
