@@ -91,11 +91,11 @@ def test_job_minutes_come_from_measured_jobs_where_there_are_some(tmp_path, flop
 
 
 def test_a_slice_publishes_the_comparisons_that_reach_six_paired_seeds_with_it(tmp_path, flops):
-    config = _config(tmp_path, order=[{"experiment": "e", "arms": ["a", "b"]}], seeds=6, ensemble=3,
+    config = _config(tmp_path, order=[{"experiment": "e", "arms": ["a", "b"]}], seeds=7, ensemble=5,
                      pairs=[["c", "b"]])
-    config["slices"]["minutes"] = 100  # a stage a slice: a and b (seeds 0-2), a and b (3-5), c, c
+    # a job a slice: a and b (seeds 0-4: 5 paired, no verdict yet), a and b (5-6), c (0-4), c (5-6)
     packed = [[job] for stage in slices.jobs(config) for job in stage]
-    assert slices.verdicts(config, packed) == [[], [], [], ["e: b - a (6)"], [], ["e: c - a (6), c - b (6)"]]
+    assert slices.verdicts(config, packed) == [[], [], [], ["e: b - a (7)"], [], ["e: c - a (7), c - b (7)"]]
 
 
 def test_cpu_evaluations_run_side_by_side_and_zero_shot_ones_one_at_a_time():
@@ -114,11 +114,15 @@ def test_a_slice_needs_the_sources_of_its_data_carried_by_name(tmp_path, monkeyp
                           "tinyshakespeare": {"kind": "url", "url": "https://x/input.txt"}}}
     job = {"experiment": "e", "arm": "a", "seeds": [0]}
     assert slices.needs(config, [job]) == ([], ["pkg", "web"])
+    os.makedirs("data/prepared/d")  # a data set prepared here needs no source here
+    open("data/prepared/d/" + layout.META, "w").write("{}")
+    assert slices.needs(config, [job]) == ([], ["web"])
+    shutil.rmtree("data/prepared")
     os.makedirs("data/raw/pkg")
     open("data/raw/pkg/" + layout.PROVENANCE, "w").write("{}")
     os.makedirs("data/external/web")
     open("data/external/web/web.txt", "w").write("x")
-    assert slices.needs(config, [job]) == (["data/raw/pkg", "data/external/web"], [])
+    assert slices.needs(config, [job]) == (["data/external/web", "data/raw/pkg"], [])
     # tiny-shakespeare: the repository's copy is placed on the node, nothing to carry
     assert slices.needs(config, [{**job, "experiment": "f"}]) == ([], ["tinyshakespeare"])
     os.makedirs("tests/fixtures/tinyshakespeare")

@@ -244,8 +244,8 @@ def test_show_run_prints_the_finished_config_before_the_job_runs(tmp_path, monke
     shutil.copytree(REPO / "config", tmp_path / "config")
     assert cli_main(["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]) == 0
     shown = capsys.readouterr().out
-    # the tier's train_resources, its seed groups of 3
-    assert shown.startswith("# p1_tinyshakespeare/a_minus_i_tuned: seed groups [[0, 1, 2], [3, 4, 5]], resources "
+    # the tier's train_resources, its one seed group of 6
+    assert shown.startswith("# p1_tinyshakespeare/a_minus_i_tuned: seed groups [[0, 1, 2, 3, 4, 5]], resources "
                             "{'gpu': 1, 'mem_mb': 16000, 'runtime': 30}\n")
     assert "# model.dropout: chosen from p1_char_dropout_sweep's summary by the tune rule (not made yet" in shown
     run = yaml.safe_load(shown)

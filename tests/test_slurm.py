@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SMOKE, VENV_BIN, copy_workflow, run
 
-from unrolled.layout import METRICS, experiment_file
+from unrolled.layout import METRICS, experiment_file, run_file
 
 pytestmark = pytest.mark.slow
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
@@ -48,10 +48,12 @@ def test_smoke_workflow_through_slurm_matches_local(slurm, smoke_run, tmp_path):
     local, _ = smoke_run
     wf = copy_workflow(tmp_path / "wf")
     shutil.copytree(local / "data", wf / "data")  # same prepared data; everything after it runs on SLURM
-    # Every training job (single runs and an ensemble) and the summaries through SLURM; the evaluation,
-    # theory and figure jobs (nothing SLURM-specific, and the suite's time: every SLURM job waits on the
-    # executor's status polls) are left out. The 2-GPU test below adds a data-parallel job.
-    targets = [experiment_file(exp, "summary.json", SMOKE) for exp in ("lm_char", "vit_mnist")]
+    # Both kinds of training job through SLURM: two single runs (the char LM's vanilla and A - I, seed 0) and
+    # the ViT's ensembles (an ensemble job an arm) with their summary; the other runs, evaluation, theory and
+    # figure jobs are left out (nothing SLURM-specific in them, and every SLURM job waits on the executor's
+    # status polls). The 2-GPU test below adds a data-parallel job.
+    singles = [run_file("lm_char", arm, 0, METRICS, f"{SMOKE}/runs") for arm in ("vanilla", "a_minus_i")]
+    targets = [experiment_file("vit_mnist", "summary.json", SMOKE), *singles]
     proc = run(["snakemake", "--profile", "workflow/profiles/slurm", "--configfile", "config/smoke.yaml",
                 "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
                 "--slurm-keep-successful-logs",
@@ -61,19 +63,19 @@ def test_smoke_workflow_through_slurm_matches_local(slurm, smoke_run, tmp_path):
 
     # The jobs went through SLURM: the controller allocated them and the executor kept their logs.
     train_logs = list((wf / ".snakemake" / "slurm_logs").glob("rule_train*/**/*.log"))
-    # smoke: 6 LM arms, 2 seeds each, one job per run; 2 ViT arms, one ensemble job of 2 seeds each
-    assert len(train_logs) == 2 * 6 + 2
+    # two single-run jobs; 2 ViT arms, one ensemble job of 2 seeds each
+    assert len(train_logs) == 2 + 2
     allocated = (state / "slurmctld.log").read_text().count("sched: Allocate JobId=")
     assert allocated >= len(train_logs)
 
     # ... and produced what the local run produced, run for run, bit for bit (CPU, 1 thread each).
     ran = _run_metrics(wf / SMOKE, ("lm_char", "vit_mnist"))
-    assert len(ran) == 2 * 6 + 2 * 2 and ran == _run_metrics(local / SMOKE, ("lm_char", "vit_mnist"))
-    for exp in ("lm_char", "vit_mnist"):
-        a = json.loads((wf / SMOKE / exp / "summary.json").read_text())["metrics"]
-        b = json.loads((local / SMOKE / exp / "summary.json").read_text())["metrics"]
-        assert a == b
-    assert not (wf / SMOKE / "tables").exists()  # only what the targets need ran
+    local_runs = _run_metrics(local / SMOKE, ("lm_char", "vit_mnist"))
+    assert len(ran) == 2 + 2 * 2 and ran == {run: local_runs[run] for run in ran}
+    a = json.loads((wf / SMOKE / "vit_mnist" / "summary.json").read_text())["metrics"]
+    b = json.loads((local / SMOKE / "vit_mnist" / "summary.json").read_text())["metrics"]
+    assert a == b
+    assert not (wf / SMOKE / "tables").exists() and not (wf / SMOKE / "lm_char").exists()  # only the targets ran
 
 
 # A data-parallel experiment: 2 GPUs (the test cluster's are in name only, so 2 gloo ranks on the CPU), one
@@ -97,7 +99,6 @@ def ddp_through_slurm(slurm, smoke_run, tmp_path_factory):
     import yaml
 
     from unrolled.config import run_config
-    from unrolled.layout import run_file
     from unrolled.train import CHECKPOINT
 
     env, state = slurm

@@ -214,19 +214,20 @@ def verdicts(config: dict, packed: list[list[dict]] | None = None) -> list[list[
 def needs(config: dict, chosen: list[dict]) -> tuple[list[str], list[str]]:
     """What a machine without the internet needs to build the slice's data (its experiments' data sets and
     zero-shot benchmarks): (the paths here that hold their sources, to carry; the sources that are nowhere
-    here). A source the repository holds a copy of (layout.REPOSITORY_COPIES: tools/gpu-slice.sh places it)
-    is needed from nowhere."""
+    here, of data sets not prepared here). A source the repository holds a copy of
+    (layout.REPOSITORY_COPIES: tools/gpu-slice.sh places it) is needed from nowhere."""
     specs = [config["experiments"][job["experiment"]] for job in chosen]
     datasets = sorted({spec["dataset"] for spec in specs} | {b for spec in specs for b in spec.get("zeroshot", [])})
-    sources = sorted({src for ds in datasets for src in config["datasets"][ds]["sources"].values()})
     carry, missing = [], []
-    for src in sources:
-        path = registry.offline_copy(config, src)
-        if path:
-            carry.append(path)
-        elif not (layout.repository_copy(src) and Path(layout.repository_copy(src)).exists()):
-            missing.append(src)
-    return carry, missing
+    for ds in datasets:
+        prepared = Path(layout.prepared_dir(ds), layout.META).exists()
+        for src in config["datasets"][ds]["sources"].values():
+            path = registry.offline_copy(config, src)
+            if path:
+                carry.append(path)
+            elif not (prepared or (layout.repository_copy(src) and Path(layout.repository_copy(src)).exists())):
+                missing.append(src)
+    return sorted(set(carry)), sorted(set(missing))
 
 
 def offline_check(config: dict, which: str) -> str:
