@@ -85,7 +85,7 @@ DDP_EXPERIMENT = {
     "scale": "slurm test: 2-rank DDP", "dataset": "shakespeare_char", "metric": "val_loss", "baseline": "vanilla",
     "seeds": 1, "arms": {"vanilla": {}},
     "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0},
-    "train": {"batch_size": 16, "max_iters": 400, "warmup_iters": 10, "eval_interval": 100, "eval_iters": 4,
+    "train": {"batch_size": 16, "max_iters": 200, "warmup_iters": 10, "eval_interval": 50, "eval_iters": 4,
               "checkpoint_interval": 25},
     "resources": {"gpu": 2, "mem_mb": 2000, "runtime": 10}}
 
