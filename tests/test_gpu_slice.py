@@ -157,7 +157,9 @@ def test_the_gpu_tier_slices_each_publish_paired_seeds_within_the_slice_minutes(
     (p2,) = [s for s in packed if {j["arm"] for j in s if j["experiment"] == "p2_lm_shakespeare"} >= {
         "gpt", "aot_mhsa", "aot_mssa"}]
     assert len({tuple(j["seeds"]) for j in p2 if j["experiment"] == "p2_lm_shakespeare"}) == 1
-    assert "The tier needs 12 allocations" in slices.markdown(config)
+    table = slices.markdown(config)
+    assert "The tier needs 12 allocations" in table
+    assert "| no verdict: a sweep, which chooses the tuned arms' values | to do |" in table
     # In order of scientific value: the char LM's claim first, the ViT's second, learned a third.
     assert [(j["experiment"], j["arm"]) for j in packed[0]] == [("p1_tinyshakespeare", "vanilla"),
                                                                ("p1_tinyshakespeare", "a_minus_i")]
@@ -322,17 +324,6 @@ def test_a_killed_slice_still_returns_every_seed_that_finished(node, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["slice-results.tar.gz", "slice.log"]
     assert "placed data/external/tinyshakespeare/input.txt from tests/fixtures/" in (out / "slice.log").read_text()
     assert "results/gpu/benchmarks/train/p1_tinyshakespeare/vanilla/seed0-1.tsv" in names
-
-
-@pytest.mark.slow
-def test_a_job_that_cannot_finish_before_the_deadline_is_not_started(node, tmp_path):
-    out = tmp_path / "out"
-    proc = _slice(node, out, 60)  # 35 s left after the reserve; the first job is estimated at over a minute
-    log = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 3, log
-    assert "not started: p1_tinyshakespeare/vanilla/seed0-1" in (out / "slice.log").read_text()
-    assert (out / "slice-results.tar.gz").exists()
-    assert not (node / "results" / "gpu" / "runs").exists()
 
 
 @pytest.mark.slow

@@ -15,8 +15,9 @@ as an sdist (pure Python) by its sdist, built into a wheel here after its hash i
 sha256 goes to SHA256SUMS beside them, which the node checks before it installs. `--check` stands in for
 installing them into the node's Python 3.12, which no package registry this project reaches offers: it
 fails, naming them, on a wheel whose tags or Requires-Python that Python would refuse, and on a wheel's own
-requirement (markers evaluated for `--python`) that is neither carried nor on the node's list. A Python with no lock file (only a stand-in node here can ask for
-one) is fetched unpinned, from the same closure, with a warning.
+requirement (markers evaluated for `--python`) that is neither carried nor on the node's list. A Python
+with no lock file (only a stand-in node here can ask for one) is fetched unpinned, from the same closure,
+with a warning.
 """
 
 from __future__ import annotations

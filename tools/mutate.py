@@ -72,9 +72,9 @@ MUTATIONS = {
     ),
     "deadline ignored": (
         "tools/gpu-slice.sh",
-        "  if ((need > left)); then",
-        "  if ((need > left + 100000)); then",
-        ["tests/test_gpu_slice.py::test_a_job_that_cannot_finish_before_the_deadline_is_not_started"],
+        "  if ((stage_need > left)); then",
+        "  if ((stage_need > left + 100000)); then",
+        ["tests/test_gpu_slice.py::test_make_rehearse_gpu_publishes_paired_seeds_from_a_stand_in_node"],
     ),
     "compile never applied": (
         "src/unrolled/train.py",

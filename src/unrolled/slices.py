@@ -277,11 +277,15 @@ def markdown(config: dict) -> str:
              f"evaluations at once). A slice publishes the comparisons that reach {VERDICT_MIN_N} paired seeds "
              "with it (paired seeds in brackets).", "",
              "| slice | minutes | jobs (experiment/arm/seeds) | publishes | state |", "|---:|---:|---|---|---|"]
+    sweeps = {(switches or {})["tune"]["experiment"] for spec in config["experiments"].values()
+              for switches in spec["arms"].values() if "tune" in (switches or {})}
     for number, (s, new) in enumerate(zip(packed, verdicts(config, packed)), 1):
         minutes = sum(j["minutes"] for j in s)
         over = " (over: one job longer than a slice)" if minutes > settings["minutes"] else ""
+        none = "no verdict" + (": a sweep, which chooses the tuned arms' values" if {
+            j["experiment"] for j in s} <= sweeps else "")
         lines.append(f"| {number} | {minutes:.1f}{over} | {', '.join(_job_name(j) for j in s)} | "
-                     f"{'; '.join(new) or 'no verdict'} | {'done' if done(s) else 'to do'} |")
+                     f"{'; '.join(new) or none} | {'done' if done(s) else 'to do'} |")
     total = sum(j["minutes"] for s in packed for j in s)
     lines += ["", f"Total: {total:.0f} minutes ({total / 60:.1f} GPU-hours) estimated."]
     unpublished = unpaired(config, packed)
