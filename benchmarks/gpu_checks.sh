@@ -15,6 +15,8 @@
 #        E = 16 char-LM ensembles with the compiled step, the flat buffers, A - I, XSA fused and composite
 #     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
 #        cuDNN-under-vmap probe
+#     cuda   tests/test_cuda.py alone, at most 120 s (CUDA_CAP): what an allocation runs first after its slice
+#        where the slice's own command had no time left for it (tools/gpu-slice.sh runs it when it has)
 #     goals  at most 4 minutes in all (what an allocation has left after its slice): the goals of
 #        docs/benchmarks.md, A - I, XSA and the flat buffers against the baseline in E = 16 char-LM ensembles,
 #        and GPT-2 124M's MFU with flash attention, cuDNN attention and micro-batch 32, each step cut off at
@@ -64,6 +66,9 @@ case $check in
     step step_time_ensemble_gpu python benchmarks/step_time.py $side $short \
       --variants baseline compiled_step flat_buffers a_minus_i xsa xsa_composite --out "$out/step_time_ensemble_gpu.json"
     ;;
+  cuda)
+    LIMIT=${CUDA_CAP:-120} step test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    ;;
   goals)
     LIMIT=130 step goals_ensemble_gpu python benchmarks/step_time.py $side $goal_steps \
       --variants baseline a_minus_i xsa flat_buffers --out "$out/goals_ensemble_gpu.json"
@@ -76,7 +81,7 @@ case $check in
     step cudnn_vmap_gpu python benchmarks/cudnn_vmap.py $probe --out "$out/cudnn_vmap_gpu.json"
     ;;
   *)
-    echo "benchmarks/gpu_checks.sh: CHECK is 1, 2, 3, 4 or goals, not '$check'" >&2
+    echo "benchmarks/gpu_checks.sh: CHECK is 1, 2, 3, 4, cuda or goals, not '$check'" >&2
     exit 2
     ;;
 esac

@@ -146,7 +146,8 @@ class GPT(Transformer):
 
 
 CHECK_FILES = {1: ["fusion_gpu", "profile_gpu", "ensemble_gpu_large"], 2: ["step_time_gpt2"],
-               3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"]}
+               3: ["step_time_gpt2_candidates", "step_time_ensemble_gpu"], 4: ["equivalence_gpu", "cudnn_vmap_gpu"],
+               "cuda": []}
 # goals: tests/test_gpu_slice.py runs it on the stand-in node, after the slice, as an allocation would
 
 
@@ -164,13 +165,15 @@ def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, c
     results = tmp_path / "benchmarks" / "results"
     for name in CHECK_FILES[check]:
         assert json.loads((results / f"{name}.json").read_text()) and (results / f"{name}.log").stat().st_size
+    if check == "cuda":
+        assert "skipped" in (results / "test_cuda.log").read_text()  # no CUDA here: it says so
     if check == 4:
         assert json.loads((results / "equivalence_gpu.json").read_text())["ok"]
         assert json.loads((results / "cudnn_vmap_gpu.json").read_text())["math"]["ran"]
         assert "skipped" in (results / "test_cuda.log").read_text()  # no CUDA here: it says so
         bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO,
                              capture_output=True, text=True)
-        assert bad.returncode == 2 and "CHECK is 1, 2, 3, 4 or goals" in bad.stderr
+        assert bad.returncode == 2 and "CHECK is 1, 2, 3, 4, cuda or goals" in bad.stderr
 
 
 def test_the_fusion_audit_finds_a_minus_i_and_xsa_at_their_floor_on_the_cpu(tmp_path):
