@@ -130,6 +130,14 @@ def test_a_slice_needs_the_sources_of_its_data_carried_by_name(tmp_path, monkeyp
     assert slices.needs(config, [{**job, "experiment": "f"}]) == ([], [])
 
 
+def test_a_slice_returns_the_folders_its_runs_timings_and_choices_are_written_to():
+    returned = layout.slice_returns("results/gpu")
+    assert returned == ["results/gpu/runs", "results/gpu/benchmarks", "results/gpu/tuned"]
+    made = [layout.run_file("e", "a", 0, layout.METRICS, layout.runs_root("results/gpu")),
+            layout.benchmark_file("train", "e/a/seed0", "results/gpu"), layout.tuned_file("e", "a", "results/gpu")]
+    assert all(any(path.startswith(folder + "/") for folder in returned) for path in made)
+
+
 def test_a_partial_summary_shows_every_arm_that_pairs_with_the_baseline():
     spec = {"baseline": "a", "arms": {"a": {}, "b": {}, "c": {}}}
     assert registry.published_arms(spec, {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1]}) == {

@@ -34,8 +34,7 @@ out=$(mkdir -p "${2:-${OUT:-.}}" && cd "${2:-${OUT:-.}}" && pwd)
 deadline=$((started + ${DEADLINE:-540}))
 config=${GPU_CONFIG:-config/gpu.yaml}
 python=${PYTHON:-python3}
-results=$(sed -n 's/^results: *\([^ #]*\).*/\1/p' "$config")
-results=${results:-results/gpu}
+returns= # the folders whose files come back (the CLI says, once the wheels are installed)
 log="$out/slice.log"
 reserve=25 # seconds kept for stopping a job and packing
 child=
@@ -47,7 +46,7 @@ stamp=$(mktemp "${TMPDIR:-/tmp}/gpu-slice-started.XXXXXX")
 pack() { # every finished file so far (no checkpoints, no half-written temp files) and this command's logs,
   # replacing the last archive
   local folders
-  folders=$(for f in "$results/runs" "$results/benchmarks" "$results/tuned"; do [ -d "$f" ] && echo "$f"; done)
+  folders=$(for f in $returns; do [ -d "$f" ] && echo "$f"; done)
   {
     # shellcheck disable=SC2086  # one folder a word
     [ -z "$folders" ] || find $folders -type f ! -name ckpt.pt ! -name '*.tmp' -print0
@@ -113,6 +112,8 @@ mkdir -p "$bin" && printf '#!/bin/sh\nexec "%s" "$@"\n' "$(command -v "$python")
   chmod +x "$bin/python" && export PATH="$bin:$PATH"
 say "installed; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo 'no GPU')"
 
+returns=$("$python" -m unrolled -q slices --configfile "$config" --returns 2>>"$log") ||
+  { say "the config $config cannot be read (see $log)"; exit 2; }
 # The slice's sources, checked here after the install (the config's code needs the wheels): exit 2 naming
 # what to carry, before any job starts.
 needs=$("$python" -m unrolled -q slices --configfile "$config" --needs "$slice" 2>&1) ||

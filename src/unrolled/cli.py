@@ -172,8 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                   help="print slice N's jobs: minutes, its stage's, name and targets, a line each"),
              _arg("--needs", metavar="N", help="print the paths a machine without internet needs for slice N's data "
                   "(exit 2 naming a source that is not here)"),
-             keywords=("configfiles", "targets", "jobs_of", "needs_of"), configfiles="configfile", jobs_of="jobs",
-             needs_of="needs")
+             _arg("--returns", action="store_true",
+                  help="print the folders whose files a slice returns (tools/gpu-slice.sh packs them)"),
+             keywords=("configfiles", "targets", "jobs_of", "needs_of", "returns"), configfiles="configfile",
+             jobs_of="jobs", needs_of="needs")
     _command(sub, "check", "does a finished run reproduce the published reference? Every paired difference: "
              "Welch's test of the gap (Holm over all), the same sign where the reference is significant, none "
              "missing (exit 2 if not)", "check:command",

@@ -136,6 +136,13 @@ def tuned_file(experiment: str, arm: str, root: str | Path = RESULTS) -> str:
     return f"{root}/tuned/{experiment}/{arm}.json"
 
 
+def slice_returns(root: str | Path = RESULTS) -> list[str]:
+    """The folders under a results folder whose files a slice returns (tools/gpu-slice.sh packs them, without
+    checkpoints): its runs, its jobs' timing files, its tuned arms' choices."""
+    return [runs_root(root), str(Path(benchmark_file("k", "n", root)).parents[1]),
+            str(Path(tuned_file("e", "a", root)).parent.parent)]
+
+
 def experiment_file(experiment: str, name: str, root: str | Path = RESULTS) -> str:
     """A per-experiment result over seeds: summary.json, summary.csv, zeroshot.json, icl.json."""
     return f"{root}/{experiment}/{name}"

@@ -296,13 +296,16 @@ def markdown(config: dict) -> str:
 
 
 def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: str | None = None,
-            needs_of: str | None = None) -> str:
-    """`python -m unrolled slices`: the table; slice `targets`'s target files (one a line); or `jobs_of`'s
+            needs_of: str | None = None, returns: bool = False) -> str:
+    """`python -m unrolled slices`: the table; the folders a slice returns (`returns`, one a line); slice
+    `targets`'s target files (one a line); or `jobs_of`'s
     jobs, a line each, tab-separated (tools/gpu-slice.sh): the job's estimated minutes, those of it and the
     rest of its stage (a stage starts only if all of it fits), its name, then its target files."""
     import logging
 
     config = registry.load_config(configfiles)
+    if returns:
+        return "".join(f"{folder}\n" for folder in layout.slice_returns(config["results"]))
     if needs_of:
         return offline_check(config, needs_of)
     if not (targets or jobs_of):
