@@ -21,7 +21,7 @@ import rehearse_gpu
 from conftest import REPO, VENV_BIN, run
 
 from unrolled import config as run_configs
-from unrolled import layout, registry, slices, summaries
+from unrolled import here, layout, registry, slices, summaries
 from unrolled.errors import UnrolledError
 
 SETTINGS = {"minutes": 10, "mfu": 0.5, "peak_tflops": 1.0, "job_overhead_minutes": 1, "evaluation_minutes": 0.5,
@@ -140,10 +140,10 @@ def test_a_slice_returns_the_folders_its_runs_timings_and_choices_are_written_to
 
 def test_a_partial_summary_shows_every_arm_that_pairs_with_the_baseline():
     spec = {"baseline": "a", "arms": {"a": {}, "b": {}, "c": {}}}
-    assert registry.published_arms(spec, {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1]}) == {
+    assert here.published_arms(spec, {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1]}) == {
         "a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1]}
-    assert registry.published_arms(spec, {"a": [0, 1], "b": [], "c": [2]}) == {}
-    assert registry.published_arms(spec, {"a": [], "b": [0], "c": [0]}) == {}
+    assert here.published_arms(spec, {"a": [0, 1], "b": [], "c": [2]}) == {}
+    assert here.published_arms(spec, {"a": [], "b": [0], "c": [0]}) == {}
 
 
 def test_the_gpu_tier_slices_each_publish_paired_seeds_within_the_slice_minutes():

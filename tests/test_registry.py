@@ -15,11 +15,12 @@ import pytest
 import yaml
 from conftest import REPO
 
-from unrolled import layout, registry
+from unrolled import checks, here, layout, registry
 from unrolled.config import TrainConfig, run_config
 from unrolled.layout import run_file, run_of, runs_named
 from unrolled.models import ModelConfig
-from unrolled.registry import figure_inputs, load_runs, run_files, seeds
+from unrolled.registry import figure_inputs, run_files, seeds
+from unrolled.summaries import load_runs
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 DERIVED_FROM_DATA = {"task", "vocab_size", "image_size", "channels", "num_classes", "n_dims"}
@@ -167,7 +168,7 @@ def test_every_shipped_config_passes_the_cross_checks(name, tmp_path, monkeypatc
     for folder in ("imagenet16", "openwebtext"):
         (tmp_path / "data" / "external" / folder).mkdir(parents=True)
         (tmp_path / "data" / "external" / folder / "part").write_bytes(b"x")
-    registry.check_config(config)
+    checks.check_config(config)
 
 
 @pytest.mark.parametrize("edit, needle", [
@@ -186,16 +187,16 @@ def test_cross_checks_name_the_key(edit, needle):
     config = _config("config.yaml")
     edit(config)
     with pytest.raises(ValueError, match=re.escape(needle)):
-        registry.check_config(config)
+        checks.check_config(config)
 
 
 def test_schema_errors_are_one_short_line_naming_the_key():
     schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
     config = _config("config.yaml", resolved=False)
-    registry.check_schema(config, schema)
+    checks.check_schema(config, schema)
     config["experiments"]["lm_char"]["train"]["max_itres"] = 5
     with pytest.raises(ValueError) as info:
-        registry.check_schema(config, schema)
+        checks.check_schema(config, schema)
     first, *rest = str(info.value).splitlines()
     assert first.startswith("config: experiments.lm_char.train.max_itres: unknown key 'max_itres'; expected one of [")
     assert "'max_iters'" in first and rest == []  # one line, no traceback or schema dump
@@ -206,18 +207,18 @@ def test_an_experiment_whose_data_is_elsewhere_stays_in_once_it_has_runs_here(tm
     it is summarized (not left out for its missing data), and the Fashion-MNIST stand-in is not needed."""
     config = _config("gpu.yaml", resolved=False)
     monkeypatch.chdir(tmp_path)
-    assert "p1_vit_imagenet16" in registry.resolve(copy.deepcopy(config))["left_out"]
+    assert "p1_vit_imagenet16" in here.resolve_here(registry.resolve(copy.deepcopy(config)))["left_out"]
     for arm in ("vanilla", "a_minus_i", "xsa"):  # seed 0 of every arm, copied from the GPU node
         metrics = tmp_path / layout.run_file("p1_vit_imagenet16", arm, 0, layout.METRICS, "results/gpu/runs")
         metrics.parent.mkdir(parents=True)
         metrics.write_text("{}")
-    resolved = registry.resolve(copy.deepcopy(config))
+    resolved = here.resolve_here(registry.resolve(copy.deepcopy(config)))
     assert "p1_vit_imagenet16" in resolved["experiments"] and "p1_vit_fashion" in resolved["left_out"]
     assert resolved["figures"]["p1_vit_violin"]["experiment"] == "p1_vit_imagenet16"
     with pytest.raises(ValueError, match="data set 'imagenet16'"):  # training more seeds needs the data ...
-        registry.check_config(resolved)
-    partial = registry.resolve({**copy.deepcopy(config), "partial": True})
-    registry.check_config(partial)  # ... summarizing the finished ones does not
+        checks.check_config(resolved)
+    partial = here.resolve_here(registry.resolve({**copy.deepcopy(config), "partial": True}))
+    checks.check_config(partial)  # ... summarizing the finished ones does not
     assert partial["experiments"]["p1_vit_imagenet16"]["seeds"] == [0]
 
 

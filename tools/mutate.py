@@ -35,7 +35,7 @@ MUTATIONS = {
         ["tests/test_gpu_slice.py::test_job_minutes_come_from_measured_jobs_where_there_are_some"],
     ),
     "unpaired arms published": (
-        "src/unrolled/registry.py",
+        "src/unrolled/here.py",
         "if arm != spec[\"baseline\"] and base & set(done)}",
         "if arm != spec[\"baseline\"] and set(done)}",
         ["tests/test_gpu_slice.py::test_a_partial_summary_shows_every_arm_that_pairs_with_the_baseline"],
@@ -221,7 +221,7 @@ MUTATIONS = {
         ["tests/test_status.py::test_the_cli_takes_several_configfiles_as_snakemake_does"],
     ),
     "data targets kept": (
-        "src/unrolled/registry.py",
+        "src/unrolled/here.py",
         "        config[\"data_targets\"] = [ds for ds in targets if not missing.get(ds)]",
         "        pass",
         ["tests/test_readme.py::test_the_paper_dry_run_works_as_written_and_names_what_it_leaves_out"],
@@ -401,7 +401,7 @@ MUTATIONS = {
         ["tests/test_gpu_slice.py::test_cpu_evaluations_run_side_by_side_and_zero_shot_ones_one_at_a_time"],
     ),
     "packaged sources need no carrying": (
-        "src/unrolled/registry.py",
+        "src/unrolled/here.py",
         "    if Path(raw_dir(src), PROVENANCE).exists():\n        return raw_dir(src)",
         "    if Path(raw_dir(src), PROVENANCE).exists() or spec[\"kind\"] == \"pypi\":\n        return raw_dir(src)",
         ["tests/test_gpu_slice.py::test_a_slice_needs_the_sources_of_its_data_carried_by_name"],

@@ -9,6 +9,7 @@ import importlib
 import json
 import logging
 import sys
+from pathlib import Path
 
 from unrolled.errors import ChecksumError, UnrolledError
 
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
              "started, from the run folders alone", "status:command", EXPERIMENTS, CONFIGFILE,
              keywords=("configfiles", "experiments"), configfiles="configfile")
     _command(sub, "show-run", "the finished run config an arm's jobs train with (as YAML), before they run",
-             "registry:show_run", _arg("experiment"), _arg("arm"), CONFIGFILE,
+             "cli:show_run", _arg("experiment"), _arg("arm"), CONFIGFILE,
              keywords=("configfiles", "experiment", "arm"), configfiles="configfile")
     _command(sub, "plan", "expected training time of every experiment and arm of a config (FLOPs, an assumed "
              "MFU) and the cluster allocations it takes, as a markdown table", "plan:report", EXPERIMENTS,
@@ -206,6 +207,39 @@ def _names_after_configfiles(args) -> None:
         args.experiments = [*args.experiments, *names]
 
 
+def show_run(configfiles: list[str | Path] | None, experiment: str, arm: str) -> str:
+    """The `show-run` command: the finished run config one arm's jobs train with, as YAML, before they run:
+    the experiment's recipe, model and train with the arm's switches; a tuned arm's chosen value where the
+    `tune` rule has made its choice; and, where the data set is prepared, every field the trainer completes
+    (its defaults and what the data fixes). A header says its seed groups and resources."""
+    import yaml
+
+    from unrolled.config import parse_run_config, run_config, tuned_run
+    from unrolled.layout import META, prepared_dir, tuned_file
+    from unrolled.registry import known, load_config, resources, seed_groups
+
+    config = load_config(configfiles)
+    spec = known(config, "experiments", experiment, "show-run")
+    run = run_config(spec, arm)
+    lines = [f"# {experiment}/{arm}: seed groups {seed_groups(spec)}, resources {resources(spec, config)}"]
+    tune = (spec["arms"][arm] or {}).get("tune")
+    if tune:
+        choice = tuned_file(experiment, arm, config["results"])
+        if Path(choice).exists():
+            run = tuned_run(run, choice)
+        else:
+            lines.append(f"# model.{tune['key']}: chosen from {tune['experiment']}'s summary by the tune rule "
+                         f"(not made yet: {choice})")
+    if Path(prepared_dir(spec["dataset"]), META).exists():
+        from dataclasses import asdict
+
+        parsed = parse_run_config(run)
+        run = {**run, "model": asdict(parsed.model), "train": asdict(parsed.train)}
+    else:
+        lines.append(f"# {run['data']} is not prepared: the trainer fills in the rest from the defaults and it")
+    return "\n".join(lines) + "\n" + yaml.safe_dump(run, sort_keys=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _names_after_configfiles(args)
@@ -218,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
         if args.command == "train":
-            from unrolled.registry import check_run_config
+            from unrolled.checks import check_run_config
 
             check_run_config(args.config)
         result = args.dispatch(args)

@@ -25,7 +25,7 @@ from unrolled import checkpoint, provenance, stats
 from unrolled.data.batches import load_meta
 from unrolled.data.regression import load_prompts, signal_variance
 from unrolled.layout import ICL
-from unrolled.registry import load_runs
+from unrolled.summaries import load_runs
 
 LASSO_ALPHAS = (0.001, 0.01, 0.1, 1.0)
 

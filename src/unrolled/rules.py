@@ -5,7 +5,7 @@ applies it to the config's results folder.
 
 Everything a config makes goes under its `results` folder. With `partial`, nothing trains: no rule makes a
 run's files (their wildcard constraints match no experiment), so the finished files the summaries read are
-sources, up to date (registry.resolve kept only the finished seeds).
+sources, up to date (here.resolve_here kept only the finished seeds).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ A job is one seed group of one arm (one process; a seed ensemble where `ensemble
 stages (`slices.order`, in the order of scientific value; arms it does not name follow in the config's
 order): a stage is a seed group of the arms of one comparison, and its jobs go into one slice together, so
 the slice returns the same seeds in both arms. A stage of one arm pairs with the baseline's seeds an
-earlier stage made (`registry.published_arms` says what a partial summary shows; `unpaired` checks it).
+earlier stage made (`here.published_arms` says what a partial summary shows; `unpaired` checks it).
 
 A job's minutes are its start-up, its training and evaluation FLOPs (`plan.job_cost`) at an MFU, and its
 evaluation jobs (ICL errors, zero-shot scores). Each is measured where the experiment has finished jobs
@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from unrolled import atomic, layout, plan, registry
+from unrolled import atomic, here, layout, plan, registry
 from unrolled.stats import VERDICT_MIN_N
 
 
@@ -167,7 +167,7 @@ def slices(config: dict) -> list[list[dict]]:
 
 def unpaired(config: dict, packed: list[list[dict]] | None = None) -> list[str]:
     """The jobs whose seeds no partial summary shows paired once their slice and every slice before it have
-    finished (`registry.published_arms`): what a slice would return unpublished."""
+    finished (`here.published_arms`): what a slice would return unpublished."""
     packed = slices(config) if packed is None else packed
     finished = {name: {arm: set() for arm in spec["arms"]} for name, spec in config["experiments"].items()}
     out = []
@@ -176,7 +176,7 @@ def unpaired(config: dict, packed: list[list[dict]] | None = None) -> list[str]:
             finished[job["experiment"]][job["arm"]] |= set(job["seeds"])
         for job in chosen:
             spec = config["experiments"][job["experiment"]]
-            shown = registry.published_arms(spec, {a: sorted(s) for a, s in finished[job["experiment"]].items()})
+            shown = here.published_arms(spec, {a: sorted(s) for a, s in finished[job["experiment"]].items()})
             if job["arm"] not in shown:
                 out.append(f"slice {number}: {_job_name(job)}")
     return out
@@ -222,7 +222,7 @@ def needs(config: dict, chosen: list[dict]) -> tuple[list[str], list[str]]:
     for ds in datasets:
         prepared = Path(layout.prepared_dir(ds), layout.META).exists()
         for src in config["datasets"][ds]["sources"].values():
-            path = registry.offline_copy(config, src)
+            path = here.offline_copy(config, src)
             if path:
                 carry.append(path)
             elif not (prepared or (layout.repository_copy(src) and Path(layout.repository_copy(src)).exists())):

@@ -10,12 +10,33 @@ from every run's history.csv the paired differences at each evaluation step ("ac
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
 
 from unrolled import atomic, layout, regime, stats
 from unrolled.atomic import atomic_dir, atomic_path, read_json, write_json
 from unrolled.errors import UnrolledError
-from unrolled.registry import load_runs, seeds
+from unrolled.layout import run_of
+from unrolled.registry import arm_seeds, seeds
+
+
+def load_runs(files: Iterable[str | Path], spec: dict, name: str, read=read_json) -> dict[str, dict[int, object]]:
+    """{arm: {seed: read(file)}} from the file `name` of every run of the experiment `spec`, given as
+    `files` (exactly those the workflow passes). A missing file or a run of the spec without a file is
+    an error."""
+    runs = {arm: {} for arm in spec["arms"]}
+    for path in files:
+        _, arm, seed = run_of(path, name)
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: missing; run the step that writes it first")
+        runs.setdefault(arm, {})[seed] = read(path)
+    missing = [f"{arm}/seed{s}" for arm in spec["arms"] for s in arm_seeds(spec, arm) if s not in runs[arm]]
+    extra = [f"{arm}/seed{s}" for arm, by_seed in runs.items() for s in by_seed
+             if arm not in spec["arms"] or s not in arm_seeds(spec, arm)]
+    if missing or extra:
+        raise ValueError(f"{name} files do not match the experiment's runs: missing {missing}, not in it {extra}")
+    return {arm: {s: runs[arm][s] for s in arm_seeds(spec, arm)} for arm in spec["arms"]}
+
 
 # metric name -> (keys in metrics.json, higher is better)
 METRIC_KEYS = {

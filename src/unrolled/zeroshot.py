@@ -42,7 +42,8 @@ from unrolled.data.benchmarks import BLANK, LOSS_TEXTS, load_examples
 from unrolled.data.tokenizers import tokenizer_for
 from unrolled.errors import UnrolledError
 from unrolled.layout import runs_named, zeroshot_name
-from unrolled.registry import load_runs, seeds
+from unrolled.registry import seeds
+from unrolled.summaries import load_runs
 
 
 @torch.no_grad()
