@@ -143,11 +143,18 @@ def test_no_config_restates_a_value_it_does_not_change():
             same = [k for k, v in recipe.get(part, {}).items() if getattr(defaults[part], k) == v]
             assert not same, f"recipes.{name}.{part} restates the trainer's defaults {same}"
     for file in ("config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml", "regime.yaml"):
+        # resources set once a config: no `resources:` written out twice (an anchor shares one)
+        written = re.findall(r"resources: (\{.*?\})", (REPO / "config" / file).read_text())
+        assert len(written) == len(set(written)), f"{file} writes the same resources twice: {written}"
         for name, spec in yaml.safe_load((REPO / "config" / file).read_text())["experiments"].items():
             recipe = recipes.get(spec.get("recipe"), {})
             for part in ("model", "train"):
                 same = [k for k, v in spec.get(part, {}).items() if k in recipe.get(part, {}) and recipe[part][k] == v]
                 assert not same, f"{file}: experiments.{name}.{part} restates its recipe's {same}"
+            # resources set once a config: an experiment's say only what differs from its train_resources
+            shared = yaml.safe_load((REPO / "config" / file).read_text()).get("train_resources", {})
+            same = [k for k, v in spec.get("resources", {}).items() if shared.get(k) == v]
+            assert not same, f"{file}: experiments.{name}.resources restates train_resources' {same}"
     # regime.yaml writes no trainer default either, recipe or not (config.yaml and gpu.yaml predate this rule)
     for name, spec in yaml.safe_load((REPO / "config" / "regime.yaml").read_text())["experiments"].items():
         for part in ("model", "train"):

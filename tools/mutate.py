@@ -436,6 +436,12 @@ MUTATIONS = {
         "        a[\"on_plateau\"] = a[\"prompt_error\"] >= zero",
         ["tests/test_icl.py::test_an_arm_whose_error_is_within_5_percent_of_predicting_zero_is_marked_on_its_plateau"],
     ),
+    "resources written twice": (
+        "config/paper.yaml",
+        "    resources: *icl_resources\n",
+        "    resources: {runtime: 1440}\n",
+        ["tests/test_registry.py::test_no_config_restates_a_value_it_does_not_change"],
+    ),
 }
 
 
