@@ -144,7 +144,7 @@ def test_no_config_restates_a_value_it_does_not_change():
             assert not same, f"recipes.{name}.{part} restates the trainer's defaults {same}"
     for file in ("config.yaml", "smoke.yaml", "paper.yaml", "gpu.yaml", "regime.yaml"):
         # resources set once a config: no `resources:` written out twice (an anchor shares one)
-        written = re.findall(r"resources: (\{.*?\})", (REPO / "config" / file).read_text())
+        written = re.findall(r"resources: (?:&\w+ )?(\{.*?\})", (REPO / "config" / file).read_text())
         assert len(written) == len(set(written)), f"{file} writes the same resources twice: {written}"
         for name, spec in yaml.safe_load((REPO / "config" / file).read_text())["experiments"].items():
             recipe = recipes.get(spec.get("recipe"), {})
