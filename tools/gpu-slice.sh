@@ -22,7 +22,7 @@
 # only if all of it fits in what is left of the deadline, and a job only if it does. After each job, and on
 # exit or SIGTERM, it packs every finished seed's files (no checkpoints) into OUT/slice-results.tar.gz
 # (written whole: temp file, then rename), so a command killed at any point returns what had finished. In
-# the time left after the slice, it runs tests/test_cuda.py for at most CUDA_CAP seconds (OUT/test_cuda.log).
+# the time left after the slice, it runs tests/test_cuda.py for at most CUDA_CAP seconds (into OUT/slice.log).
 # Unpacked in a checkout (`tar -xzf slice-results.tar.gz`), `make figures-gpu` summarizes them with the
 # seeds already there. Exit status: 0 when every job of the slice finished, 2 when a source is missing or the
 # slice has no jobs, 3 when a stage or job did not fit, else the failure's.
@@ -153,9 +153,10 @@ cap=${CUDA_CAP:-120}
 left=$((deadline - $(date +%s) - reserve))
 if ((left >= cap)); then
   say "tests/test_cuda.py: at most $cap s"
+  # into the slice's log: OUT keeps to its archive, log and compile cache (what comes back is a few files)
   timeout --signal=TERM --kill-after=10 "$cap" "$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
-    >"$out/test_cuda.log" 2>&1
-  say "tests/test_cuda.py: exit $? ($(tail -n 1 "$out/test_cuda.log"))"
+    >>"$log" 2>&1
+  say "tests/test_cuda.py: exit $? ($(tail -n 1 "$log"))"
 else
   say "tests/test_cuda.py: not run, $left s left (needs $cap s)"
 fi
