@@ -22,7 +22,11 @@ snapshot() {  # snapshot NAME REV: the outputs of REV in $work/NAME/out
     cd "$tree"
     export PYTHONPATH=$tree/src
     dvc pull -q results.dvc
-    snakemake --cores 2 --until prepare_dataset --forcerun prepare_dataset -q > /dev/null 2>&1
+    # every experiment's data set prepared afresh (after the pull every output is present, so nothing
+    # upstream of them would run; the ICL summaries read their prompts)
+    snakemake --cores 2 -q all $(python -c "from unrolled.registry import load_config; from unrolled.layout \
+import prepared_dir; print(*sorted({prepared_dir(s['dataset']) for s in load_config(None)['experiments'].values()}))") \
+      > /dev/null 2>&1
     snakemake --touch --forceall --drop-metadata --cores 1 -q > /dev/null 2>&1
     snakemake --cores 2 -q --forcerun summarize summarize_zeroshot summarize_icl metrics figure \
       across_training_figure table tune > "$work/$1-default.log" 2>&1
