@@ -24,9 +24,9 @@ snapshot() {  # snapshot NAME REV: the outputs of REV in $work/NAME/out
     dvc pull -q results.dvc
     # every experiment's data set prepared afresh (after the pull every output is present, so nothing
     # upstream of them would run; the ICL summaries read their prompts)
-    snakemake --cores 2 -q all $(python -c "from unrolled.registry import load_config; from unrolled.layout \
+    snakemake --cores 2 $(python -c "from unrolled.registry import load_config; from unrolled.layout \
 import prepared_dir; print(*sorted({prepared_dir(s['dataset']) for s in load_config(None)['experiments'].values()}))") \
-      > /dev/null 2>&1
+      -q > /dev/null 2>&1  # -q last: it takes the words after it as its own values
     snakemake --touch --forceall --drop-metadata --cores 1 -q > /dev/null 2>&1
     snakemake --cores 2 -q --forcerun summarize summarize_zeroshot summarize_icl metrics figure \
       across_training_figure table tune > "$work/$1-default.log" 2>&1
