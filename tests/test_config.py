@@ -155,7 +155,9 @@ def test_gpu_profile_keeps_each_experiments_gpu_count(workflow_copy):
     assert proc.returncode == 0, proc.stderr
     jobs = re.findall(r"rule (train[\w-]*):\n(?:    .*\n)*?    wildcards: experiment=(\w+)[^\n]*\n"
                       r"    resources: ([^\n]*)\nShell command: ([^\n]*)", proc.stdout)
-    paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
+    registry = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())
+    paper = {name: {"resources": {**registry["train_resources"], **spec.get("resources", {})}}
+             for name, spec in registry["experiments"].items()}  # an experiment's resources over the config's
     assert {exp for _, exp, _, _ in jobs} == set(paper)
     for rule, exp, resources, shell in jobs:
         gpus = paper[exp]["resources"]["gpu"]

@@ -35,10 +35,9 @@ def test_schema_lists_exactly_the_model_and_train_fields():
 def test_the_schemas_enums_are_the_codes_choices():
     """Every model and train key the code restricts to a few values has exactly those as the schema's enum
     (the task is fixed by the data, not the config); no other model or train key has an enum."""
-    from unrolled.config import CHOICES as TRAIN_CHOICES
-    from unrolled.models.transformer import CHOICES as MODEL_CHOICES
+    from unrolled.config import CHOICES
 
-    for section, choices in (("model", MODEL_CHOICES), ("train", TRAIN_CHOICES)):
+    for section, choices in CHOICES.items():
         enums = {key: tuple(prop["enum"]) for key, prop in SCHEMA["$defs"][section]["properties"].items()
                  if "enum" in prop}
         assert enums == {k: v for k, v in choices.items() if k not in DERIVED_FROM_DATA}, section
@@ -241,6 +240,18 @@ def test_the_layout_imports_nothing_of_the_config_and_is_all_the_trainer_and_dat
             "('unrolled.registry', 'unrolled.rules', 'unrolled.summaries', 'unrolled.layout')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['unrolled.layout']"
+
+
+def test_the_config_imports_nothing_of_the_models_so_no_import_cycle():
+    """The models import the config (ModelConfig, the seed-group rule); the config, the registry and the
+    checks import no model, not even inside a function, and no torch."""
+    import ast
+
+    for name in ("config.py", "registry.py", "checks.py", "here.py"):
+        tree = ast.parse((REPO / "src" / "unrolled" / name).read_text())
+        imported = {n.module if isinstance(n, ast.ImportFrom) else a.name for n in ast.walk(tree)
+                    if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        assert not {m for m in imported if m and (m.startswith("unrolled.models") or m == "torch")}, name
 
 
 def test_show_run_prints_the_finished_config_before_the_job_runs(tmp_path, monkeypatch, capsys):

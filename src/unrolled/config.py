@@ -1,5 +1,7 @@
 """The run config: what `python -m unrolled train --config` takes, completed from the data set it trains on
-(torch is imported only where a model config is built, so the CLI and plan load this cheaply).
+(torch is imported only where a run is built, so the CLI, the plan and the Snakefile load this cheaply).
+The model's and the trainer's fields and the values each switch takes (CHOICES) are here, once: the models
+import them (models/transformer.py documents what each switch does), and nothing here imports a model.
 
 A run config has three parts: `data` (a prepared data set folder), `model` (ModelConfig fields; the
 vocabulary or image shape comes from the data set) and `train` (TrainConfig); an arm tuned by a sweep adds
@@ -16,22 +18,71 @@ from pathlib import Path
 from unrolled.atomic import read_json
 from unrolled.layout import PREPARED
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from unrolled.models import ModelConfig
-
 VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nanoGPT's 50257 -> 50304)
 # An H100's dense bf16 peak FLOP/s (an H200 is the same chip with more memory): every MFU and time estimate
 # of the project is against it.
 H100_BF16_FLOPS = 989e12
 
 
-CHOICES = {  # the train keys that take one of these values (the schema's enums must equal them: tested)
-    "lr_schedule": ("cosine", "constant"),
-    "decay": ("matrices", "all"),
-    "dtype": ("auto", "float32", "bfloat16"),
-    "compile_mode": ("default", "max-autotune-no-cudagraphs"),
+CHOICES = {  # the model and train keys that take one of these values (the schema's enums equal them: tested)
+    "model": {
+        "task": ("lm", "vit", "regression"),
+        "attention": ("mhsa", "mssa"),
+        "mssa_output": ("learned", "tied"),
+        "identity": ("none", "subtract", "learned", "exclusive"),
+        "mlp": ("gelu", "none"),
+        "init": ("gpt2", "torch", "gpt2_torch_io"),
+    },
+    "train": {
+        "lr_schedule": ("cosine", "constant"),
+        "decay": ("matrices", "all"),
+        "dtype": ("auto", "float32", "bfloat16"),
+        "compile_mode": ("default", "max-autotune-no-cudagraphs"),
+    },
 }
+
+
+@dataclass
+class ModelConfig:
+    task: str = "lm"
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    dropout: float = 0.0
+    bias: bool = False
+    attention: str = "mhsa"
+    mssa_output: str = "learned"
+    identity: str = "none"
+    identity_init: float = 0.0  # theta at init for identity="learned": a = sigmoid(0) = 0.5
+    mlp: str = "gelu"
+    init: str = "gpt2"
+    # lm: rows of the head's logits computed at a time by the fused linear + cross-entropy of training
+    # (models/chunked_loss.py); 0 computes all logits at once. The loss is the same; the memory is not.
+    loss_chunk: int = 0
+    # lm
+    vocab_size: int = 65
+    block_size: int = 256
+    # vit
+    image_size: int = 28
+    patch_size: int = 4
+    channels: int = 1
+    num_classes: int = 10
+    emb_dropout: float = 0.0
+    # regression
+    n_dims: int = 8
+
+    def __post_init__(self):
+        for key, allowed in CHOICES["model"].items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"model.{key}: {getattr(self, key)!r} is not one of {allowed}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
+        if self.loss_chunk < 0 or (self.loss_chunk and self.task != "lm"):
+            raise ValueError(f"model.loss_chunk: {self.loss_chunk} must be 0, or a positive row count for task lm")
+        if self.init == "gpt2_torch_io" and self.task != "regression":
+            raise ValueError("model.init: 'gpt2_torch_io' is for task regression (its read-in and read-out)")
+        if self.task == "vit" and self.image_size % self.patch_size:
+            raise ValueError(f"model.image_size ({self.image_size}) must be a multiple of model.patch_size")
 
 
 @dataclass
@@ -78,7 +129,7 @@ class TrainConfig:
     flat_buffers: bool = False
 
     def __post_init__(self):
-        for key, allowed in CHOICES.items():
+        for key, allowed in CHOICES["train"].items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"train.{key}: {getattr(self, key)!r} is not one of {allowed}")
         for key in ("batch_size", "grad_accum", "max_iters", "eval_interval", "log_interval"):
@@ -153,7 +204,7 @@ class RunConfig:
     """A run config, checked and completed from its data set."""
 
     data: Path
-    model: "ModelConfig"
+    model: ModelConfig
     train: TrainConfig
     meta: dict  # the data set's meta.json
 
@@ -171,10 +222,8 @@ def parse_run_config(run: dict) -> RunConfig:
     return RunConfig(data, *model_config(run, meta), meta)
 
 
-def model_config(run: dict, meta: dict) -> "tuple[ModelConfig, TrainConfig]":
+def model_config(run: dict, meta: dict) -> tuple[ModelConfig, TrainConfig]:
     """The run's model and training configs, with what the data set fixes (vocabulary, image shape)."""
-    from unrolled.models import ModelConfig
-
     model = dict(run.get("model", {}))
     if meta.get("kind") == "images":
         channels, size, _ = meta["shape"]
@@ -208,10 +257,8 @@ def _in_steps(tcfg: TrainConfig, given: dict, meta: dict) -> TrainConfig:
     return replace(tcfg, **steps)
 
 
-def trained_model_config(metrics: dict) -> "ModelConfig":
+def trained_model_config(metrics: dict) -> ModelConfig:
     """The model config a finished run recorded in its metrics.json (what its checkpoint holds)."""
-    from unrolled.models import ModelConfig
-
     return ModelConfig(**metrics["config"]["model"])
 
 

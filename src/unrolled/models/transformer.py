@@ -28,66 +28,14 @@ so the T x T matrix is never built. With SDPA's dropout this is the authors' ord
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from unrolled.config import ModelConfig
 from unrolled.models import xsa
 from unrolled.models.chunked_loss import linear_cross_entropy
-
-CHOICES = {
-    "task": ("lm", "vit", "regression"),
-    "attention": ("mhsa", "mssa"),
-    "mssa_output": ("learned", "tied"),
-    "identity": ("none", "subtract", "learned", "exclusive"),
-    "mlp": ("gelu", "none"),
-    "init": ("gpt2", "torch", "gpt2_torch_io"),
-}
-
-
-@dataclass
-class ModelConfig:
-    task: str = "lm"
-    n_layer: int = 6
-    n_head: int = 6
-    n_embd: int = 384
-    dropout: float = 0.0
-    bias: bool = False
-    attention: str = "mhsa"
-    mssa_output: str = "learned"
-    identity: str = "none"
-    identity_init: float = 0.0  # theta at init for identity="learned": a = sigmoid(0) = 0.5
-    mlp: str = "gelu"
-    init: str = "gpt2"
-    # lm: rows of the head's logits computed at a time by the fused linear + cross-entropy of training
-    # (models/chunked_loss.py); 0 computes all logits at once. The loss is the same; the memory is not.
-    loss_chunk: int = 0
-    # lm
-    vocab_size: int = 65
-    block_size: int = 256
-    # vit
-    image_size: int = 28
-    patch_size: int = 4
-    channels: int = 1
-    num_classes: int = 10
-    emb_dropout: float = 0.0
-    # regression
-    n_dims: int = 8
-
-    def __post_init__(self):
-        for key, allowed in CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"model.{key}: {getattr(self, key)!r} is not one of {allowed}")
-        if self.n_embd % self.n_head:
-            raise ValueError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
-        if self.loss_chunk < 0 or (self.loss_chunk and self.task != "lm"):
-            raise ValueError(f"model.loss_chunk: {self.loss_chunk} must be 0, or a positive row count for task lm")
-        if self.init == "gpt2_torch_io" and self.task != "regression":
-            raise ValueError("model.init: 'gpt2_torch_io' is for task regression (its read-in and read-out)")
-        if self.task == "vit" and self.image_size % self.patch_size:
-            raise ValueError(f"model.image_size ({self.image_size}) must be a multiple of model.patch_size")
 
 
 class Attention(nn.Module):
