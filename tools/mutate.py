@@ -442,6 +442,12 @@ MUTATIONS = {
         "    resources: {runtime: 1440}\n",
         ["tests/test_registry.py::test_no_config_restates_a_value_it_does_not_change"],
     ),
+    "config imports a model": (
+        "src/unrolled/config.py",
+        "def trained_model_config(metrics: dict) -> ModelConfig:\n",
+        "def trained_model_config(metrics: dict) -> ModelConfig:\n    from unrolled.models import xsa  # noqa: F401\n",
+        ["tests/test_registry.py::test_the_config_imports_nothing_of_the_models_so_no_import_cycle"],
+    ),
 }
 
 
