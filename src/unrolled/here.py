@@ -1,7 +1,8 @@
 """What of a config runs on this machine: the policy that depends on the disk, applied after
 `registry.resolve` (the Snakefile and `registry.load_config` call both). Which data sets can be built here
-without the internet, which runs have finished, which experiments are left out (their data is not here) or
-stand in for one that is, and, with `partial`, which finished seeds the summaries show.
+without the internet and where their sources are (what a GPU slice needs carried), which runs have
+finished, which experiments are left out (their data is not here) or stand in for one that is, and, with
+`partial`, which finished seeds the summaries show.
 """
 
 from __future__ import annotations
@@ -91,7 +92,6 @@ def _keep_arms(spec: dict, kept: list[str]) -> None:
                       for claim, mapping in spec.get("claims", {}).items()}
     if "unmatched" in spec:
         spec["unmatched"] = [a for a in spec["unmatched"] if a in kept]
-
 
 
 def resolve_here(config: dict) -> dict:

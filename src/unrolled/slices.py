@@ -17,6 +17,11 @@ each a slice of its own (marked "over").
 A slice's targets are the files its jobs make: every seed's metrics.json and its evaluations (they need the
 weights, which stay on the machine that trained them). Snakemake builds the targets and what they need; a
 rerun skips what is finished.
+
+A slice publishes the comparisons that reach VERDICT_MIN_N paired seeds with it (`verdicts`: the table's rows
+it first gives a verdict on); the tier sizes its seed groups so that each comparison's stage is one. What a
+machine without the internet must be carried to build a slice's data is `needs` (`--needs`), and the
+folders its archive returns are layout's (`--returns`).
 """
 
 from __future__ import annotations
