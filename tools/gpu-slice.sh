@@ -112,17 +112,17 @@ mkdir -p "$bin" && printf '#!/bin/sh\nexec "%s" "$@"\n' "$(command -v "$python")
   chmod +x "$bin/python" && export PATH="$bin:$PATH"
 say "installed; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo 'no GPU')"
 
-returns=$("$python" -m unrolled -q slices --configfile "$config" --returns 2>>"$log") ||
-  { say "the config $config cannot be read (see $log)"; exit 2; }
-# The slice's sources, checked here after the install (the config's code needs the wheels): exit 2 naming
-# what to carry, before any job starts.
-needs=$("$python" -m unrolled -q slices --configfile "$config" --needs "$slice" 2>&1) ||
-  { say "${needs##*error: }"; exit 2; }
-jobs=$("$python" -m unrolled -q slices --configfile "$config" --jobs "$slice" 2>>"$log") ||
-  { say "slice $slice: no jobs to run (see $log)"; exit 2; }
+# One call (the config's code needs the wheels): the slice's sources checked here, exit 2 naming what to
+# carry before any job starts (or naming an unknown slice); else the folders a slice returns, then its jobs.
+err=${TMPDIR:-/tmp}/gpu-slice-jobs.$$ # outside OUT, whose files all come back
+jobs=$("$python" -m unrolled -q slices --configfile "$config" --jobs "$slice" 2>"$err") ||
+  { cat "$err" >>"$log"; say "slice $slice: $(tail -n 1 "$err" | sed 's/^.*error: //')"; rm -f "$err"; exit 2; }
+rm -f "$err"
+returns=$(sed -n 's/^# returns: //p' <<<"$jobs")
 seconds() { awk -v m="$1" 'BEGIN { printf "%d", m * 60 + 0.5 }'; }
 status=0
 while IFS=$'\t' read -r minutes stage_minutes name targets; do
+  [[ $minutes == '#'* ]] && continue
   left=$((deadline - $(date +%s) - reserve))
   need=$(seconds "$minutes")
   stage_need=$(seconds "$stage_minutes")

@@ -170,12 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
              "(its `slices.minutes`), in order, with their state", "slices:command", CONFIGFILE,
              _arg("--targets", metavar="N", help="print slice N's target files (N from 1, or 'next')"),
              _arg("--jobs", metavar="N",
-                  help="print slice N's jobs: minutes, its stage's, name and targets, a line each"),
+                  help="print slice N's jobs: minutes, its stage's, name and targets, a line each, after a line "
+                  "naming the folders a slice returns (exit 2 naming a source not here)"),
              _arg("--needs", metavar="N", help="print the paths a machine without internet needs for slice N's data "
                   "(exit 2 naming a source that is not here)"),
-             _arg("--returns", action="store_true",
-                  help="print the folders whose files a slice returns (tools/gpu-slice.sh packs them)"),
-             keywords=("configfiles", "targets", "jobs_of", "needs_of", "returns"), configfiles="configfile",
+             keywords=("configfiles", "targets", "jobs_of", "needs_of"), configfiles="configfile",
              jobs_of="jobs", needs_of="needs")
     _command(sub, "check", "does a finished run reproduce the published reference? Every paired difference: "
              "Welch's test of the gap (Holm over all), the same sign where the reference is significant, none "

@@ -21,7 +21,7 @@ rerun skips what is finished.
 A slice publishes the comparisons that reach VERDICT_MIN_N paired seeds with it (`verdicts`: the table's rows
 it first gives a verdict on); the tier sizes its seed groups so that each comparison's stage is one. What a
 machine without the internet must be carried to build a slice's data is `needs` (`--needs`), and the
-folders its archive returns are layout's (`--returns`).
+folders its archive returns are layout's (the first line of `--jobs`).
 """
 
 from __future__ import annotations
@@ -301,16 +301,15 @@ def markdown(config: dict) -> str:
 
 
 def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: str | None = None,
-            needs_of: str | None = None, returns: bool = False) -> str:
-    """`python -m unrolled slices`: the table; the folders a slice returns (`returns`, one a line); slice
-    `targets`'s target files (one a line); or `jobs_of`'s
+            needs_of: str | None = None) -> str:
+    """`python -m unrolled slices`: the table; the paths to carry for slice `needs_of` (`offline_check`);
+    slice `targets`'s target files (one a line); or, once its sources are found here (`offline_check`), a
+    line "# returns: " and the folders a slice returns, then `jobs_of`'s
     jobs, a line each, tab-separated (tools/gpu-slice.sh): the job's estimated minutes, those of it and the
     rest of its stage (a stage starts only if all of it fits), its name, then its target files."""
     import logging
 
     config = registry.load_config(configfiles)
-    if returns:
-        return "".join(f"{folder}\n" for folder in layout.slice_returns(config["results"]))
     if needs_of:
         return offline_check(config, needs_of)
     if not (targets or jobs_of):
@@ -320,6 +319,8 @@ def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: 
         raise ValueError(f"slice {number} has no targets")
     logging.info("slice %d: %s", number, ", ".join(_job_name(j) for j in chosen))
     if jobs_of:
-        return "".join(f"{job['minutes']:.2f}\t{job['stage_minutes']:.2f}\t{_job_name(job)}\t"
-                       f"{' '.join(job['targets'])}\n" for job in chosen)
+        offline_check(config, jobs_of)  # a source not here stops the slice before its first job
+        return f"# returns: {' '.join(layout.slice_returns(config['results']))}\n" + "".join(
+            f"{job['minutes']:.2f}\t{job['stage_minutes']:.2f}\t{_job_name(job)}\t{' '.join(job['targets'])}\n"
+            for job in chosen)
     return "\n".join(t for job in chosen for t in job["targets"]) + "\n"
