@@ -25,6 +25,12 @@ from unrolled.layout import (
 from unrolled.registry import is_icl, seeds
 
 
+def _placed(src: str, spec: dict) -> bool:
+    """Whether a url source's files are all placed by hand in data/external/<src>/."""
+    names = list(spec["files"]) if "base_url" in spec else [spec.get("filename") or Path(spec["url"]).name]
+    return all(Path(EXTERNAL, src, name).is_file() for name in names)
+
+
 def data_missing(config: dict, dataset: str, local_only: bool = False) -> str | None:
     """Why a data set cannot be built here without the internet, or None if it can: it is prepared, or
     every source is fetched, or placed in data/external/ (url), or present at its path (local). Package
@@ -44,8 +50,7 @@ def data_missing(config: dict, dataset: str, local_only: bool = False) -> str | 
             continue
         if local_only:
             continue
-        names = list(spec["files"]) if "base_url" in spec else [spec.get("filename") or Path(spec["url"]).name]
-        if not all(Path(EXTERNAL, src, name).is_file() for name in names):
+        if not _placed(src, spec):
             missing.append(f"{src}: not fetched, and not placed in {EXTERNAL}/{src}/ (needs the internet)")
     return "; ".join(missing) or None
 
@@ -58,8 +63,7 @@ def offline_copy(config: dict, src: str) -> str | None:
     if Path(raw_dir(src), PROVENANCE).exists():
         return raw_dir(src)
     if spec["kind"] == "url":
-        names = list(spec["files"]) if "base_url" in spec else [spec.get("filename") or Path(spec["url"]).name]
-        return f"{EXTERNAL}/{src}" if all(Path(EXTERNAL, src, name).is_file() for name in names) else None
+        return f"{EXTERNAL}/{src}" if _placed(src, spec) else None
     if spec["kind"] == "local":
         return spec["path"] if Path(spec["path"]).expanduser().exists() else None
     return None

@@ -170,15 +170,22 @@ def slices(config: dict) -> list[list[dict]]:
     return packed + ([current] if current else [])
 
 
+def _finished_after(config: dict, packed: list[list[dict]]):
+    """Each slice (its number, its jobs) with every arm's seeds finished once it and every slice before it
+    have: {experiment: {arm: seeds}}, one dict updated as the slices go."""
+    finished = {name: {arm: set() for arm in spec["arms"]} for name, spec in config["experiments"].items()}
+    for number, chosen in enumerate(packed, 1):
+        for job in chosen:
+            finished[job["experiment"]][job["arm"]] |= set(job["seeds"])
+        yield number, chosen, finished
+
+
 def unpaired(config: dict, packed: list[list[dict]] | None = None) -> list[str]:
     """The jobs whose seeds no partial summary shows paired once their slice and every slice before it have
     finished (`here.published_arms`): what a slice would return unpublished."""
     packed = slices(config) if packed is None else packed
-    finished = {name: {arm: set() for arm in spec["arms"]} for name, spec in config["experiments"].items()}
     out = []
-    for number, chosen in enumerate(packed, 1):
-        for job in chosen:
-            finished[job["experiment"]][job["arm"]] |= set(job["seeds"])
+    for number, chosen, finished in _finished_after(config, packed):
         for job in chosen:
             spec = config["experiments"][job["experiment"]]
             shown = here.published_arms(spec, {a: sorted(s) for a, s in finished[job["experiment"]].items()})
@@ -197,11 +204,8 @@ def verdicts(config: dict, packed: list[list[dict]] | None = None) -> list[list[
     """Per slice, the comparisons that reach VERDICT_MIN_N paired seeds once it and every slice before it
     have finished: the verdicts that slice publishes."""
     packed = slices(config) if packed is None else packed
-    finished = {name: {arm: set() for arm in spec["arms"]} for name, spec in config["experiments"].items()}
     published, out = set(), []
-    for chosen in packed:
-        for job in chosen:
-            finished[job["experiment"]][job["arm"]] |= set(job["seeds"])
+    for _, chosen, finished in _finished_after(config, packed):
         new = []
         for name in dict.fromkeys(job["experiment"] for job in chosen):
             rows = []
@@ -227,18 +231,17 @@ def needs(config: dict, chosen: list[dict]) -> tuple[list[str], list[str]]:
     for ds in datasets:
         prepared = Path(layout.prepared_dir(ds), layout.META).exists()
         for src in config["datasets"][ds]["sources"].values():
-            path = here.offline_copy(config, src)
+            path, copy = here.offline_copy(config, src), layout.repository_copy(src)
             if path:
                 carry.append(path)
-            elif not (prepared or (layout.repository_copy(src) and Path(layout.repository_copy(src)).exists())):
+            elif not (prepared or (copy and Path(copy).exists())):
                 missing.append(src)
     return sorted(set(carry)), sorted(set(missing))
 
 
-def offline_check(config: dict, which: str) -> str:
-    """`slices --needs`: the paths to carry for slice `which` (one a line, after a comment naming the slice),
-    or a ValueError naming each source that is not here (it must be fetched, with the internet, first)."""
-    number, chosen = pick(config, which)
+def offline_check(config: dict, number: int, chosen: list[dict]) -> str:
+    """`slices --needs`: the paths to carry for slice `number` (`chosen`, its jobs; one a line, after a comment
+    naming the slice), or a ValueError naming each source that is not here (it must be fetched first)."""
     carry, missing = needs(config, chosen)
     if missing:
         raise ValueError(f"slice {number} builds its data from {', '.join(missing)}, not here: carry "
@@ -310,16 +313,16 @@ def command(configfiles: list[str] | None, targets: str | None = None, jobs_of: 
     import logging
 
     config = registry.load_config(configfiles)
-    if needs_of:
-        return offline_check(config, needs_of)
-    if not (targets or jobs_of):
+    if not (targets or jobs_of or needs_of):
         return markdown(config)
-    number, chosen = pick(config, targets or jobs_of)
+    number, chosen = pick(config, targets or jobs_of or needs_of)
+    if needs_of:
+        return offline_check(config, number, chosen)
     if not chosen or not any(job["targets"] for job in chosen):
         raise ValueError(f"slice {number} has no targets")
     logging.info("slice %d: %s", number, ", ".join(_job_name(j) for j in chosen))
     if jobs_of:
-        offline_check(config, jobs_of)  # a source not here stops the slice before its first job
+        offline_check(config, number, chosen)  # a source not here stops the slice before its first job
         return f"# returns: {' '.join(layout.slice_returns(config['results']))}\n" + "".join(
             f"{job['minutes']:.2f}\t{job['stage_minutes']:.2f}\t{_job_name(job)}\t{' '.join(job['targets'])}\n"
             for job in chosen)
