@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from unrolled import checkpoint
-from unrolled.config import TrainConfig, parse_run_config
+from unrolled.config import RunConfig, TrainConfig
 from unrolled.data import batches as batches_module
 from unrolled.data.batches import MemberBatches, TokenBatches
 from unrolled.errors import UnrolledError
@@ -96,5 +96,5 @@ def test_bpe_vocabulary_is_padded_to_a_multiple_of_64(tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         write_json(folder / "meta.json", {"tokenizer": tokenizer, "vocab_size": vocab})
-        mcfg = parse_run_config({"data": str(folder)}).model
+        mcfg = RunConfig.of({"data": str(folder)}).model
         assert mcfg.vocab_size == padded, name

@@ -198,12 +198,10 @@ def test_the_tuned_choice_is_the_best_of_its_own_arms_and_flags_the_grid_edge(tm
     assert (choice["value"], choice["edge"]) == (0.3, True)
     with pytest.raises(ValueError, match=r"no results for \['v4'\]"):
         run_configs.choose(summary, "dropout", {"v1": 0.1, "v4": 0.4})
-    run, path = {"data": "d", "model": {"dropout": 0.2}, "train": {}}, tmp_path / "choice.json"
-    with pytest.raises(ValueError, match="choice is not made yet"):
-        run_configs.tuned_run(run, path)
-    path.write_text(json.dumps(choice))
-    assert run_configs.tuned_run(run, path) == {**run, "model": {"dropout": 0.3}, "tuned": choice}
-    assert run_configs.tuned_run(run, None) is run  # an arm not tuned
+    run, meta = {"data": "d", "model": {"dropout": 0.2}, "train": {}}, {"tokenizer": "char", "vocab_size": 65}
+    finished = run_configs.finish(run, meta, choice)
+    assert finished["model"]["dropout"] == 0.3 and finished["tuned"] == choice
+    assert run_configs.finish(run, meta)["model"]["dropout"] == 0.2 and "tuned" not in run_configs.finish(run, meta)
 
 
 def _wheel(folder, name, requires=(), version="1.0", tag="py3-none-any", requires_python=None):

@@ -13,12 +13,13 @@ import time
 
 import pytest
 import torch
+import yaml
 
 from unrolled import checkpoint
 from unrolled.cli import main as cli_main
 from unrolled.config import TrainConfig
 from unrolled.data.batches import TokenBatches
-from unrolled.train import CHECKPOINT, METRICS, NonFiniteLossError, learning_rate, train
+from unrolled.train import CHECKPOINT, HISTORY, METRICS, NonFiniteLossError, learning_rate, train
 
 # Everything but timings and the resume marker must agree between runs.
 VOLATILE = {"wall_seconds", "first_step_seconds", "tokens_per_second", "resumed_from_step", "environment", "git_sha"}
@@ -204,12 +205,12 @@ def test_cli_train_and_clear_errors(tiny_text_data, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("model, train_, line", [
-    ({"n_layer": "six"}, {}, "unrolled train: error: --config: model.n_layer: 'six' is not an integer >= 1"),
-    ({}, {"lr": -1e-3}, "unrolled train: error: --config: train.lr: -0.001 is not a number > 0"),
-    ({"identity": "minus"}, {}, "unrolled train: error: --config: model.identity: 'minus' is not one of 'none', "
+    ({"n_layer": "six"}, {}, "unrolled train: error: model.n_layer: 'six' is not an integer >= 1"),
+    ({}, {"lr": -1e-3}, "unrolled train: error: train.lr: -0.001 is not a number > 0"),
+    ({"identity": "minus"}, {}, "unrolled train: error: model.identity: 'minus' is not one of 'none', "
                                 "'subtract', 'learned', 'exclusive'"),
 ])
-def test_cli_checks_its_config_against_the_schema_in_one_line(tiny_text_data, tmp_path, capsys, model, train_, line):
+def test_cli_checks_its_config_as_the_schema_does_in_one_line(tiny_text_data, tmp_path, capsys, model, train_, line):
     """By hand, as through Snakemake: the key, the value and what the schema accepts; nothing trains."""
     run = _run(tiny_text_data)
     run["model"] |= model
@@ -352,15 +353,17 @@ def test_compiled_clip_and_adamw_match_eager_without_recompiling(tiny_text_data,
 
 def test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume(tiny_text_data, tmp_path):
     """A single seed is a group of one: its checkpoint is where single runs always kept theirs (the run
-    folder), under the hash single runs always had (run config, seed, data), so a run folder made before
-    every job became a group resumes; a larger group's checkpoint has its own folder and hash."""
+    folder), under the hash single runs always had (the finished run config, seed, data), so a run folder made
+    before every job became a group resumes; a larger group's checkpoint has its own folder and hash."""
+    from unrolled.config import finish
     from unrolled.data.batches import load_meta
     from unrolled.provenance import config_hash
 
     run = _run(tiny_text_data, max_iters=8, checkpoint_interval=4)
     train(run, [2], tmp_path / "arm", progress=False)
     state = checkpoint.load(tmp_path / "arm" / "seed2" / CHECKPOINT)
-    assert state["config_hash"] == config_hash({"run": run, "seed": 2, "data": load_meta(tiny_text_data)})
+    meta = load_meta(tiny_text_data)
+    assert state["config_hash"] == config_hash({"run": finish(run, meta), "seed": 2, "data": meta})
     assert state["seeds"] == [2] and not list((tmp_path / "arm").glob("ensemble-*"))
     # A folder of a killed job: a checkpoint, no metrics.json. The group of one resumes from it, at step 4,
     # and ends where the uninterrupted run ended.
@@ -384,16 +387,33 @@ def test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume(t
             == {k: v for k, v in whole.items() if k not in VOLATILE})
 
 
-def test_the_train_command_fills_in_a_tuned_choice(tiny_text_data, tmp_path):
-    """--tuned CHOICE (the tune rule's file): the trainer gets the finished config, and the run records
-    the choice and trains with its value."""
+def test_the_run_config_is_finished_once_and_trained_as_it_is(tiny_text_data, tmp_path, monkeypatch):
+    """`run-config` (the workflow's run_config rule) writes the arm's finished run.yaml: a tuned choice filled in,
+    what the data set fixes and every default. The trainer trains that file as it is, finishing and checking
+    nothing again: a value changed in the file is the value trained."""
+    from unrolled import config
+
     choice = tmp_path / "choice.json"
     choice.write_text(json.dumps({"experiment": "sweep", "arm": "d3", "key": "dropout", "value": 0.3}))
+    out = tmp_path / "arm" / "run.yaml"
     run = json.dumps(_run(tiny_text_data, max_iters=2, eval_interval=2))
-    assert cli_main(["-q", "train", "--config", run, "--tuned", str(choice), "--seeds", "0", "--out",
-                     str(tmp_path / "arm"), "--no-progress"]) == 0
-    metrics = json.loads((tmp_path / "arm" / "seed0" / METRICS).read_text())
+    assert cli_main(["-q", "run-config", "--config", run, "--tuned", str(choice), "--out", str(out)]) == 0
+    finished = yaml.safe_load(out.read_text())
+    assert finished["model"]["dropout"] == 0.3 and finished["tuned"]["arm"] == "d3"
+    assert finished["model"]["vocab_size"] == json.loads((tiny_text_data / "meta.json").read_text())["vocab_size"]
+    assert finished["train"]["lr_decay_iters"] is None and config.is_finished(finished)
+    finished["train"]["max_iters"] = 3
+    out.write_text(yaml.safe_dump(finished))
+    monkeypatch.setattr(config, "finish", lambda *a, **k: pytest.fail("a finished run config was finished again"))
+    assert cli_main(["-q", "train", "--config", str(out), "--seeds", "0", "--out", str(out.parent),
+                     "--no-progress"]) == 0
+    metrics = json.loads((out.parent / "seed0" / METRICS).read_text())
     assert metrics["config"]["model"]["dropout"] == 0.3 and metrics["tuned"]["arm"] == "d3"
+    assert metrics["config"]["train"]["max_iters"] == 3
+    assert [row["step"] for row in csv.DictReader((out.parent / "seed0" / HISTORY).open())][-1] == "3"
+    assert cli_main(["-q", "run-config", "--config", run, "--tuned", str(tmp_path / "none.json"), "--out",
+                     str(tmp_path / "other.yaml")]) == 2
+    assert not (tmp_path / "other.yaml").exists()
 
 
 def test_max_autotune_compiles_with_coordinate_descent(tiny_text_data, tmp_path, monkeypatch):

@@ -1,7 +1,6 @@
 """A config's checks: the schema's, each violation worded as one short line naming the key (not
 Snakemake's dump of the whole config and schema), and the cross-checks between entries that name each
-other (the schema checks each entry; these check that entries agree). A run config given by hand is checked
-against the same schema.
+other (the schema checks each entry; these check that entries agree).
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from pathlib import Path
 
 from unrolled.config import check_seed_group
 from unrolled.here import data_missing
-from unrolled.registry import FIGURE_THEORY, SCHEMA, is_icl, known
+from unrolled.registry import FIGURE_THEORY, is_icl, known
+from unrolled.schema import first_error
 
 
 def check_config(config: dict) -> None:
@@ -59,8 +59,6 @@ def check_config(config: dict) -> None:
         for other in spec.get("stand_in_for", []):
             if other not in config["experiments"] and other not in config.get("left_out", {}):
                 raise ValueError(f"config: experiments.{name}.stand_in_for names {other!r}, not an experiment")
-        if "tune" in spec.get("model", {}):
-            raise ValueError(f"config: experiments.{name}.model.tune: only an arm is tuned by a sweep")
         for arm, switches in spec["arms"].items():
             tune = (switches or {}).get("tune")
             if tune and tune["experiment"] not in config["experiments"]:
@@ -109,72 +107,16 @@ def check_config(config: dict) -> None:
         known(config, "datasets", config["theory"]["probdr"]["dataset"], "theory.probdr.dataset")
 
 
-def _expected(schema: dict, plural: bool = False) -> str:
-    """What a (sub)schema accepts, in words: its type or values and its bounds."""
-    if "enum" in schema:
-        return "one of " + ", ".join(map(repr, schema["enum"]))
-    kinds = schema.get("type", "value")
-    one = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
-           "array": "a list", "object": "a mapping", "null": "null"}
-    many = {"integer": "integers", "number": "numbers", "string": "strings", "array": "lists", "object": "mappings"}
-    text = " or ".join((many if plural else one).get(k, k) for k in (kinds if isinstance(kinds, list) else [kinds]))
-    if "items" in schema:
-        text += f" of {_expected(schema['items'], plural=True)}"
-    bounds = [f"{word} {schema[key]}" for key, word in (("minimum", ">="), ("exclusiveMinimum", ">"),
-                                                         ("maximum", "<="), ("exclusiveMaximum", "<"))
-              if key in schema]
-    return text + (f" {' and '.join(bounds)}" if bounds else "")
-
-
-def _schema_error(instance: dict, schema: dict) -> tuple[str, str, str] | None:
-    """The first violation of `schema` by `instance`: (the key's dotted path, what is wrong, the validator)."""
-    import jsonschema
-
-    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(instance))
-    if error is None:
-        return None
-    where = list(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        unknown = sorted(k for k in error.instance if k not in allowed)
-        where = where + unknown[:1]
-        message = f"unknown key {unknown[0]!r}" + (f"; expected one of {sorted(allowed)}" if allowed else "")
-    elif error.validator in ("oneOf", "anyOf", "type", "minimum", "exclusiveMinimum", "maximum",
-                             "exclusiveMaximum", "enum"):
-        options = error.schema.get(error.validator) if error.validator in ("oneOf", "anyOf") else [error.schema]
-        message = f"{error.instance!r} is not " + "; nor ".join(_expected(o) for o in options)
-        if error.schema.get("description"):
-            message += f" ({error.schema['description'].strip()})"
-    else:
-        message = error.message if len(error.message) <= 300 else error.message[:300] + " ..."
-    return ".".join(map(str, where)) or "(top level)", message, error.validator
-
-
 def check_schema(config: dict, schema_path: str | Path) -> None:
     """Raise a short ValueError for the first schema violation: the key's path in the config, what is
     wrong and what was expected, and for an unknown key the keys allowed there (not the whole config and
     schema)."""
     import yaml
 
-    found = _schema_error(config, yaml.safe_load(Path(schema_path).read_text()))
+    found = first_error(config, yaml.safe_load(Path(schema_path).read_text()))
     if found is None:
         return
     path, message, validator = found
     hint = ("\n  A file that changes only some keys goes after the registry it changes: --configfile "
             "config/config.yaml yours.yaml" if validator == "required" else "")
     raise ValueError(f"config: {path}: {message}{hint}")
-
-
-def check_run_config(run: dict, schema_path: str | Path = SCHEMA) -> None:
-    """A run config given by hand (`unrolled train --config`): its `model` and `train` sections checked
-    against the schema's, as the workflow checks them; raise a short ValueError naming the key."""
-    import yaml
-
-    defs = yaml.safe_load(Path(schema_path).read_text())["$defs"]
-    schema = {"$defs": defs, "type": "object", "required": ["data"],
-              "properties": {"model": {"$ref": "#/$defs/model"}, "train": {"$ref": "#/$defs/train"}}}
-    found = _schema_error(run, schema)
-    if found is not None:
-        raise ValueError(f"--config: {found[0]}: {found[1]}")
-
-

@@ -92,9 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "train", "train a seed group of runs: one seed, or several as a seed ensemble (resumes)",
              "train:train_job",
              _arg("--config", required=True, type=_run_config,
-                  help="run config (data, model, train) as a YAML/JSON file or inline JSON"),
-             _arg("--tuned", metavar="CHOICE", help="a tuned arm's choice file (the tune command's output), "
-                  "filled into the config"),
+                  help="run config as a YAML/JSON file or inline JSON: an arm's run.yaml (the run-config "
+                  "command's), or data, model and train keys, finished here"),
              _arg("--seeds", type=int, nargs="+", required=True,
                   help="the group's seeds (from the job's wildcards); one seed is a single run"),
              _arg("--out", required=True, help="the arm folder; each run goes in its seed{n}/"),
@@ -104,8 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
              _arg("--processes", type=int, default=1,
                   help="data-parallel processes, one per GPU it locks (torchrun; on the CPU, gloo)"),
              _arg("--compile-cache", metavar="DIR", help="torch.compile's cache (TORCHINDUCTOR_CACHE_DIR)"),
-             keywords=("run", "seeds", "out", "tuned", "threads", "processes", "compile_cache", "progress", "argv"),
+             keywords=("run", "seeds", "out", "threads", "processes", "compile_cache", "progress", "argv"),
              run="config")
+    _command(sub, "run-config", "an arm's finished run config (run.yaml): its data set's fields, a tuned arm's "
+             "choice and every default filled in, checked", "config:finish_file",
+             _arg("--config", required=True, type=_json_arg, help="the arm's data, model and train (JSON)"),
+             _arg("--tuned", metavar="CHOICE", help="a tuned arm's choice file (the tune command's output)"),
+             _arg("--out", required=True), keywords=("run", "tuned", "out"), run="config")
     _command(sub, "summarize", "statistics over an experiment's runs -> summary.json/.csv",
              "summaries:summarize_files", EXPERIMENT, SPEC, runs_of("metrics.json"),
              _arg("--histories", nargs="+", required=True, help="every run's history.csv"),
@@ -207,36 +211,33 @@ def _names_after_configfiles(args) -> None:
 
 
 def show_run(configfiles: list[str | Path] | None, experiment: str, arm: str) -> str:
-    """The `show-run` command: the finished run config one arm's jobs train with, as YAML, before they run:
-    the experiment's recipe, model and train with the arm's switches; a tuned arm's chosen value where the
-    `tune` rule has made its choice; and, where the data set is prepared, every field the trainer completes
-    (its defaults and what the data fixes). A header says its seed groups and resources."""
+    """The `show-run` command: the finished run config one arm's jobs train with (its run.yaml), as the
+    `run_config` rule wrote it, or, where that is not made yet, as it would write it now (the same function,
+    `finish`); where one of its inputs is not here (the data set, a tuned arm's choice), the config as the
+    config files give it and the input it waits for. A header says its seed groups and resources."""
     import yaml
 
-    from unrolled.config import parse_run_config, run_config, tuned_run
-    from unrolled.layout import META, prepared_dir, tuned_file
+    from unrolled.atomic import read_json
+    from unrolled.config import finish, run_config
+    from unrolled.layout import META, prepared_dir, run_config_file, runs_root, tuned_file
     from unrolled.registry import known, load_config, resources, seed_groups
 
     config = load_config(configfiles)
     spec = known(config, "experiments", experiment, "show-run")
     run = run_config(spec, arm)
-    lines = [f"# {experiment}/{arm}: seed groups {seed_groups(spec)}, resources {resources(spec, config)}"]
-    tune = (spec["arms"][arm] or {}).get("tune")
-    if tune:
-        choice = tuned_file(experiment, arm, config["results"])
-        if Path(choice).exists():
-            run = tuned_run(run, choice)
-        else:
-            lines.append(f"# model.{tune['key']}: chosen from {tune['experiment']}'s summary by the tune rule "
-                         f"(not made yet: {choice})")
-    if Path(prepared_dir(spec["dataset"]), META).exists():
-        from dataclasses import asdict
-
-        parsed = parse_run_config(run)
-        run = {**run, "model": asdict(parsed.model), "train": asdict(parsed.train)}
-    else:
-        lines.append(f"# {run['data']} is not prepared: the trainer fills in the rest from the defaults and it")
-    return "\n".join(lines) + "\n" + yaml.safe_dump(run, sort_keys=False)
+    made = Path(run_config_file(experiment, arm, runs_root(config["results"])))
+    header = f"# {experiment}/{arm}: seed groups {seed_groups(spec)}, resources {resources(spec, config)}\n"
+    if made.exists():
+        return header + f"# {made}\n" + made.read_text()
+    meta = Path(prepared_dir(spec["dataset"]), META)
+    choice = tuned_file(experiment, arm, config["results"]) if (spec["arms"][arm] or {}).get("tune") else None
+    waits = {str(path): target for path, target in ((meta, meta.parent), (choice, choice)) if path is not None
+             and not Path(path).exists()}  # what is not here yet: the target that makes it
+    if waits:
+        return (header + f"# {made} waits for {' and '.join(waits)} (snakemake {' '.join(map(str, waits.values()))} "
+                f"makes it); until then, as the config files give it:\n" + yaml.safe_dump(run, sort_keys=False))
+    finished = finish(run, read_json(meta), read_json(choice) if choice else None)
+    return header + f"# {made}, as the run_config rule will write it:\n" + yaml.safe_dump(finished, sort_keys=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,10 +251,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
-        if args.command == "train":
-            from unrolled.checks import check_run_config
-
-            check_run_config(args.config)
         result = args.dispatch(args)
     except (UnrolledError, FileNotFoundError, ValueError) as exc:
         kind = "checksum mismatch" if isinstance(exc, ChecksumError) else "error"

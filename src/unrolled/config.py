@@ -1,22 +1,27 @@
-"""The run config: what `python -m unrolled train --config` takes, completed from the data set it trains on
+"""The run config: the model's and the trainer's fields, and the one function that finishes an arm's config
 (torch is imported only where a run is built, so the CLI, the plan and the Snakefile load this cheaply).
-The model's and the trainer's fields and the values each switch takes (CHOICES) are here, once: the models
-import them (models/transformer.py documents what each switch does), and nothing here imports a model.
+Every field's type, default, bounds and values are written once, here (`setting`): the schema's model and
+train sections are generated from them (unrolled.schema), the models import the dataclasses, and nothing here
+imports a model.
 
 A run config has three parts: `data` (a prepared data set folder), `model` (ModelConfig fields; the
-vocabulary or image shape comes from the data set) and `train` (TrainConfig); an arm tuned by a sweep adds
-`tuned` (tuned_run). Unknown keys are errors that name them. This module also holds the peak FLOP/s against
-which a model estimates its MFU (Transformer.estimate_mfu) and the plans and slices time jobs.
+vocabulary or image shape comes from the data set) and `train` (TrainConfig); a tuned arm's adds `tuned`.
+`finish` completes it from the data set and the arm's sweep choice into the finished config the workflow
+writes as the arm's run.yaml (the `run_config` rule), and the trainer reads as it is. Unknown keys are errors
+that name them. This module also holds the peak FLOP/s against which a model estimates its MFU
+(Transformer.estimate_mfu) and the plans and slices time jobs.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from unrolled.atomic import read_json
 from unrolled.layout import PREPARED
+from unrolled.schema import check_fields
 
 VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nanoGPT's 50257 -> 50304)
 # An H100's dense bf16 peak FLOP/s (an H200 is the same chip with more memory): every MFU and time estimate
@@ -24,60 +29,55 @@ VOCAB_MULTIPLE = 64  # BPE vocabularies are padded to this for the matmuls (nano
 H100_BF16_FLOPS = 989e12
 
 
-CHOICES = {  # the model and train keys that take one of these values (the schema's enums equal them: tested)
-    "model": {
-        "task": ("lm", "vit", "regression"),
-        "attention": ("mhsa", "mssa"),
-        "mssa_output": ("learned", "tied"),
-        "identity": ("none", "subtract", "learned", "exclusive"),
-        "mlp": ("gelu", "none"),
-        "init": ("gpt2", "torch", "gpt2_torch_io"),
-    },
-    "train": {
-        "lr_schedule": ("cosine", "constant"),
-        "decay": ("matrices", "all"),
-        "dtype": ("auto", "float32", "bfloat16"),
-        "compile_mode": ("default", "max-autotune-no-cudagraphs"),
-    },
-}
+def setting(default, doc: str | None = None, *, from_data: bool = False, **bounds):
+    """A model or train field: its default, what it does in a line (the schema's description), its bounds (JSON
+    Schema's minimum, exclusiveMinimum, maximum, exclusiveMaximum, pattern); `from_data`: fixed by the data set,
+    not set by a config. Its type is its annotation (a Literal: the values it takes). The schema's model and train
+    sections are generated from these (unrolled.schema), and constructing the dataclass checks them."""
+    return field(default=default, metadata={"doc": doc, "from_data": from_data, **bounds})
 
 
 @dataclass
 class ModelConfig:
-    task: str = "lm"
-    n_layer: int = 6
-    n_head: int = 6
-    n_embd: int = 384
-    dropout: float = 0.0
-    bias: bool = False
-    attention: str = "mhsa"
-    mssa_output: str = "learned"
-    identity: str = "none"
-    identity_init: float = 0.0  # theta at init for identity="learned": a = sigmoid(0) = 0.5
-    mlp: str = "gelu"
-    init: str = "gpt2"
-    # lm: rows of the head's logits computed at a time by the fused linear + cross-entropy of training
-    # (models/chunked_loss.py); 0 computes all logits at once. The loss is the same; the memory is not.
-    loss_chunk: int = 0
+    """ModelConfig fields (the vocabulary and image shape come from the data set)
+
+    What each switch does: models/transformer.py."""
+
+    task: Literal["lm", "vit", "regression"] = setting("lm", from_data=True)
+    n_layer: int = setting(6, minimum=1)
+    n_head: int = setting(6, minimum=1)
+    n_embd: int = setting(384, minimum=1)
+    dropout: float = setting(0.0, minimum=0, maximum=1)
+    bias: bool = setting(False)
+    attention: Literal["mhsa", "mssa"] = setting("mhsa")
+    mssa_output: Literal["learned", "tied"] = setting("learned")
+    identity: Literal["none", "subtract", "learned", "exclusive"] = setting("none")
+    identity_init: float = setting(0.0)  # theta at init for identity="learned": a = sigmoid(0) = 0.5
+    mlp: Literal["gelu", "none"] = setting("gelu")
+    init: Literal["gpt2", "torch", "gpt2_torch_io"] = setting(
+        "gpt2", "gpt2: N(0, 0.02) and scaled residual projections (nanoGPT); torch: PyTorch's defaults, ViT position "
+        "and CLS embeddings N(0, 1) (paper 1's ViT); gpt2_torch_io: regression, gpt2 with PyTorch's defaults for "
+        "the read-in and read-out (Garg et al.)")
+    # The loss is the same at any loss_chunk; the memory is not (models/chunked_loss.py).
+    loss_chunk: int = setting(
+        0, "lm: rows of logits at a time in a fused head + cross-entropy (0: all at once); single runs only", minimum=0)
     # lm
-    vocab_size: int = 65
-    block_size: int = 256
+    vocab_size: int = setting(65, from_data=True, minimum=1)
+    block_size: int = setting(256, minimum=1)
     # vit
-    image_size: int = 28
-    patch_size: int = 4
-    channels: int = 1
-    num_classes: int = 10
-    emb_dropout: float = 0.0
+    image_size: int = setting(28, from_data=True, minimum=1)
+    patch_size: int = setting(4, minimum=1)
+    channels: int = setting(1, from_data=True, minimum=1)
+    num_classes: int = setting(10, from_data=True, minimum=1)
+    emb_dropout: float = setting(0.0, minimum=0, maximum=1)
     # regression
-    n_dims: int = 8
+    n_dims: int = setting(8, from_data=True, minimum=1)
 
     def __post_init__(self):
-        for key, allowed in CHOICES["model"].items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"model.{key}: {getattr(self, key)!r} is not one of {allowed}")
+        check_fields(self, "model")
         if self.n_embd % self.n_head:
             raise ValueError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
-        if self.loss_chunk < 0 or (self.loss_chunk and self.task != "lm"):
+        if self.loss_chunk and self.task != "lm":
             raise ValueError(f"model.loss_chunk: {self.loss_chunk} must be 0, or a positive row count for task lm")
         if self.init == "gpt2_torch_io" and self.task != "regression":
             raise ValueError("model.init: 'gpt2_torch_io' is for task regression (its read-in and read-out)")
@@ -87,56 +87,57 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 64
-    grad_accum: int = 1
-    max_iters: int = 5000
-    # Image data sets may count in epochs instead (the papers' ViT recipes do): `epochs` sets max_iters and
-    # `eval_epochs` eval_interval, from the train split's size (an epoch is train // batch steps, as the
-    # sampler drops the last partial batch).
-    epochs: float | None = None
-    eval_epochs: float | None = None
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    lr_schedule: str = "cosine"  # "cosine" (linear warmup, cosine to min_lr) or "constant"
-    warmup_iters: int = 100
-    lr_decay_iters: int | None = None  # None: max_iters
-    weight_decay: float = 0.1
-    decay: str = "matrices"  # what weight decay acts on: "matrices" (nanoGPT's groups) or "all" parameters
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0  # 0 disables clipping; per member in an ensemble
-    eval_interval: int = 250
-    eval_iters: int | None = 200  # val batches; None for images scores the whole val split
-    val_seed: int = 1337  # fixes the val batches: the same for every arm and seed
-    log_interval: int = 10
+    """TrainConfig fields"""
+
+    batch_size: int = setting(64, minimum=1)
+    grad_accum: int = setting(1, minimum=1)
+    max_iters: int = setting(5000, minimum=1)
+    # Image data sets may count in epochs instead (the papers' ViT recipes do): an epoch is train // batch steps,
+    # as the sampler drops the last partial batch. A finished run config has them in steps (`finish`).
+    epochs: float | None = setting(
+        None, "image data sets: sets max_iters (train // batch steps an epoch)", exclusiveMinimum=0)
+    eval_epochs: float | None = setting(None, "image data sets: sets eval_interval", exclusiveMinimum=0)
+    lr: float = setting(1e-3, exclusiveMinimum=0)
+    min_lr: float = setting(1e-4, minimum=0)
+    lr_schedule: Literal["cosine", "constant"] = setting("cosine")  # linear warmup, cosine to min_lr; or constant
+    warmup_iters: int = setting(100, minimum=0)
+    lr_decay_iters: int | None = setting(None, minimum=1)  # None: max_iters
+    weight_decay: float = setting(0.1, minimum=0)
+    decay: Literal["matrices", "all"] = setting(
+        "matrices", "what weight decay acts on: nanoGPT's groups, or every parameter")
+    beta1: float = setting(0.9, minimum=0, exclusiveMaximum=1)
+    beta2: float = setting(0.99, minimum=0, exclusiveMaximum=1)
+    grad_clip: float = setting(1.0, minimum=0)  # 0 disables clipping; per member in an ensemble
+    eval_interval: int = setting(250, minimum=1)
+    eval_iters: int | None = setting(200, minimum=1)  # val batches; None for images scores the whole val split
+    val_seed: int = setting(1337)  # fixes the val batches: the same for every arm and seed
+    log_interval: int = setting(10, minimum=1)
     # Checkpoints: every `checkpoint_interval` steps and/or once `checkpoint_minutes` have passed since
     # the last one, and always at the end (the final weights); None switches a trigger off.
-    checkpoint_interval: int | None = None
-    checkpoint_minutes: float | None = 10.0
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
-    dtype: str = "auto"  # "auto" (bf16 autocast where the GPU supports it, else fp32), "float32", "bfloat16"
-    compile: bool = False
-    # torch.compile's mode: "default", or "max-autotune-no-cudagraphs" (autotuned kernels; longer compiles,
-    # which the compile cache keeps)
-    compile_mode: str = "default"
-    # Gradient clipping and AdamW compiled together into a few fused kernels (the learning rate is held as a
-    # tensor, so its schedule does not recompile). Off by default: the eager step is the measured one
-    # (benchmarks/step_time.py's compiled_step variant measures this one beside it).
-    compile_optimizer: bool = False
-    # Each optimizer group's parameters and gradients in one (members, P) buffer, so per-member clipping is a
-    # norm and a scale per group and AdamW one fused update per group (models/flat.py). Off by default: the
-    # clipping's norm sums in another order (equal to rounding), and it is not yet measured faster on a GPU.
-    flat_buffers: bool = False
+    checkpoint_interval: int | None = setting(None, "steps between checkpoints", minimum=1)
+    checkpoint_minutes: float | None = setting(10.0, "minutes between checkpoints", exclusiveMinimum=0)
+    device: str = setting("auto", pattern="^(auto|cpu|cuda(:[0-9]+)?)$")
+    # "auto": bf16 autocast where the GPU supports it, else fp32
+    dtype: Literal["auto", "float32", "bfloat16"] = setting("auto")
+    compile: bool = setting(False)
+    # max-autotune-no-cudagraphs: autotuned kernels; longer compiles, which the compile cache keeps
+    compile_mode: Literal["default", "max-autotune-no-cudagraphs"] = setting("default", "torch.compile's mode")
+    # Off by default: the eager step is the measured one (benchmarks/step_time.py's compiled_step variant
+    # measures this one beside it). The learning rate is held as a tensor, so its schedule does not recompile.
+    compile_optimizer: bool = setting(False, "clipping and AdamW compiled together (lr as a tensor)")
+    # Per-member clipping is then a norm and a scale per group and AdamW one fused update per group
+    # (models/flat.py). Off by default: the clipping's norm sums in another order (equal to rounding), and it is
+    # not yet measured faster on a GPU.
+    flat_buffers: bool = setting(False, "each optimizer group's parameters and gradients in one buffer")
 
     def __post_init__(self):
-        for key, allowed in CHOICES["train"].items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"train.{key}: {getattr(self, key)!r} is not one of {allowed}")
-        for key in ("batch_size", "grad_accum", "max_iters", "eval_interval", "log_interval"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
-        if self.checkpoint_interval is not None and self.checkpoint_interval < 1:
-            raise ValueError(f"train.checkpoint_interval must be at least 1 or null, got {self.checkpoint_interval}")
+        check_fields(self, "train")
+
+
+def choices(cls) -> dict[str, tuple]:
+    """The fields of a config dataclass that take one of a few values, and those values (their Literal types)."""
+    hints = get_type_hints(cls)
+    return {f.name: get_args(hints[f.name]) for f in fields(cls) if get_origin(hints[f.name]) is Literal}
 
 
 def check_seed_group(loss_chunk: int, size: int) -> None:
@@ -148,9 +149,8 @@ def check_seed_group(loss_chunk: int, size: int) -> None:
 
 
 def run_config(spec: dict, arm: str, data_root: str = PREPARED) -> dict:
-    """The trainer's run config for one arm: the experiment's base model with the arm's switches. An arm tuned
-    by a sweep (`tune`) has its key's value filled in from its choice file when the job starts (`tuned_run`:
-    the `tune` rule writes the file once, from the sweep's summary, and the train rule takes it as an input)."""
+    """One arm's run config as the config writes it: the experiment's data set, and its base model with the
+    arm's switches (`finish` completes it; a tuned arm's key is filled in from the `tune` rule's choice)."""
     if arm not in spec["arms"]:
         raise ValueError(f"arm {arm!r} is not defined; arms: {sorted(spec['arms'])}")
     switches = {k: v for k, v in (spec["arms"][arm] or {}).items() if k != "tune"}
@@ -178,17 +178,36 @@ def choose_file(summary: str, key: str, values: dict) -> dict:
     return choose(read_json(summary), key, values)
 
 
-def tuned_run(run: dict, choice: str | Path | None) -> dict:
-    """The finished run config of a tuned arm: its choice file's (the `tune` rule's output) value filled in
-    for its key, and `tuned` recording the choice. Without a choice file, `run` itself."""
-    if choice is None:
-        return run
-    try:
-        tuned = read_json(choice)
-    except FileNotFoundError:
-        raise ValueError(f"{choice}: the tuned arm's choice is not made yet (the workflow's `tune` rule makes it "
-                         f"from the sweep's summary)") from None
-    return {**run, "model": {**run["model"], tuned["key"]: tuned["value"]}, "tuned": tuned}
+def finish(run: dict, meta: dict, choice: dict | None = None) -> dict:
+    """The finished run config, the one function that makes it: `run` (run_config's: the data set, the recipe's
+    model and train with the arm's switches) with a tuned arm's choice filled in for its key (`tuned` records
+    the choice), what the data set fixes (vocabulary, image shape; `meta` is its meta.json), max_iters and
+    eval_interval from epochs where the config counts in them, and every default written out. Its values are
+    checked here, once (the dataclasses). The `run_config` rule writes it as the arm's run.yaml; the trainer,
+    `show-run`, `plan` and `slices` read it."""
+    unknown = sorted(set(run) - {"data", "model", "train"})
+    if unknown:
+        raise ValueError(f"run config: unknown key(s) {unknown}; expected data, model, train")
+    if "data" not in run:
+        raise ValueError("run config: `data` (a prepared data set folder) is required")
+    if choice is not None:
+        run = {**run, "model": {**run.get("model", {}), choice["key"]: choice["value"]}}
+    mcfg, tcfg = model_config(run, meta)
+    return {"data": str(run["data"]), "model": asdict(mcfg), "train": asdict(tcfg),
+            **({"tuned": choice} if choice is not None else {})}
+
+
+def finish_file(run: dict, tuned: str | None, out: str | Path) -> None:
+    """The `run-config` command: the finished run config of an arm (`finish`), from its data set's meta.json and
+    a tuned arm's choice file (the `tune` rule's), written as YAML."""
+    import yaml
+
+    from unrolled.atomic import atomic_path
+    from unrolled.data.batches import load_meta
+
+    finished = finish(run, load_meta(run["data"]), read_json(tuned) if tuned else None)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(yaml.safe_dump(finished, sort_keys=False))
 
 
 def _build(cls, section: str, values: dict):
@@ -199,27 +218,32 @@ def _build(cls, section: str, values: dict):
     return cls(**values)
 
 
+def is_finished(run: dict) -> bool:
+    """Whether a run config is finished (`finish`'s): every model and train field written out."""
+    return (set(run.get("model", {})) == {f.name for f in fields(ModelConfig)}
+            and set(run.get("train", {})) == {f.name for f in fields(TrainConfig)})
+
+
 @dataclass
 class RunConfig:
-    """A run config, checked and completed from its data set."""
+    """A finished run config, as the trainer uses it."""
 
+    run: dict  # the finished config (what the run's hash is of)
     data: Path
     model: ModelConfig
     train: TrainConfig
     meta: dict  # the data set's meta.json
 
+    @classmethod
+    def of(cls, run: dict) -> RunConfig:
+        """A finished run config (the workflow's run.yaml) as it is, nothing completed or checked again; a run
+        config given by hand (data, some model and train keys) is finished first."""
+        from unrolled.data.batches import load_meta  # torch: imported only where a run is built
 
-def parse_run_config(run: dict) -> RunConfig:
-    unknown = sorted(set(run) - {"data", "model", "train", "tuned"})
-    if unknown:
-        raise ValueError(f"run config: unknown key(s) {unknown}; expected data, model, train (and tuned)")
-    if "data" not in run:
-        raise ValueError("run config: `data` (a prepared data set folder) is required")
-    from unrolled.data.batches import load_meta  # torch: imported only where a run is built
-
-    data = Path(run["data"])
-    meta = load_meta(data)
-    return RunConfig(data, *model_config(run, meta), meta)
+        meta = load_meta(run["data"]) if "data" in run else None
+        if not is_finished(run):
+            run = finish(run, meta or {})
+        return cls(run, Path(run["data"]), ModelConfig(**run["model"]), TrainConfig(**run["train"]), meta)
 
 
 def model_config(run: dict, meta: dict) -> tuple[ModelConfig, TrainConfig]:

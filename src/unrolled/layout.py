@@ -7,6 +7,7 @@ config or of the package.
     data/external/{source}/                     files a user placed by hand (no internet; url sources)
     data/prepared/{dataset}/                    a built data set (meta.json: what it holds)
     results/ below is the config's `results` folder: `results` for the default, `results/gpu` for the GPU tier
+    results/runs/{experiment}/{arm}/run.yaml    the arm's finished run config, which each of its runs trains
     results/runs/{experiment}/{arm}/seed{n}/    a run: metrics.json, history.csv, ckpt.pt (progress.json
                                                 while it trains), and its evaluations icl.json and
                                                 zeroshot/{benchmark}.json
@@ -50,6 +51,7 @@ META, PROVENANCE = "meta.json", "SOURCE.json"  # a prepared data set's descripti
 METRICS, HISTORY, CHECKPOINT, ICL = "metrics.json", "history.csv", "ckpt.pt", "icl.json"
 SUMMARY, SUMMARY_CSV, ZEROSHOT_SUMMARY = "summary.json", "summary.csv", "zeroshot.json"  # an experiment's
 PROGRESS = "progress.json"  # a training run's live state, removed when it finishes
+RUN_CONFIG = "run.yaml"  # an arm's finished run config
 RESULTS_DVC, REFERENCE_STORE = "results.dvc", "reference/dvc-store"  # the published reference: its .dvc file and store
 THEORY = {"probdr": ["probdr.json", "probdr_latents.npz"], "snr": ["snr.json"]}
 _SEED = re.compile(r"seed(\d+)")
@@ -77,6 +79,11 @@ RUNS = runs_root()
 # -- runs ---------------------------------------------------------------------------------------------
 def arm_dir(experiment: str, arm: str, root: str | Path = RUNS) -> str:
     return f"{root}/{experiment}/{arm}"
+
+
+def run_config_file(experiment: str, arm: str, root: str | Path = RUNS) -> str:
+    """An arm's finished run config (the `run_config` rule's output): what every seed group of the arm trains."""
+    return f"{arm_dir(experiment, arm, root)}/{RUN_CONFIG}"
 
 
 def member_dir(arm: str | Path, seed: int | str) -> str:

@@ -207,12 +207,21 @@ class Lookups:
         return layout.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
 
     def training_inputs(self, wildcards, seeds: list[int] | None = None) -> dict:
-        """A training job's inputs: its data set (`experiment_data`) unless every run of the job is finished, and
-        a tuned arm's choice. `seeds`: a seed group's (its own rule); else the run's wildcard."""
+        """A training job's inputs: its arm's finished run config (the `run_config` rule's) and its data set
+        (`experiment_data`), unless every run of the job is finished. `seeds`: a seed group's (its own rule);
+        else the run's wildcard."""
         made = [self.run_file(wildcards.experiment, wildcards.arm, s, layout.METRICS)
                 for s in seeds or [wildcards.seed]]
-        return {**self.unless_made(made, {"data": self.experiment_data(wildcards)}),
-                "tuned": self.published(self.tuned_inputs(wildcards))}
+        return self.unless_made(made, {"data": self.experiment_data(wildcards),
+                                       "config": self.run_config_file(wildcards)})
+
+    def run_config_file(self, wildcards) -> str:
+        """An arm's finished run config (run.yaml), from its wildcards."""
+        return layout.run_config_file(wildcards.experiment, wildcards.arm, self.runs)
+
+    def run_config_inputs(self, wildcards) -> dict:
+        """What an arm's run config is finished from: its data set (its meta.json) and a tuned arm's choice."""
+        return {"data": self.experiment_data(wildcards), "tuned": self.published(self.tuned_inputs(wildcards))}
 
     def tuned_inputs(self, wildcards) -> list[str]:
         """A tuned arm's choice file (none for other arms)."""
@@ -272,10 +281,12 @@ class Lookups:
 
     # -- params and resources -------------------------------------------------------------------------
     def run_config(self, wildcards) -> str:
+        """An arm's run config as the config writes it (JSON), which the `run_config` rule finishes: a change of it
+        is a change of the rule's params, so the arm's run.yaml, and then its runs, are made again."""
         return json.dumps(run_config(self.experiment(wildcards.experiment), wildcards.arm))
 
     def tuned_option(self, wildcards) -> str:
-        """A tuned arm's `--tuned CHOICE` (its `tune` rule's file, an input of the job); none for other arms."""
+        """A tuned arm's `--tuned CHOICE` (its `tune` rule's file, an input of its run config); none for others."""
         return " ".join(f"--tuned {path}" for path in self.tuned_inputs(wildcards))
 
     def resource(self, key: str):

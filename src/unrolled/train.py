@@ -31,7 +31,7 @@ import torch
 
 from unrolled import checkpoint, distributed
 from unrolled.atomic import atomic_path, write_json
-from unrolled.config import H100_BF16_FLOPS, TrainConfig, parse_run_config, tuned_run
+from unrolled.config import H100_BF16_FLOPS, RunConfig, TrainConfig
 from unrolled.data.batches import ImageBatches, MemberBatches, TokenBatches
 from unrolled.data.regression import RegressionBatches
 from unrolled.errors import UnrolledError
@@ -274,8 +274,8 @@ class Trainer:
     def __init__(self, run: dict, seeds: list[int], arm_dir: str | Path, progress: bool):
         if len(set(seeds)) != len(seeds) or not seeds:
             raise ValueError(f"a seed group needs distinct seeds, got {seeds}")
-        cfg = parse_run_config(run)
-        self.data, self.mcfg, self.tcfg, self.meta = cfg.data, cfg.model, cfg.train, cfg.meta
+        cfg = RunConfig.of(run)
+        self.data, self.mcfg, self.tcfg, self.meta, run = cfg.data, cfg.model, cfg.train, cfg.meta, cfg.run
         self.run, self.seeds, self.progress, self.ensemble = run, list(seeds), progress, len(seeds) > 1
         self.run_dirs = [Path(member_dir(arm_dir, s)) for s in seeds]
         self.ckpt_path = Path(job_dir(arm_dir, seeds)) / CHECKPOINT
@@ -470,13 +470,12 @@ def train(run: dict, seeds: list[int], arm_dir: str | Path, progress: bool = Tru
         distributed.teardown(place)
 
 
-def train_job(run: dict, seeds: list[int], out: str | Path, *, tuned: str | None = None, threads: int = 0,
+def train_job(run: dict, seeds: list[int], out: str | Path, *, threads: int = 0,
               processes: int = 1, compile_cache: str | None = None, progress: bool = True,
               argv: list[str] | None = None) -> list[dict]:
     """The train command's policy: torch.compile's cache (before anything compiles; torchrun's ranks inherit
     it), N data-parallel processes (this process relaunches `argv` under torchrun when it is not a rank
-    yet), torch's CPU threads, then the seed group `seeds` into the arm folder `out`. A tuned arm's choice
-    (the `tune` rule's file) is filled into the run config here, so the trainer gets the finished config."""
+    yet), torch's CPU threads, then the seed group `seeds` into the arm folder `out`."""
     if compile_cache:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.abspath(compile_cache)
     if processes > 1 and "WORLD_SIZE" not in os.environ:
@@ -484,7 +483,7 @@ def train_job(run: dict, seeds: list[int], out: str | Path, *, tuned: str | None
         return []
     if threads:
         torch.set_num_threads(threads)
-    runs = train(tuned_run(run, tuned), seeds, out, progress)
+    runs = train(run, seeds, out, progress)
     for m in runs:
         log.info("seed %d: best val loss %.4f at step %d", m["seed"], m["best_val_loss"], m["best_step"])
     return runs

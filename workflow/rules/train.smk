@@ -26,6 +26,28 @@ rule tune:
         " --out {output:q} > {log} 2>&1"
 
 
+# An arm's finished run config: the recipe's model and train with the arm's switches, a tuned arm's choice,
+# what its data set fixes and every default, checked once. Every seed group of the arm trains it as it is.
+# A second's work: it runs where Snakemake runs, never as a cluster job.
+rule run_config:
+    input:
+        unpack(lookups.run_config_inputs),
+    output:
+        layout.run_config_file("{experiment}", "{arm}", lookups.runs),
+    log:
+        layout.log_file("train", "{experiment}/{arm}/run_config"),
+    wildcard_constraints:
+        experiment=lookups.trained_experiments,
+    localrule: True
+    conda:
+        "../envs/unrolled.yml"
+    params:
+        config=lookups.run_config,
+        tuned=lookups.tuned_option,
+    shell:
+        "python -m unrolled run-config --config {params.config:q} {params.tuned} --out {output:q} > {log} 2>&1"
+
+
 rule train:
     input:
         unpack(lookups.training_inputs),
@@ -46,14 +68,13 @@ rule train:
         mem_mb=lookups.resource("mem_mb"),
         runtime=lookups.resource("runtime"),
     params:
-        config=lookups.run_config,
-        tuned=lookups.tuned_option,
+        config=lookups.run_config_file,
         seeds=lambda wildcards: wildcards.seed,
         out=lookups.arm_path,
         processes=lookups.resource("gpu"),
         compile_cache=lookups.compile_cache,
     shell:
-        "python -m unrolled train --config {params.config:q} {params.tuned} --seeds {params.seeds}"
+        "python -m unrolled train --config {params.config:q} --seeds {params.seeds}"
         " --out {params.out} --threads {threads} --processes {params.processes} {params.compile_cache}"
         " > {log} 2>&1"
 
@@ -81,7 +102,6 @@ for _experiment, _groups in lookups.ensembles.items():
                 "../envs/unrolled.yml"
             params:
                 config=rules.train.params.config,
-                tuned=rules.train.params.tuned,
                 seeds=" ".join(map(str, _group)),
                 out=rules.train.params.out,
                 processes=rules.train.params.processes,
