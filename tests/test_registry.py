@@ -26,25 +26,45 @@ SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").r
 DERIVED_FROM_DATA = {"task", "vocab_size", "image_size", "channels", "num_classes", "n_dims"}
 
 
-def test_schema_lists_exactly_the_model_and_train_fields():
-    model_keys = set(SCHEMA["$defs"]["model"]["properties"]) - {"tune"}  # an arm's sweep, not a model field
-    assert model_keys == {f.name for f in fields(ModelConfig)} - DERIVED_FROM_DATA
-    assert set(SCHEMA["$defs"]["train"]["properties"]) == {f.name for f in fields(TrainConfig)}
+def test_the_schemas_model_and_train_sections_are_generated_from_the_dataclasses():
+    """A field's name, type, bounds and values are written once, on the dataclass: the committed schema's
+    sections are the generated ones (`python -m unrolled.schema` rewrites them), a config sets every field but
+    those the data set fixes, and an arm may name exactly the model's fields and its sweep."""
+    from unrolled import schema
+
+    assert schema.committed()[1] == schema.generated()
+    defs = SCHEMA["$defs"]
+    assert set(defs["model"]["properties"]) == {f.name for f in fields(ModelConfig)} - DERIVED_FROM_DATA
+    assert set(defs["arm"]["properties"]) == set(defs["model"]["properties"]) | {"tune"}
+    assert set(defs["train"]["properties"]) == {f.name for f in fields(TrainConfig)}
+    assert defs["model"]["properties"]["identity"] == {"enum": ["none", "subtract", "learned", "exclusive"]}
+    assert defs["train"]["properties"]["eval_iters"] == {"type": ["integer", "null"], "minimum": 1}
 
 
-def test_the_schemas_enums_are_the_codes_choices():
-    """Every model and train key the code restricts to a few values has exactly those as the schema's enum
-    (the task is fixed by the data, not the config); no other model or train key has an enum."""
-    from unrolled.config import CHOICES
+def test_a_dataclass_checks_its_values_as_the_schema_does():
+    """Every field that takes one of a few values refuses another, in the schema's words; so do the bounds."""
+    from unrolled.config import choices
 
-    for section, choices in CHOICES.items():
-        enums = {key: tuple(prop["enum"]) for key, prop in SCHEMA["$defs"][section]["properties"].items()
-                 if "enum" in prop}
-        assert enums == {k: v for k, v in choices.items() if k not in DERIVED_FROM_DATA}, section
-        for key, allowed in choices.items():
-            cls = ModelConfig if section == "model" else TrainConfig
-            with pytest.raises(ValueError, match=f"{section}.{key}: 'other' is not one of"):
+    for cls, section in ((ModelConfig, "model"), (TrainConfig, "train")):
+        assert choices(cls)
+        for key, allowed in choices(cls).items():
+            words = ", ".join(map(repr, allowed))
+            with pytest.raises(ValueError, match=f"{section}.{key}: 'other' is not one of {words}"):
                 cls(**{key: "other"})
+    # the dataclasses' own check (plain Python: the trainer needs no jsonschema) accepts what the schema does
+    import jsonschema
+
+    from unrolled.schema import field_error, section
+    for cls in (ModelConfig, TrainConfig):
+        for key, prop in section(cls, in_config=False)["properties"].items():
+            for value in (None, True, False, 0, 1, -1, 0.5, 1.5, 2, "x", "cpu", "cuda:1", *prop.get("enum", [])):
+                valid = jsonschema.Draft202012Validator(prop).is_valid(value)
+                assert (field_error(value, prop) is None) == valid, (cls.__name__, key, value)
+    with pytest.raises(ValueError, match=r"^model.dropout: 1.5 is not a number >= 0 and <= 1$"):
+        ModelConfig(dropout=1.5)
+    with pytest.raises(ValueError, match=r"^train.eval_iters: 0 is not an integer or null >= 1$"):
+        TrainConfig(eval_iters=0)
+    assert TrainConfig(eval_iters=None).eval_iters is None
 
 
 def test_run_config_is_base_plus_arm():
@@ -133,8 +153,9 @@ def test_paper_config_runs_every_experiment_of_both_papers():
 
 
 def test_no_config_restates_a_value_it_does_not_change():
-    """An experiment's model and train keys each change its recipe's value, and a recipe's each change the
-    trainer's default: a value written twice would have to be changed twice."""
+    """An experiment's model and train keys each change the value it would get unwritten (its recipe's, else
+    the trainer's default), and a recipe's each change the trainer's default: a value written twice would have to
+    be changed twice."""
     recipes = yaml.safe_load((REPO / "config" / "recipes.yaml").read_text())["recipes"]
     defaults = {"model": ModelConfig(), "train": TrainConfig()}
     for name, recipe in recipes.items():
@@ -147,19 +168,14 @@ def test_no_config_restates_a_value_it_does_not_change():
         assert len(written) == len(set(written)), f"{file} writes the same resources twice: {written}"
         for name, spec in yaml.safe_load((REPO / "config" / file).read_text())["experiments"].items():
             recipe = recipes.get(spec.get("recipe"), {})
-            for part in ("model", "train"):
-                same = [k for k, v in spec.get(part, {}).items() if k in recipe.get(part, {}) and recipe[part][k] == v]
-                assert not same, f"{file}: experiments.{name}.{part} restates its recipe's {same}"
+            for part in ("model", "train"):  # what it would get unwritten: its recipe's value, else the default
+                inherited = {**{k: getattr(defaults[part], k) for k in vars(defaults[part])}, **recipe.get(part, {})}
+                same = [k for k, v in spec.get(part, {}).items() if k in inherited and inherited[k] == v]
+                assert not same, f"{file}: experiments.{name}.{part} restates its recipe's or the default's {same}"
             # resources set once a config: an experiment's say only what differs from its train_resources
             shared = yaml.safe_load((REPO / "config" / file).read_text()).get("train_resources", {})
             same = [k for k, v in spec.get("resources", {}).items() if shared.get(k) == v]
             assert not same, f"{file}: experiments.{name}.resources restates train_resources' {same}"
-    # regime.yaml writes no trainer default either, recipe or not (config.yaml and gpu.yaml predate this rule)
-    for name, spec in yaml.safe_load((REPO / "config" / "regime.yaml").read_text())["experiments"].items():
-        for part in ("model", "train"):
-            same = [k for k, v in spec.get(part, {}).items()
-                    if "recipe" not in spec and k in vars(defaults[part]) and getattr(defaults[part], k) == v]
-            assert not same, f"regime.yaml: experiments.{name}.{part} restates the trainer's defaults {same}"
 
 
 def _config(name, resolved=True):
@@ -254,34 +270,42 @@ def test_the_config_imports_nothing_of_the_models_so_no_import_cycle():
         assert not {m for m in imported if m and (m.startswith("unrolled.models") or m == "torch")}, name
 
 
-def test_show_run_prints_the_finished_config_before_the_job_runs(tmp_path, monkeypatch, capsys):
-    """The arm's switches over its experiment's model, the tuned value once its choice is made, and where
-    the data set is prepared, every field the trainer completes."""
+def test_show_run_prints_the_run_config_or_what_it_waits_for(tmp_path, monkeypatch, capsys):
+    """Before its inputs are here: the arm's switches over its experiment's model and the inputs its run.yaml
+    waits for; with them, the finished config as the run_config rule will write it (the same function: the
+    tuned value, every field the data set fixes); once made, the file itself."""
     from unrolled.cli import main as cli_main
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(REPO / "config", tmp_path / "config")
-    assert cli_main(["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]) == 0
+    show = ["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]
+    assert cli_main(show) == 0
     shown = capsys.readouterr().out
     # the tier's train_resources, its one seed group of 6
     assert shown.startswith("# p1_tinyshakespeare/a_minus_i_tuned: seed groups [[0, 1, 2, 3, 4, 5]], resources "
                             "{'gpu': 1, 'mem_mb': 16000, 'runtime': 30}\n")
-    assert "# model.dropout: chosen from p1_char_dropout_sweep's summary by the tune rule (not made yet" in shown
-    run = yaml.safe_load(shown)
-    assert run["model"]["identity"] == "subtract" and "tuned" not in run
+    made = layout.run_config_file("p1_tinyshakespeare", "a_minus_i_tuned", "results/gpu/runs")
     choice = tmp_path / layout.tuned_file("p1_tinyshakespeare", "a_minus_i_tuned", "results/gpu")
+    meta = tmp_path / "data" / "prepared" / "tinyshakespeare_char" / "meta.json"
+    assert (f"# {made} waits for {meta.relative_to(tmp_path)} and {choice.relative_to(tmp_path)} (snakemake "
+            f"{meta.parent.relative_to(tmp_path)} {choice.relative_to(tmp_path)} makes it)") in shown
+    run = yaml.safe_load(shown)
+    assert run["model"]["identity"] == "subtract" and "tuned" not in run and "vocab_size" not in run["model"]
     choice.parent.mkdir(parents=True)
     choice.write_text(json.dumps({"experiment": "p1_char_dropout_sweep", "arm": "a_minus_i_0p3", "key": "dropout",
                                   "value": 0.3}))
-    assert cli_main(["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]) == 0
-    run = yaml.safe_load(capsys.readouterr().out)
-    assert run["model"]["dropout"] == 0.3 and run["tuned"]["arm"] == "a_minus_i_0p3"
-    meta = tmp_path / "data" / "prepared" / "tinyshakespeare_char" / "meta.json"
     meta.parent.mkdir(parents=True)
     meta.write_text(json.dumps({"tokenizer": "char", "vocab_size": 65}))
-    assert cli_main(["show-run", "p1_tinyshakespeare", "a_minus_i_tuned", "--configfile", "config/gpu.yaml"]) == 0
-    run = yaml.safe_load(capsys.readouterr().out)
-    assert run["train"]["lr_decay_iters"] is None and run["model"]["vocab_size"] == 65  # the trainer's complete fields
+    assert cli_main(show) == 0
+    shown = capsys.readouterr().out
+    assert f"# {made}, as the run_config rule will write it:" in shown
+    run = yaml.safe_load(shown)
+    assert run["model"]["dropout"] == 0.3 and run["tuned"]["arm"] == "a_minus_i_0p3"
+    assert run["train"]["lr_decay_iters"] is None and run["model"]["vocab_size"] == 65  # every field, finished
+    Path(made).parent.mkdir(parents=True)
+    Path(made).write_text(yaml.safe_dump({**run, "model": {**run["model"], "dropout": 0.25}}))
+    assert cli_main(show) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["dropout"] == 0.25  # the file, as made
 
 
 def test_an_arm_set_gives_its_arms_and_pairs_where_the_experiment_sets_none():

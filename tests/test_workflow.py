@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import REPO as REPO_ROOT
 from conftest import SMOKE, VENV_BIN, copy_workflow, run
 
 from unrolled.atomic import read_history, sha256_file
+from unrolled.data.prepare import expected_meta
+from unrolled.registry import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +51,11 @@ def test_smoke_data_stage_outputs(smoke_run):
 
     mnist = json.loads((prepared / "mnist5k" / "meta.json").read_text())
     assert mnist["counts"] == {"train": 4500, "val": 500} and mnist["shape"] == [1, 28, 28]
+    # what a plan assumes before a data set is built is what its builder writes
+    datasets = load_config([REPO_ROOT / "config" / "smoke.yaml"])["datasets"]
+    for name in ("mnist5k", "icl_smoke"):
+        built, expected = json.loads((prepared / name / "meta.json").read_text()), expected_meta(datasets[name])
+        assert {k: built[k] for k in expected} == expected, name
     y = np.load(prepared / "mnist5k" / "train_y.npy")
     assert np.bincount(np.concatenate([y, np.load(prepared / "mnist5k" / "val_y.npy")])).tolist() == [500] * 10
     for name in ("fetch_shakespeare", "fetch_mnist5k", "prepare_shakespeare_char", "prepare_mnist5k"):
@@ -71,9 +79,12 @@ def test_smoke_runs_every_stage(smoke_run):
     refs = {(c["arm"], c["reference"]) for c in block["comparisons"]}
     assert ("a_minus_i", "vanilla") in refs and ("aot_mhsa_a_minus_i", "aot_mhsa") in refs
     for arm, d in block["arms"].items():  # the summary holds exactly what the runs recorded
+        finished = yaml.safe_load((results / "runs" / "lm_char" / arm / "run.yaml").read_text())
         for seed, value in d["values"].items():
             metrics = json.loads((results / "runs" / "lm_char" / arm / f"seed{seed}" / "metrics.json").read_text())
             assert metrics["best_val_loss"] == value and metrics["seed"] == int(seed)
+            # each run trained its arm's run.yaml, the workflow's finished run config
+            assert metrics["config"] == {"model": finished["model"], "train": finished["train"]}
     assert "paired_difference" in (results / "lm_char" / "summary.csv").read_text()
     # across training: the paired difference at every evaluation step, from the runs' history.csv
     across = {(c["arm"], c["reference"]): c for c in summary["across_training"]["comparisons"]}

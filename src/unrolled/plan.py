@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from unrolled import layout, registry
-from unrolled.config import H100_BF16_FLOPS, run_config
+from unrolled.config import H100_BF16_FLOPS, ModelConfig, TrainConfig, finish, run_config
 
 # The measured single-H100 MFU of GPT-2 124M is 0.39 and of AoT-MSSA 0.35 (benchmarks/results/
 # step_time_gpt2.json, batch 12, compile, bf16); 0.30 leaves room for 8-GPU all-reduce and evaluation.
@@ -27,45 +27,26 @@ ALLOCATION_OVERHEAD_MINUTES = 15
 
 
 def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
-    """The prepared data set's meta.json; where it is not prepared here, what its builder would write that
-    the model's size depends on (second value True: assumed)."""
+    """The prepared data set's meta.json; where it is not prepared here, what its builder would write that the
+    model's size depends on (second value True: assumed)."""
     from unrolled.data.batches import load_meta
+    from unrolled.data.prepare import expected_meta
 
     try:
         return load_meta(layout.prepared_dir(dataset)), False
     except FileNotFoundError:
-        pass
-    spec = config["datasets"][dataset]
-    builder = spec["builder"]
-    if builder == "linear_regression":
-        return {"kind": "regression", "n_dims": spec["n_dims"], "n_points": spec["n_points"],
-                "eval_prompts": spec["eval_prompts"]}, True
-    if "bpe" in spec["sources"]:
-        return {"tokenizer": "gpt2", "vocab_size": 50257}, True
-    if builder.startswith("text"):
-        return {"tokenizer": "char", "vocab_size": 65}, True  # tiny-shakespeare's; a few params either way
-    # shape, classes, the source's training images (of which the builder holds out val_fraction) and its
-    # official held-out images (validation: official)
-    images = {"cifar10": ([3, 32, 32], 10, 50_000, 10_000), "imagenet16": ([3, 16, 16], 1000, 1_281_167, 50_000),
-              "mnist_csv": ([1, 28, 28], 10, 5_000, 0)}
-    shape, classes, total, official = images.get(builder, ([1, 28, 28], 10, 60_000, 10_000))  # idx: (Fashion-)MNIST
-    if spec.get("validation") == "official":
-        return {"kind": "images", "shape": shape, "num_classes": classes,
-                "counts": {"train": total, "val": official}}, True
-    val = round(total * spec.get("val_fraction", 0.1))
-    counts = {"train": total - val, "val": val}
-    return {"kind": "images", "shape": shape, "num_classes": classes, "counts": counts}, True
+        return expected_meta(config["datasets"][dataset]), True
 
 
 def _run_cost(run: dict, meta: dict) -> tuple[int, float, int, float]:
-    """Parameters, training FLOPs per item, items trained on, and evaluation FLOPs of a run config
-    (TrainConfig's defaults filling what the config leaves out)."""
+    """Parameters, training FLOPs per item, items trained on, and evaluation FLOPs of an arm's run config,
+    finished as the workflow finishes it (`finish`; a tuned arm's choice does not change its cost)."""
     import torch
 
-    from unrolled.config import model_config
     from unrolled.models import Transformer
 
-    mcfg, tcfg = model_config(run, meta)
+    finished = finish(run, meta)
+    mcfg, tcfg = ModelConfig(**finished["model"]), TrainConfig(**finished["train"])
     with torch.device("meta"):  # the count, without allocating the weights
         model = Transformer(mcfg)
     per_item = (mcfg.block_size if mcfg.task == "lm" else 1)

@@ -17,6 +17,16 @@ from unrolled.errors import UnrolledError
 from unrolled.layout import META
 
 GPT2_RANKS = "gpt2.tiktoken"
+# What each image builder reads: its images' shape and classes, the source's training images (of which the
+# builder holds out val_fraction) and its official held-out images (validation: official). The builders build
+# with these; `expected_meta` sizes a model from them where the data set is not prepared.
+IMAGE_SOURCES = {
+    "mnist_csv": {"shape": [1, 28, 28], "classes": 10, "train": 5_000, "official": 0},
+    "idx": {"shape": [1, 28, 28], "classes": 10, "train": 60_000, "official": 10_000},  # MNIST, Fashion-MNIST
+    "cifar10": {"shape": [3, 32, 32], "classes": 10, "train": 50_000, "official": 10_000},
+    "imagenet16": {"shape": [3, 16, 16], "classes": 1000, "train": 1_281_167, "official": 50_000},
+}
+CHAR_VOCABULARY = 65  # tiny-shakespeare's characters: a char data set's vocabulary until it is built
 
 
 def _ranks(dirs: dict[str, Path]) -> tuple[Path, str]:
@@ -52,17 +62,18 @@ def _openwebtext(dirs, out, opts):
     return build_owt(dirs["text"], out, opts["val_fraction"], *_ranks(dirs), workers=opts.get("workers", 1))
 
 
-def _image_set(train, test, out, opts, num_classes):
+def _image_set(train, test, out, opts, builder: str):
     from unrolled.data import images
 
-    return images.build_images(train, test, out, opts["val_fraction"], opts["split_seed"], num_classes,
-                               opts.get("validation", "holdout"), opts.get("train_images"))
+    return images.build_images(train, test, out, opts["val_fraction"], opts["split_seed"],
+                               IMAGE_SOURCES[builder]["classes"], opts.get("validation", "holdout"),
+                               opts.get("train_images"))
 
 
 def _mnist_csv(dirs, out, opts):
     from unrolled.data import images
 
-    return _image_set(images.load_mnist_csv(dirs["images"] / "mnist_5k.csv.gz"), None, out, opts, 10)
+    return _image_set(images.load_mnist_csv(dirs["images"] / "mnist_5k.csv.gz"), None, out, opts, "mnist_csv")
 
 
 def _idx(dirs, out, opts):
@@ -71,7 +82,7 @@ def _idx(dirs, out, opts):
     d = dirs["images"]
     train = images.load_idx_pair(d, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     test = images.load_idx_pair(d, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-    return _image_set(train, test, out, opts, 10)
+    return _image_set(train, test, out, opts, "idx")
 
 
 def _cifar10(dirs, out, opts):
@@ -79,16 +90,17 @@ def _cifar10(dirs, out, opts):
 
     d = dirs["images"]
     train = images.load_cifar_batches(d, [f"data_batch_{i}" for i in range(1, 6)])
-    return _image_set(train, images.load_cifar_batches(d, ["test_batch"]), out, opts, 10)
+    return _image_set(train, images.load_cifar_batches(d, ["test_batch"]), out, opts, "cifar10")
 
 
 def _imagenet16(dirs, out, opts):
     from unrolled.data import images
 
     d = dirs["images"]
-    train = images.load_imagenet_npz(d, "train_data_batch_*.npz", 16)
-    test = images.load_imagenet_npz(d, "val_data.npz", 16)
-    return _image_set(train, test, out, opts, 1000)
+    size = IMAGE_SOURCES["imagenet16"]["shape"][-1]
+    train = images.load_imagenet_npz(d, "train_data_batch_*.npz", size)
+    test = images.load_imagenet_npz(d, "val_data.npz", size)
+    return _image_set(train, test, out, opts, "imagenet16")
 
 
 def _linear_regression(dirs, out, opts):
@@ -142,6 +154,29 @@ BENCHMARK_BUILDERS = {  # zero-shot benchmarks: examples.jsonl that each model t
     "text_cloze": _text_cloze,
 }
 BUILDERS |= BENCHMARK_BUILDERS
+
+
+def expected_meta(spec: dict) -> dict:
+    """What a data set's builder would write to meta.json that a model's size and a plan's counts depend on,
+    before it is built: from the builder's constants and the data set's options."""
+    builder = spec["builder"]
+    if builder == "linear_regression":
+        return {"kind": "regression", **{key: spec[key] for key in ("n_dims", "n_points", "eval_prompts")}}
+    if builder in IMAGE_SOURCES:
+        source = IMAGE_SOURCES[builder]
+        if spec.get("validation") == "official":
+            counts = {"train": source["train"], "val": source["official"]}
+        else:
+            val = round(source["train"] * spec.get("val_fraction", 0.1))
+            counts = {"train": source["train"] - val, "val": val}
+        if spec.get("train_images"):  # a class-balanced subset of the training images
+            counts["train"] = min(counts["train"], spec["train_images"])
+        return {"kind": "images", "shape": source["shape"], "num_classes": source["classes"], "counts": counts}
+    if "bpe" in spec["sources"]:
+        from unrolled.data.tokenizers import GPT2_EOT
+
+        return {"tokenizer": "gpt2", "vocab_size": GPT2_EOT + 1}
+    return {"tokenizer": "char", "vocab_size": CHAR_VOCABULARY}
 
 
 def prepare(name: str, spec: dict, source_dirs: dict[str, str | Path], out: str | Path) -> dict:
