@@ -2,7 +2,7 @@
 twice as the workflow runs it (`python -m unrolled train ... --compile-cache DIR`), first with an empty
 cache, then with the cache the first left. Wall time per job, process start and data loading included.
 
-    python benchmarks/compile_cache.py                      # CPU, a tiny char LM (inductor's C++ backend)
+    python benchmarks/compile_cache.py                      # CPU, the tiny char LM (inductor's C++ backend)
     python benchmarks/compile_cache.py --preset paper       # GPU: paper 1's char LM (Triton kernels)
 """
 
@@ -22,15 +22,13 @@ from unrolled.atomic import write_json
 from unrolled.data.text import write_tokens
 from unrolled.layout import META
 
-PRESETS = {
-    "cpu": dict(model=dict(n_layer=1, n_head=2, n_embd=16, block_size=8), batch_size=4),
-    "paper": dict(model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256), batch_size=64),
-}
+sys.path.insert(0, str(Path(__file__).parent))
+from common import CHAR_LMS, PRESETS  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=PRESETS, default="cpu")
+    parser.add_argument("--preset", choices=CHAR_LMS, default="tiny")
     parser.add_argument("--out", help="write the result as JSON here")
     args = parser.parse_args()
     preset = PRESETS[args.preset]
@@ -42,8 +40,8 @@ def main() -> None:
             write_tokens(tmp / "data" / f"{split}.bin", rng.integers(0, 65, 100_000))
         write_json(tmp / "data" / META, {"tokenizer": "char", "vocab_size": 65})
         run = {"data": str(tmp / "data"), "model": preset["model"],
-               "train": {"batch_size": preset["batch_size"], "max_iters": 2, "eval_interval": 2, "eval_iters": 1,
-                         "compile": True}}
+               "train": {"batch_size": preset["train"]["batch_size"], "max_iters": 2, "eval_interval": 2,
+                         "eval_iters": 1, "compile": True}}
         seconds = []
         for attempt in ("cold", "warm"):
             start = time.perf_counter()

@@ -32,7 +32,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PRESETS, Timer  # noqa: E402
+from common import CHAR_LMS, Timer  # noqa: E402
 from step_time import make_ensemble_step  # noqa: E402
 
 from unrolled.atomic import write_json
@@ -83,7 +83,7 @@ def probe(case: str, preset: str, members: int, steps: int, device: str, folder:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="paper", help="benchmarks/ensemble.py's")
+    parser.add_argument("--preset", choices=CHAR_LMS, default="paper", help="a char LM of benchmarks/common.py")
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=["flash", "cudnn", "cudnn_contiguous"])

@@ -36,7 +36,7 @@ from unrolled.config import H100_BF16_FLOPS
 from unrolled.train import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PRESETS, Timer, synthetic_char_data  # noqa: E402
+from common import CHAR_LMS, PRESETS, Timer, synthetic_char_data  # noqa: E402
 
 
 def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
@@ -79,7 +79,7 @@ def measure(run: dict, E: int, device: str, steps: int, tmp: Path) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="cpu")
+    parser.add_argument("--preset", choices=CHAR_LMS, default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16, 32])
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per E")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")

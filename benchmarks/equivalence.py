@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PRESETS, synthetic_char_data  # noqa: E402
+from common import CHAR_LMS, PRESETS, synthetic_char_data  # noqa: E402
 
 from unrolled.atomic import write_json
 from unrolled.train import train  # noqa: E402
@@ -37,7 +37,7 @@ def losses(run_dir: Path) -> list[tuple[float, float]]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="paper")
+    parser.add_argument("--preset", choices=CHAR_LMS, default="paper")
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--out", type=Path)

@@ -31,15 +31,14 @@ import torch
 from torch._inductor.utils import run_and_get_code
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PRESETS as ENSEMBLE_PRESETS  # noqa: E402
-from step_time import PRESETS, VARIANTS, saved_storages  # noqa: E402
+from common import PRESETS  # noqa: E402
+from step_time import VARIANTS, saved_storages  # noqa: E402
 
 from unrolled.atomic import write_json  # noqa: E402
 from unrolled.models import ModelConfig, Transformer, stack  # noqa: E402
 from unrolled.models.transformer import Attention  # noqa: E402
 
 AUDITED = ["baseline", "a_minus_i", "xsa", "xsa_composite"]
-MODELS = {**{name: p["model"] for name, p in PRESETS.items()}, "paper": ENSEMBLE_PRESETS["paper"]["model"]}
 KERNEL = re.compile(r"^\s+((?:cpp|triton)_\w+?)(?:\.run)?\(", re.M)  # a launch inside the graph's call()
 PREFIX = r"^(?:triton_[a-z]+|cpp)_fused_"  # Inductor's kernel names: this, then the aten ops fused
 LIBRARY = re.compile(r"\b(extern_kernels\.\w+|torch\.ops\.aten\.\w+)(?:\.default)?\(")
@@ -88,7 +87,7 @@ def compare(row: dict, base: dict) -> dict:
 
 
 def build(name: str, preset: str, layers: int, members: int, batch: int, device: str):
-    cfg = ModelConfig(**{**MODELS[preset], "n_layer": layers, "dropout": 0.0}, **VARIANTS[name])
+    cfg = ModelConfig(**{**PRESETS[preset]["model"], "n_layer": layers, "dropout": 0.0}, **VARIANTS[name])
     torch.manual_seed(0)
     built = stack([Transformer(cfg) for _ in range(members)]).to(device)
     shape = (batch, cfg.block_size) if members == 1 else (members, batch, cfg.block_size)
@@ -98,7 +97,7 @@ def build(name: str, preset: str, layers: int, members: int, batch: int, device:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=MODELS, default="cpu",
+    parser.add_argument("--preset", choices=PRESETS, default="cpu",
                         help="the model's width and length: tiny, the CPU default's char LM, paper 1's, GPT-2 124M")
     parser.add_argument("--variants", nargs="+", choices=AUDITED, default=AUDITED)
     parser.add_argument("--layers", type=int, default=1, help="layers compiled (each repeats the same kernels)")

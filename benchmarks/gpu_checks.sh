@@ -15,7 +15,7 @@
 #        E = 16 char-LM ensembles with the compiled step, the flat buffers, A - I, XSA fused and composite
 #     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
 #        cuDNN-under-vmap probe
-#     cuda   tests/test_cuda.py alone, at most 120 s (CUDA_CAP): what an allocation runs first after its slice
+#     cuda   tests/test_cuda.py alone, at most CUDA_CAP s (tools/gpu-limits.sh): what an allocation runs first after its slice
 #        where the slice's own command had no time left for it (tools/gpu-slice.sh runs it when it has)
 #     goals  at most 4 minutes in all (what an allocation has left after its slice): the goals of
 #        docs/benchmarks.md, A - I, XSA and the flat buffers against the baseline in E = 16 char-LM ensembles,
@@ -27,6 +27,7 @@
 # Needs only PyTorch (and pytest for check 4) beside the checkout: src/ goes on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source tools/gpu-limits.sh
 check=${1:?usage: benchmarks/gpu_checks.sh CHECK OUT}
 out=${2:?usage: benchmarks/gpu_checks.sh CHECK OUT}/benchmarks/results
 mkdir -p "$out"
@@ -48,7 +49,7 @@ step() {  # step NAME COMMAND...: run it (at most LIMIT seconds), its output to 
   local name=$1
   shift
   echo "== $name: $*"
-  timeout --signal=TERM "${LIMIT:-540}" "$@" > >(tee "$out/$name.log") 2>&1 || { echo "== $name failed ($?)"; failed=1; }
+  timeout --signal=TERM "${LIMIT:-$COMMAND_SECONDS}" "$@" > >(tee "$out/$name.log") 2>&1 || { echo "== $name failed ($?)"; failed=1; }
 }
 case $check in
   1)
@@ -67,7 +68,7 @@ case $check in
       --variants baseline compiled_step flat_buffers a_minus_i xsa xsa_composite --out "$out/step_time_ensemble_gpu.json"
     ;;
   cuda)
-    LIMIT=${CUDA_CAP:-120} step test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    LIMIT=${CUDA_CAP:-$CUDA_TEST_SECONDS} step test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
     ;;
   goals)
     LIMIT=130 step goals_ensemble_gpu python benchmarks/step_time.py $side $goal_steps \

@@ -26,7 +26,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PRESETS as ENSEMBLE_PRESETS  # noqa: E402
+from common import CHAR_LMS  # noqa: E402
 from step_time import make_ensemble_step, make_step  # noqa: E402
 
 from unrolled.atomic import write_json  # noqa: E402
@@ -144,7 +144,7 @@ def profile_step(step, steps: int, device: str) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=ENSEMBLE_PRESETS, default="paper", help="the ensemble's char LM")
+    parser.add_argument("--preset", choices=CHAR_LMS, default="paper", help="the ensemble's char LM")
     parser.add_argument("--ensemble", type=int, default=32, help="members of the profiled seed ensemble")
     parser.add_argument("--gpt2", action=argparse.BooleanOptionalAction, default=None,
                         help="also profile GPT-2 124M (default: on a GPU)")

@@ -36,8 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # benchmarks/common.py
 
-from common import PRESETS as ENSEMBLE_PRESETS  # noqa: E402
-from common import Timer, synthetic_char_data
+from common import CHAR_LMS, PRESETS, Timer, synthetic_char_data  # noqa: E402
 
 from unrolled import distributed
 from unrolled.atomic import write_json
@@ -67,14 +66,6 @@ VARIANTS = {
 }
 MICRO_BATCH = {"micro32": 32}
 UPDATE = {"compiled_step": {"compile_optimizer": True}, "flat_buffers": {"flat_buffers": True}}  # trainer options
-PRESETS = {  # the smallest (gpu_checks.sh's SMOKE runs); the CPU default's char LM; GPT-2 124M (nanoGPT's) for GPUs
-    "tiny": dict(model=dict(n_layer=1, n_head=2, n_embd=32, block_size=32, vocab_size=84, dropout=0.0), batch=8),
-    "cpu": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=84, dropout=0.0), batch=32),
-    "gpt2": dict(model=dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50304, dropout=0.0),
-                 batch=16),
-}
-
-
 def composite_xsa(model) -> None:
     """XSA through autograd's composite graph in every attention of `model` (a Transformer or an Ensemble)."""
     for module in model.modules():
@@ -83,16 +74,17 @@ def composite_xsa(model) -> None:
 
 
 def make_step(name, preset, device, compile_model, bf16):
-    """Build a variant; return (model, one training step, tokens per step, the step's inputs)."""
+    """Build a variant (the preset's model, dropout off); return (model, one training step, tokens per step, the
+    step's inputs)."""
     torch.manual_seed(0)
-    cfg = ModelConfig(**PRESETS[preset]["model"], **VARIANTS[name])
+    cfg = ModelConfig(**{**PRESETS[preset]["model"], "dropout": 0.0}, **VARIANTS[name])
     model = Transformer(cfg).to(device)
     if name == "xsa_composite":
         composite_xsa(model)
     # the trainer's clip + AdamW (train.optimizer_and_update)
     opt, update = optimizer_and_update(model, TrainConfig(lr=1e-4, **UPDATE.get(name, {})), device)
     fwd = torch.compile(model) if compile_model else model
-    batch = MICRO_BATCH.get(name, PRESETS[preset]["batch"])
+    batch = MICRO_BATCH.get(name, PRESETS[preset]["train"]["batch_size"])
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
     y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
     step = training_step(fwd, opt, update, x, y, device, bf16)
@@ -110,11 +102,11 @@ def make_step(name, preset, device, compile_model, bf16):
 
 
 def make_ensemble_step(name, preset, members, device, folder: Path):
-    """A seed ensemble of `members` char LMs (benchmarks/ensemble.py's preset, on its synthetic data) as the
+    """A seed ensemble of `members` char LMs (the preset, on the synthetic data) as the
     trainer runs it (train.Trainer: device batches, per-member clipping, compiled on a GPU) with the variant's
     switches. Returns what make_step returns."""
 
-    p = ENSEMBLE_PRESETS[preset]
+    p = PRESETS[preset]
     train = {**p["train"], "compile": p["train"]["compile"] and device == "cuda", **UPDATE.get(name, {})}
     run = {"data": str(synthetic_char_data(folder)), "model": {**p["model"], **VARIANTS[name]}, "train": train}
     seeds = list(range(members))
@@ -151,7 +143,7 @@ def make_nanogpt_step(path: Path, preset, device, compile_model, bf16):
                                     n_head=m["n_head"], n_embd=m["n_embd"], dropout=0.0, bias=False)).to(device)
     opt = model.configure_optimizers(0.1, 1e-4, (0.9, 0.95), device)
     fwd = torch.compile(model) if compile_model else model
-    batch = PRESETS[preset]["batch"]
+    batch = PRESETS[preset]["train"]["batch_size"]
     x = torch.randint(0, m["vocab_size"], (batch, m["block_size"]), device=device)
 
     def update():  # nanoGPT's train.py: clip, its own AdamW, then clear the gradients
@@ -208,15 +200,14 @@ def saved_activation_mb(model, step_inputs) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=[*PRESETS, "paper"], default="cpu",
-                        help="tiny, cpu or gpt2; with --ensemble: benchmarks/ensemble.py's tiny, cpu or paper")
+    parser.add_argument("--preset", choices=PRESETS, default="cpu",
+                        help="benchmarks/common.py's; with --ensemble, a char LM's (not gpt2)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant per round")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--ensemble", type=int, default=0, metavar="E",
-                        help="time seed ensembles of E char LMs as the trainer runs them (--preset: "
-                             "benchmarks/ensemble.py's cpu or paper; compiled on a GPU)")
+                        help="time seed ensembles of E char LMs as the trainer runs them (compiled on a GPU)")
     parser.add_argument("--nanogpt", type=Path, help="a copy of nanoGPT's model.py: its GPT is timed beside ours")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -229,11 +220,9 @@ def main(argv=None):
     steps, models, tokens, memory = {}, {}, {}, {}
     if args.nanogpt:
         names.append("nanogpt")
-    if not args.ensemble and args.preset not in PRESETS:
-        parser.error(f"--preset {args.preset}: a seed-ensemble preset; add --ensemble E")
     single_only = {"chunked_ce", "cudnn_sdpa", "micro32"} & set(names)
-    if args.ensemble and (args.nanogpt or args.preset not in ENSEMBLE_PRESETS or single_only):
-        parser.error(f"--ensemble: presets {', '.join(ENSEMBLE_PRESETS)}, without --nanogpt or {sorted(single_only)} "
+    if args.ensemble and (args.nanogpt or args.preset not in CHAR_LMS or single_only):
+        parser.error(f"--ensemble: presets {', '.join(CHAR_LMS)}, without --nanogpt or {sorted(single_only)} "
                      "(single runs only)")
     folder = Path(tempfile.mkdtemp())
     def build(name):
@@ -289,7 +278,7 @@ def main(argv=None):
     shutil.rmtree(folder)
     what = f"{args.preset} seed ensembles of E={args.ensemble}" if args.ensemble else args.preset
     # what ran: ensembles compile as the trainer compiles them (their preset's train.compile, on a GPU)
-    compiled = ENSEMBLE_PRESETS[args.preset]["train"]["compile"] and device == "cuda" if args.ensemble else args.compile
+    compiled = PRESETS[args.preset]["train"]["compile"] and device == "cuda" if args.ensemble else args.compile
     header = f"{what} on {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} " \
              f"(torch {torch.__version__}, {torch.get_num_threads()} threads, bf16={bf16}, compile={compiled})"
     print(header)

@@ -81,10 +81,10 @@ def test_step_time_times_the_candidates_in_seed_ensembles_as_the_trainer_runs_th
     with pytest.raises(SystemExit):  # the chunked loss is for single runs
         main(["--preset", "cpu", "--ensemble", "2", "--variants", "chunked_ce"])
     capsys.readouterr()
-    with pytest.raises(SystemExit):  # an ensemble preset needs --ensemble
-        main(["--preset", "paper", "--variants", "baseline"])
-    assert "add --ensemble E" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # and is accepted with it (then refused for chunked_ce alone)
+    with pytest.raises(SystemExit):  # GPT-2 times a single model's step
+        main(["--preset", "gpt2", "--ensemble", "2", "--variants", "baseline"])
+    assert "--ensemble: presets tiny, cpu, paper" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a char LM is accepted with it (then refused for chunked_ce alone)
         main(["--preset", "paper", "--ensemble", "2", "--variants", "chunked_ce"])
     assert "single runs only" in capsys.readouterr().err
 

@@ -29,9 +29,10 @@
 set -uo pipefail
 started=$(date +%s)
 cd "$(dirname "$0")/.."
+source tools/gpu-limits.sh
 slice=${1:?usage: tools/gpu-slice.sh SLICE [OUT]}
 out=$(mkdir -p "${2:-${OUT:-.}}" && cd "${2:-${OUT:-.}}" && pwd)
-deadline=$((started + ${DEADLINE:-540}))
+deadline=$((started + ${DEADLINE:-$COMMAND_SECONDS}))
 config=${GPU_CONFIG:-config/gpu.yaml}
 python=${PYTHON:-python3}
 returns= # the folders whose files come back (the CLI says, once the wheels are installed)
@@ -149,7 +150,7 @@ while IFS=$'\t' read -r minutes stage_minutes name targets; do
 done <<<"$jobs"
 # The CUDA-only paths (compile, bf16, fused AdamW, pinned copies) in the time the slice leaves, before any
 # benchmark; on a machine without CUDA they are skipped, and the log says so.
-cap=${CUDA_CAP:-120}
+cap=${CUDA_CAP:-$CUDA_TEST_SECONDS}
 left=$((deadline - $(date +%s) - reserve))
 if ((left >= cap)); then
   say "tests/test_cuda.py: at most $cap s"
