@@ -190,11 +190,29 @@ MUTATIONS = {
         "    except () as exc:",
         ["tests/test_train.py::test_an_unreadable_checkpoint_is_one_line_naming_it_and_the_way_out"],
     ),
-    "cli config unchecked": (
-        "src/unrolled/cli.py",
-        "            check_run_config(args.config)\n",
-        "            pass\n",
-        ["tests/test_train.py::test_cli_checks_its_config_against_the_schema_in_one_line"],
+    "config fields unchecked": (
+        "src/unrolled/schema.py",
+        "        if wrong:\n            raise ValueError(f\"{name}.{f.name}: {wrong}\")",
+        "        if False:\n            raise ValueError(f\"{name}.{f.name}: {wrong}\")",
+        ["tests/test_train.py::test_cli_checks_its_config_as_the_schema_does_in_one_line"],
+    ),
+    "schema bounds not generated": (
+        "src/unrolled/schema.py",
+        "    schema |= {key: metadata[key] for key in BOUNDS if key in metadata}\n",
+        "",
+        ["tests/test_registry.py::test_the_schemas_model_and_train_sections_are_generated_from_the_dataclasses"],
+    ),
+    "finished run config finished again": (
+        "src/unrolled/config.py",
+        "        if not is_finished(run):\n",
+        "        if True:\n",
+        ["tests/test_train.py::test_the_run_config_is_finished_once_and_trained_as_it_is"],
+    ),
+    "train reads no run config": (
+        "src/unrolled/rules.py",
+        "                                       \"config\": self.run_config_file(wildcards)})",
+        "                                       })",
+        ["tests/test_workflow.py::test_smoke_runs_every_stage"],
     ),
     "figure pair not atomic": (
         "src/unrolled/figures.py",
@@ -233,10 +251,10 @@ MUTATIONS = {
         ["tests/test_train.py::test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume"],
     ),
     "tuned choice dropped": (
-        "src/unrolled/train.py",
-        "    runs = train(tuned_run(run, tuned), seeds, out, progress)",
-        "    runs = train(run, seeds, out, progress)",
-        ["tests/test_train.py::test_the_train_command_fills_in_a_tuned_choice"],
+        "src/unrolled/config.py",
+        "    if choice is not None:\n        run = {",
+        "    if False:\n        run = {",
+        ["tests/test_train.py::test_the_run_config_is_finished_once_and_trained_as_it_is"],
     ),
     "trainer imports the config": (
         "src/unrolled/train.py",
@@ -267,9 +285,9 @@ MUTATIONS = {
     ),
     "an enum the schema lacks": (
         "src/unrolled/config.py",
-        "    \"decay\": (\"matrices\", \"all\"),",
-        "    \"decay\": (\"matrices\", \"all\", \"none\"),",
-        ["tests/test_registry.py::test_the_schemas_enums_are_the_codes_choices"],
+        "    decay: Literal[\"matrices\", \"all\"] = setting(",
+        "    decay: Literal[\"matrices\", \"all\", \"none\"] = setting(",
+        ["tests/test_registry.py::test_the_schemas_model_and_train_sections_are_generated_from_the_dataclasses"],
     ),
     "seed-group rule unchecked": (
         "src/unrolled/config.py",
