@@ -257,8 +257,8 @@ def test_compile_cache_is_set_before_training_starts(tiny_text_data, tmp_path, m
 def test_epochs_and_decay_all_in_training(tiny_image_data, tmp_path):
     """epochs / eval_epochs count the train split (180 images, batch 16: 11 steps an epoch, the last partial
     batch dropped); decay: all reaches the optimizer. Both are recorded in metrics.json."""
+    from unrolled.atomic import load_meta
     from unrolled.config import model_config
-    from unrolled.data.batches import load_meta
     from unrolled.train import Trainer
 
     run = {"data": str(tiny_image_data), "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "patch_size": 4},
@@ -355,8 +355,8 @@ def test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume(t
     """A single seed is a group of one: its checkpoint is where single runs always kept theirs (the run
     folder), under the hash single runs always had (the finished run config, seed, data), so a run folder made
     before every job became a group resumes; a larger group's checkpoint has its own folder and hash."""
+    from unrolled.atomic import load_meta
     from unrolled.config import finish
-    from unrolled.data.batches import load_meta
     from unrolled.provenance import config_hash
 
     run = _run(tiny_text_data, max_iters=8, checkpoint_interval=4)

@@ -296,7 +296,7 @@ def test_a_char_model_trained_on_packaged_shakespeare_beats_chance_on_held_out_c
     import yaml
 
     from unrolled import checkpoint, zeroshot
-    from unrolled.data.batches import load_meta
+    from unrolled.atomic import load_meta
     from unrolled.data.benchmarks import load_examples
     from unrolled.data.prepare import prepare
     from unrolled.data.tokenizers import tokenizer_for

@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from unrolled.layout import META
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -72,3 +74,11 @@ def read_history(path: str | Path) -> list[dict[str, str]]:
     """A run's history.csv: one dict of strings per evaluation."""
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def load_meta(folder: str | Path) -> dict:
+    """A prepared data set's meta.json: what it holds."""
+    path = Path(folder) / META
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not a prepared data set (run the data stage first)")
+    return read_json(path)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, get_args, get_origin, get_type_hints
 
-from unrolled.atomic import read_json
+from unrolled.atomic import atomic_path, load_meta, read_json
 from unrolled.layout import PREPARED
 from unrolled.schema import check_fields
 
@@ -202,9 +202,6 @@ def finish_file(run: dict, tuned: str | None, out: str | Path) -> None:
     a tuned arm's choice file (the `tune` rule's), written as YAML."""
     import yaml
 
-    from unrolled.atomic import atomic_path
-    from unrolled.data.batches import load_meta
-
     finished = finish(run, load_meta(run["data"]), read_json(tuned) if tuned else None)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(yaml.safe_dump(finished, sort_keys=False))
@@ -238,8 +235,6 @@ class RunConfig:
     def of(cls, run: dict) -> RunConfig:
         """A finished run config (the workflow's run.yaml) as it is, nothing completed or checked again; a run
         config given by hand (data, some model and train keys) is finished first."""
-        from unrolled.data.batches import load_meta  # torch: imported only where a run is built
-
         meta = load_meta(run["data"]) if "data" in run else None
         if not is_finished(run):
             run = finish(run, meta or {})

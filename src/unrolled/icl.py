@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from unrolled import checkpoint, provenance, stats
-from unrolled.data.batches import load_meta
+from unrolled.atomic import load_meta
 from unrolled.data.regression import load_prompts, signal_variance
 from unrolled.layout import ICL
 from unrolled.summaries import load_runs

@@ -29,7 +29,7 @@ ALLOCATION_OVERHEAD_MINUTES = 15
 def _meta(config: dict, dataset: str) -> tuple[dict, bool]:
     """The prepared data set's meta.json; where it is not prepared here, what its builder would write that the
     model's size depends on (second value True: assumed)."""
-    from unrolled.data.batches import load_meta
+    from unrolled.atomic import load_meta
     from unrolled.data.prepare import expected_meta
 
     try:

@@ -37,7 +37,7 @@ from scipy import stats
 
 from unrolled import checkpoint, distributed, provenance
 from unrolled import stats as seed_stats
-from unrolled.data.batches import load_meta
+from unrolled.atomic import load_meta
 from unrolled.data.benchmarks import BLANK, LOSS_TEXTS, load_examples
 from unrolled.data.tokenizers import tokenizer_for
 from unrolled.errors import UnrolledError

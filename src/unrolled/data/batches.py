@@ -20,20 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unrolled.atomic import read_json
+from unrolled.atomic import load_meta
 from unrolled.data.images import load_split
 from unrolled.data.text import load_tokens
 from unrolled.errors import UnrolledError
-from unrolled.layout import META
 
 RESIDENT_BYTES = 4 * 2**30  # "a few GB": char text, ICL prompts, ImageNet 16x16 (1 GB) live on the device
-
-
-def load_meta(folder: str | Path) -> dict:
-    path = Path(folder) / META
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not a prepared data set (run the data stage first)")
-    return read_json(path)
 
 
 class Sampler:
