@@ -182,12 +182,14 @@ def test_the_fusion_audit_finds_a_minus_i_and_xsa_at_their_floor_on_the_cpu(tmp_
     gradients), and saves one B x T x C activation more; XSA's forward is one kernel with its row sums, and
     its backward adds none here (its gradient through the projection joins the layout copy the CPU's
     attention backward needs anyway), saving its output and two scalars a row more."""
+    from common import PRESETS
     from fusion import main
 
     main(["--variants", "a_minus_i", "xsa", "--out", str(tmp_path / "f.json")])
     rows = {r["variant"]: r for r in json.loads((tmp_path / "f.json").read_text())["rows"]}
     a, x = rows["a_minus_i"], rows["xsa"]
-    B, T, C, H = 4, 128, 128, 4  # the cpu preset's width and length, fusion.py's batch
+    cpu = PRESETS["cpu"]["model"]
+    B, T, C, H = 4, cpu["block_size"], cpu["n_embd"], cpu["n_head"]  # fusion.py's batch, the cpu preset's sizes
     assert a["extra_forward"] == 1 and [k for k in a["new_forward"] if "_sub_" in k] == a["new_forward"]
     assert a["extra_backward"] == 0 and any("_cat_" in k and "_neg_" in k for k in a["new_backward"])
     assert a["extra_saved"] == 1

@@ -275,7 +275,7 @@ MUTATIONS = {
         "src/unrolled/registry.py",
         "**config.get(\"train_resources\", {}), ",
         "",
-        ["tests/test_registry.py::test_show_run_prints_the_finished_config_before_the_job_runs"],
+        ["tests/test_registry.py::test_show_run_prints_the_run_config_or_what_it_waits_for"],
     ),
     "recipe restates a default": (
         "config/recipes.yaml",
