@@ -7,7 +7,8 @@
 #
 #   tools/same_outputs.sh BEFORE [AFTER]      (AFTER: HEAD; a few minutes each, on the CPU)
 #
-# Prints each file that differs beyond those fields and exits 1 if there is one. Run it before a refactor
+# Prints each file that differs beyond those fields (a JSON file's differing top-level fields with it) and
+# exits 1 if there is one. Run it before a refactor
 # lands; it needs the venv (.venv) and the reference store, nothing else.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,8 +67,11 @@ for rel in files:
     if not (x.exists() and y.exists()):
         differ.append(f"{rel}: only in {'before' if x.exists() else 'after'}")
     elif rel.suffix == ".json":
-        if strip(json.loads(x.read_text())) != strip(json.loads(y.read_text())):
-            differ.append(str(rel))
+        p, q = strip(json.loads(x.read_text())), strip(json.loads(y.read_text()))
+        if p != q:  # which fields, where both are mappings
+            both = isinstance(p, dict) and isinstance(q, dict)
+            keys = sorted(k for k in {*p, *q} if p.get(k) != q.get(k)) if both else []
+            differ.append(f"{rel}" + (f": {', '.join(keys)}" if keys else ""))
     elif rel.suffix == ".pt":
         p, q = torch.load(x, weights_only=False)["model"], torch.load(y, weights_only=False)["model"]
         if p.keys() != q.keys() or not all(torch.equal(p[k], q[k]) for k in p):
