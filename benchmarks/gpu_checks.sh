@@ -13,8 +13,8 @@
 #        the device tool's `carry: [".cache/nanogpt"]` takes it along)
 #     3  the implementation candidates side by side: GPT-2 with the chunked loss and the compiled clip + AdamW;
 #        E = 16 char-LM ensembles with the compiled step, the flat buffers, A - I, XSA fused and composite
-#     4  equivalence (member k vs the single run with seed k, bf16, 50 steps), tests/test_cuda.py, and the
-#        cuDNN-under-vmap probe
+#     4  equivalence (member k vs the single run with seed k, bf16, 50 steps) and the cuDNN-under-vmap probe
+#        (tests/test_cuda.py is the `cuda` check's, and runs after every slice that has the time)
 #     cuda   tests/test_cuda.py alone, at most CUDA_CAP s (tools/gpu-limits.sh): what an allocation runs first after its slice
 #        where the slice's own command had no time left for it (tools/gpu-slice.sh runs it when it has)
 #     goals  at most 4 minutes in all (what an allocation has left after its slice): the goals of
@@ -78,7 +78,6 @@ case $check in
     ;;
   4)
     step equivalence_gpu python benchmarks/equivalence.py $equiv --out "$out/equivalence_gpu.json"
-    step test_cuda python -m pytest -q -p no:cacheprovider tests/test_cuda.py
     step cudnn_vmap_gpu python benchmarks/cudnn_vmap.py $probe --out "$out/cudnn_vmap_gpu.json"
     ;;
   *)

@@ -170,7 +170,6 @@ def test_the_gpu_check_script_runs_its_steps_and_keeps_their_results(tmp_path, c
     if check == 4:
         assert json.loads((results / "equivalence_gpu.json").read_text())["ok"]
         assert json.loads((results / "cudnn_vmap_gpu.json").read_text())["math"]["ran"]
-        assert "skipped" in (results / "test_cuda.log").read_text()  # no CUDA here: it says so
         bad = subprocess.run(["bash", "benchmarks/gpu_checks.sh", "9", str(tmp_path)], cwd=REPO,
                              capture_output=True, text=True)
         assert bad.returncode == 2 and "CHECK is 1, 2, 3, 4, cuda or goals" in bad.stderr
