@@ -3,7 +3,10 @@ into one short line naming the key (not Snakemake's dump of the whole config and
 schema of a config dataclass from its fields: each field's type (a `Literal` is an enum, `X | None` may be null),
 bounds and description are written once, on the field (config.py's `setting`), and the schema's `model`, `arm`
 and `train` sections are generated from them (`python -m unrolled.schema` rewrites them between the schema's
-markers; a test holds the committed file to the generated text). """
+markers; a test holds the committed file to the generated text). `field_error` checks one field's value against
+its schema in plain Python, with the same words: the dataclasses check themselves with it, and the trainer
+needs no jsonschema.
+"""
 
 from __future__ import annotations
 
