@@ -221,6 +221,11 @@ def is_finished(run: dict) -> bool:
             and set(run.get("train", {})) == {f.name for f in fields(TrainConfig)})
 
 
+def built(finished: dict) -> tuple[ModelConfig, TrainConfig]:
+    """A finished run config's model and train dataclasses, as they are."""
+    return ModelConfig(**finished["model"]), TrainConfig(**finished["train"])
+
+
 @dataclass
 class RunConfig:
     """A finished run config, as the trainer uses it."""
@@ -238,7 +243,7 @@ class RunConfig:
         meta = load_meta(run["data"]) if "data" in run else None
         if not is_finished(run):
             run = finish(run, meta or {})
-        return cls(run, Path(run["data"]), ModelConfig(**run["model"]), TrainConfig(**run["train"]), meta)
+        return cls(run, Path(run["data"]), *built(run), meta)
 
 
 def model_config(run: dict, meta: dict) -> tuple[ModelConfig, TrainConfig]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from unrolled import layout, registry
-from unrolled.config import H100_BF16_FLOPS, ModelConfig, TrainConfig, finish, run_config
+from unrolled.config import H100_BF16_FLOPS, built, finish, run_config
 
 # The measured single-H100 MFU of GPT-2 124M is 0.39 and of AoT-MSSA 0.35 (benchmarks/results/
 # step_time_gpt2.json, batch 12, compile, bf16); 0.30 leaves room for 8-GPU all-reduce and evaluation.
@@ -45,8 +45,7 @@ def _run_cost(run: dict, meta: dict) -> tuple[int, float, int, float]:
 
     from unrolled.models import Transformer
 
-    finished = finish(run, meta)
-    mcfg, tcfg = ModelConfig(**finished["model"]), TrainConfig(**finished["train"])
+    mcfg, tcfg = built(finish(run, meta))
     with torch.device("meta"):  # the count, without allocating the weights
         model = Transformer(mcfg)
     per_item = (mcfg.block_size if mcfg.task == "lm" else 1)
