@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unrolled import checkpoint, provenance, stats
+from unrolled import checkpoint, provenance
 from unrolled.atomic import load_meta
 from unrolled.data.regression import load_prompts, signal_variance
 from unrolled.layout import ICL
-from unrolled.summaries import load_runs
 
 LASSO_ALPHAS = (0.001, 0.01, 0.1, 1.0)
 
@@ -110,6 +109,9 @@ PLATEAU = 0.05  # an arm within this fraction of the zero predictor's error is s
 def summarize(experiment: str, spec: dict, files: list[str | Path], data_folder: str | Path) -> dict:
     """Per arm and k: mean error over seeds with a 95% t-interval (`files`: every run's icl.json); the
     baselines on the same prompts."""
+    from unrolled import stats  # SciPy's, here only: each run's evaluation job (evaluate_run) starts without it
+    from unrolled.summaries import load_runs
+
     meta = load_meta(data_folder)
     n_points = meta["n_points"]
     arms = {}
