@@ -93,6 +93,9 @@ def test_unknown_dataset_target(workflow_copy):
     ({"figures": {"p2_icl": {"experiments": ["lm_char"]}}}, "figures.p2_icl draws ICL curves, but experiments.lm_char"),
     ({"datasets": {"icl_dense": {"noise_std": -1}}}, "datasets.icl_dense.noise_std: -1 is not a number >= 0"),
     ({"datasets": {"icl_sparse": {"n_points": None}}}, "datasets.icl_sparse.n_points: None is not an integer"),
+    # JSON Schema counts 1000.0 as an integer; the trainer would refuse it in a job, so the dry run does
+    ({"experiments": {"lm_char": {"train": {"max_iters": 1000.0}}}},
+     "experiments.lm_char.train.max_iters: 1000.0 is not an integer"),
 ])
 def test_bad_nested_entries(workflow_copy, entry, needle):
     (workflow_copy / "bad.yaml").write_text(yaml.safe_dump(entry))

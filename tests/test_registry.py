@@ -51,14 +51,13 @@ def test_a_dataclass_checks_its_values_as_the_schema_does():
             words = ", ".join(map(repr, allowed))
             with pytest.raises(ValueError, match=f"{section}.{key}: 'other' is not one of {words}"):
                 cls(**{key: "other"})
-    # the dataclasses' own check (plain Python: the trainer needs no jsonschema) accepts what the schema does
-    import jsonschema
-
-    from unrolled.schema import field_error, section
+    # the dataclasses' own check (plain Python: the trainer needs no jsonschema) accepts what the config's schema
+    # check does (JSON Schema's, with 1.0 not an integer)
+    from unrolled.schema import field_error, section, validator
     for cls in (ModelConfig, TrainConfig):
         for key, prop in section(cls, in_config=False)["properties"].items():
-            for value in (None, True, False, 0, 1, -1, 0.5, 1.5, 2, "x", "cpu", "cuda:1", *prop.get("enum", [])):
-                valid = jsonschema.Draft202012Validator(prop).is_valid(value)
+            for value in (None, True, False, 0, 1, -1, 0.5, 1.0, 1.5, 2, "x", "cpu", "cuda:1", *prop.get("enum", [])):
+                valid = validator(prop).is_valid(value)
                 assert (field_error(value, prop) is None) == valid, (cls.__name__, key, value)
     with pytest.raises(ValueError, match=r"^model.dropout: 1.5 is not a number >= 0 and <= 1$"):
         ModelConfig(dropout=1.5)

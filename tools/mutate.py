@@ -466,6 +466,18 @@ MUTATIONS = {
         "def trained_model_config(metrics: dict) -> ModelConfig:\n    from unrolled.models import xsa  # noqa: F401\n",
         ["tests/test_registry.py::test_the_config_imports_nothing_of_the_models_so_no_import_cycle"],
     ),
+    "1.0 an integer": (
+        "src/unrolled/schema.py",
+        '    checker = cls.TYPE_CHECKER.redefine("integer", lambda _, value: _IS["integer"](value))\n',
+        "    checker = cls.TYPE_CHECKER\n",
+        ["tests/test_config.py::test_bad_nested_entries"],
+    ),
+    "slurm DDP job not cancelled": (
+        "tests/test_slurm.py",
+        '    subprocess.run(["scancel", jobs[0]], env=senv, check=True)\n',
+        "",
+        ["tests/test_slurm.py::test_a_cancelled_job_is_retried_and_resumes_from_its_checkpoint"],
+    ),
 }
 
 

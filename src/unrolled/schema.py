@@ -40,11 +40,21 @@ def expected(schema: dict, plural: bool = False) -> str:
     return text + (f" {' and '.join(bounds)}" if bounds else "")
 
 
+def validator(schema: dict):
+    """`schema`'s JSON Schema validator, with an integer an int: JSON Schema counts 1.0 as one too, which the
+    dataclasses (and `range`) refuse, so a `max_iters: 1.0e+3` is named by the dry run, not by a job."""
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema)
+    checker = cls.TYPE_CHECKER.redefine("integer", lambda _, value: _IS["integer"](value))
+    return jsonschema.validators.extend(cls, type_checker=checker)(schema)
+
+
 def first_error(instance: dict, schema: dict) -> tuple[str, str, str] | None:
     """The first violation of `schema` by `instance`: (the key's dotted path, what is wrong, the validator)."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(instance))
+    error = jsonschema.exceptions.best_match(validator(schema).iter_errors(instance))
     if error is None:
         return None
     where = list(error.absolute_path)
