@@ -472,6 +472,18 @@ MUTATIONS = {
         "    checker = cls.TYPE_CHECKER\n",
         ["tests/test_config.py::test_bad_nested_entries"],
     ),
+    "slurm profile without retries": (
+        "workflow/profiles/slurm/config.yaml",
+        "\nretries: 4\n",
+        "\nretries: 0\n",
+        ["tests/test_slurm.py::test_a_cancelled_job_is_retried_and_resumes_from_its_checkpoint"],
+    ),
+    "run config a cluster job": (
+        "workflow/rules/train.smk",
+        "    localrule: True\n    conda:\n        \"../envs/unrolled.yml\"\n    params:\n        config=lookups.run_config,\n",
+        "    conda:\n        \"../envs/unrolled.yml\"\n    params:\n        config=lookups.run_config,\n",
+        ["tests/test_slurm.py::test_smoke_workflow_through_slurm_matches_local"],
+    ),
     "slurm DDP job not cancelled": (
         "tests/test_slurm.py",
         '    subprocess.run(["scancel", jobs[0]], env=senv, check=True)\n',
