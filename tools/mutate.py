@@ -480,7 +480,8 @@ MUTATIONS = {
     ),
     "run config a cluster job": (
         "workflow/rules/train.smk",
-        "    localrule: True\n    conda:\n        \"../envs/unrolled.yml\"\n    params:\n        config=lookups.run_config,\n",
+        "    localrule: True\n    conda:\n        \"../envs/unrolled.yml\"\n"
+        "    params:\n        config=lookups.run_config,\n",
         "    conda:\n        \"../envs/unrolled.yml\"\n    params:\n        config=lookups.run_config,\n",
         ["tests/test_slurm.py::test_smoke_workflow_through_slurm_matches_local"],
     ),
