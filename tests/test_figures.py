@@ -79,6 +79,32 @@ def test_violins_show_every_seed_and_every_paired_difference(tmp_path):
     assert sorted(diffs) == pytest.approx(sorted(values["a_minus_i"][s] - values["vanilla"][s] for s in range(3)))
 
 
+def test_the_grid_draws_the_metric_the_claim_is_judged_on(tmp_path):
+    """An under-fitting experiment judged on final val loss: its 2 x 2 grid shows each cell's final mean, not
+    the summary's primary (best) one; the figure's metric comes from the experiment's claim_metric."""
+    from unrolled import stats
+    from unrolled.registry import resolve
+
+    arms = ["gpt", "gpt_a_minus_i", "aot", "aot_a_minus_i"]
+    best = {a: {0: 2.0 + i / 10, 1: 2.1 + i / 10} for i, a in enumerate(arms)}
+    final = {a: {s: v + 1.0 for s, v in by_seed.items()} for a, by_seed in best.items()}
+    summary = {"experiment": "lm", "primary": "best_val_loss", "baseline": "gpt", "seeds": [0, 1],
+               "higher_is_better": False,
+               "metrics": {"best_val_loss": stats.summarize_experiment(best, "gpt", False),
+                           "final_val_loss": stats.summarize_experiment(final, "gpt", False)}}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    spec = {"kind": "grid", "experiment": "lm", "cells": {"gelu": {"A": "gpt", "A_minus_I": "gpt_a_minus_i"},
+                                                          "none": {"A": "aot", "A_minus_I": "aot_a_minus_i"}}}
+    config = {"experiments": {"lm": {"arms": dict.fromkeys(arms, {}), "claim_metric": "final_val_loss"}},
+              "figures": {"grid": spec}}
+    assert resolve(config)["figures"]["grid"]["metric"] == "final_val_loss"
+    fig = draw(spec, [path], tmp_path / "grid.png")
+    drawn = {t.get_text().splitlines()[0]: float(t.get_text().splitlines()[1]) for t in fig.axes[0].texts}
+    assert drawn == pytest.approx({a: np.mean(list(final[a].values())) for a in arms})
+    assert fig.axes[1].get_ylabel() == "mean final_val_loss over 2 seeds"
+
+
 def test_across_training_draws_each_comparison_its_best_step_and_the_paper(tmp_path):
     from unrolled import stats
 

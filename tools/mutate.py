@@ -485,6 +485,20 @@ MUTATIONS = {
         "    conda:\n        \"../envs/unrolled.yml\"\n    params:\n        config=lookups.run_config,\n",
         ["tests/test_slurm.py::test_smoke_workflow_through_slurm_matches_local"],
     ),
+    "grid draws the primary metric": (
+        "src/unrolled/figures.py",
+        '    summary = read_json(inputs[0])\n    key = spec.get("metric", summary["primary"])\n'
+        '    block = summary["metrics"][key]\n    rows,',
+        '    summary = read_json(inputs[0])\n    key = summary["primary"]\n    block = summary["metrics"][key]\n'
+        '    rows,',
+        ["tests/test_figures.py::test_the_grid_draws_the_metric_the_claim_is_judged_on"],
+    ),
+    "figure metric not from the claim": (
+        "src/unrolled/registry.py",
+        "            spec[\"metric\"] = claim\n",
+        "            pass\n",
+        ["tests/test_figures.py::test_the_grid_draws_the_metric_the_claim_is_judged_on"],
+    ),
     "slurm DDP job not cancelled": (
         "tests/test_slurm.py",
         '    subprocess.run(["scancel", jobs[0]], env=senv, check=True)\n',

@@ -121,7 +121,8 @@ def curves(spec: dict, inputs: list[Path], out: Path):
 
 def grid(spec: dict, inputs: list[Path], out: Path):
     summary = read_json(inputs[0])
-    block = summary["metrics"][summary["primary"]]
+    key = spec.get("metric", summary["primary"])
+    block = summary["metrics"][key]
     rows, cols = list(spec["cells"]), ["A", "A_minus_I"]
     means = np.array([[block["arms"][spec["cells"][r][c]]["mean"] for c in cols] for r in rows])
     fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -135,7 +136,7 @@ def grid(spec: dict, inputs: list[Path], out: Path):
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     ax.set_xticks(range(2), ["attention A", "Laplacian A − I"])
     ax.set_yticks(range(len(rows)), [f"MLP: {r}" for r in rows])
-    fig.colorbar(im, ax=ax, label=f"mean {summary['primary']} over {len(summary['seeds'])} seeds")
+    fig.colorbar(im, ax=ax, label=f"mean {key} over {len(summary['seeds'])} seeds")
     ax.set_title("2 × 2: MLP on/off × A vs A − I (neither paper ran this)")
     return _save(fig, out)
 

@@ -130,7 +130,9 @@ def resolve(config: dict) -> dict:
     - `arm_set`: the named set's arms and pairs, where the experiment sets none (a config over the registry
       may give an experiment its own arms);
     - `recipe`: the named recipe's model and train fill in what the experiment leaves out;
-    - an arm with `tune` learns its key's value in each arm of the sweep experiment (read when it trains).
+    - an arm with `tune` learns its key's value in each arm of the sweep experiment (read when it trains);
+    - a figure of one experiment's arms (`arms`, `grid`) draws, unless it says, the metric the experiment's
+      claim is judged on (`claim_metric`), else the summary's primary one.
     """
     experiments = config.get("experiments", {})
     for name, spec in experiments.items():
@@ -153,6 +155,10 @@ def resolve(config: dict) -> dict:
                         raise ValueError(f"config: {where}.arms: {a!r} is not an arm of {tune['experiment']}")
                 tune["values"] = {a: {**sweep.get("model", {}), **(sw or {})}.get(tune["key"])
                                   for a, sw in sweep["arms"].items() if a in tune.get("arms", sweep["arms"])}
+    for spec in config.get("figures", {}).values():
+        claim = experiments.get(spec.get("experiment"), {}).get("claim_metric")
+        if spec["kind"] in ("arms", "grid") and claim and "metric" not in spec:
+            spec["metric"] = claim
     return config
 
 
