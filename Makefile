@@ -37,15 +37,16 @@ SLICE_OUT ?= logs/slices
 PLOTS_PAGE := .dvc/plots/offline.html
 # A quiet step: its output goes to a log, shown (its end) only if it fails.
 QUIETLY = > $(1) 2>&1 || { tail -n 40 $(1); echo "failed: the whole log is $(1)"; exit 1; }
-# Jobs re-stamped by `make pull`/`pull-reference` (--touch --drop-metadata) have no run times: the report
-# leaves them out of its runtime statistics, and this says so in one line instead of one warning per file.
+# Outputs pulled by `make pull-reference` (or `make pull`, which re-stamps them with --touch --drop-metadata) have
+# no run times: the report leaves them out of its runtime statistics, and this says so in one line instead of
+# one warning per file.
 UNTOUCHED := awk '/^Missing metadata for file/ {n++; next} {print} END {if (n) print n " outputs were \
-	re-stamped by make pull or pull-reference, not made here: their jobs are left out of the runtime statistics"}'
+	pulled (make pull or pull-reference), not made here: their jobs are left out of the runtime statistics"}'
 # This machine's pip config names index folders that may not exist; silence that noise only.
 QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 
 .DEFAULT_GOAL := help
-.PHONY: help plots check reproduce regime _restamp reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
+.PHONY: help plots check reproduce regime _reference_data reproduce-gpu rehearse-gpu figures-gpu gpu-wheels data figures report status test test-fast lint share pull \
 	pull-reference clean-venv
 
 ifndef NO_VENV
@@ -170,26 +171,24 @@ pull: $(STAMP)
 ## results/ (`dvc pull`; FORCE=1 passes --force, after an interrupted pull), then for the default config and,
 ## where its results were published, config/regime.yaml: build its data sets (data_targets) from the pinned
 ## sources (the prepared data is too large for git; about a minute; a plain `dvc pull` needs none, only
-## training more does), and re-stamp so that `snakemake -n` plans nothing. A line per step; the logs are in logs/pull-reference/. Then `make figures`
-## redraws every figure and the table byte for byte.
+## training more does), and check that `snakemake -n` plans nothing: the finished runs no longer depend on their
+## data, and the published results count as up to date as pulled, so nothing is re-stamped. A line per step;
+## the logs are in logs/pull-reference/. Then `make figures` redraws every figure and the table byte for byte.
 pull-reference: $(STAMP)
 	@mkdir -p logs/pull-reference
 	@echo "pull-reference: results/ from reference/dvc-store"
 	@$(BIN)/dvc pull $(if $(FORCE),--force) results.dvc $(call QUIETLY,logs/pull-reference/dvc.log)
-	@$(MAKE) --no-print-directory _restamp STEP=default
+	@$(MAKE) --no-print-directory _reference_data STEP=default
 	@if [ -e results/regime/metrics_all.json ] && [ -z "$(SNAKEMAKE_ARGS)" ]; then \
-		$(MAKE) --no-print-directory _restamp STEP=regime SNAKEMAKE_ARGS="--configfile $(REGIME_CONFIG)"; fi
+		$(MAKE) --no-print-directory _reference_data STEP=regime SNAKEMAKE_ARGS="--configfile $(REGIME_CONFIG)"; fi
 	@echo "pull-reference: done: $$(find results -type f | wc -l) files in results/, \
 	$$(ls data/prepared | wc -l) data sets; \`snakemake -n\` plans nothing; \`make figures\` redraws them"
 
-# pull-reference's steps for one config (STEP names its logs): its data sets, then every output re-stamped.
-_restamp:
+# pull-reference's step for one config (STEP names its logs): its data sets, then the check that nothing is planned.
+_reference_data:
 	@echo "pull-reference ($(STEP)): its data sets (data_targets), from the pinned sources"
 	@$(SNAKEMAKE) --cores $(CORES) data $(SNAKEMAKE_ARGS) \
 		$(call QUIETLY,logs/pull-reference/$(STEP)-data.log)
-	@echo "pull-reference ($(STEP)): re-stamping every job's outputs (not training; the report leaves their times out)"
-	@$(SNAKEMAKE) --touch --forceall --drop-metadata --cores 1 $(SNAKEMAKE_ARGS) \
-		$(call QUIETLY,logs/pull-reference/$(STEP)-touch.log)
 	@$(SNAKEMAKE) -n $(SNAKEMAKE_ARGS) > logs/pull-reference/$(STEP)-plan.log 2>&1
 	@grep -q "Nothing to be done" logs/pull-reference/$(STEP)-plan.log || \
 		{ echo "pull-reference: snakemake -n still plans jobs: logs/pull-reference/$(STEP)-plan.log"; exit 1; }

@@ -54,8 +54,8 @@ def test_p1_gpu_summary_and_figures_are_recomputed_from_its_runs(tmp_path):
 
 @pytest.mark.slow
 def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(tmp_path):
-    """`make pull-reference` in a fresh clone restores the committed default and regime results offline,
-    Snakemake then plans nothing, `make figures` redraws every figure and the table byte for byte (the regime
+    """`make pull-reference` in a fresh clone restores the committed default and regime results offline and
+    builds their data sets, Snakemake then plans nothing (nothing re-stamped), `make figures` redraws every figure and the table byte for byte (the regime
     config's too, with its map), and
     `dvc metrics diff` against the reference is empty."""
     from conftest import VENV_BIN, run
@@ -66,14 +66,14 @@ def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(
     make = ["make", "-s", "-o", f"{VENV_BIN.parent}/.installed", f"VENV={VENV_BIN.parent}"]
     pulled_out = run([*make, "pull-reference"], cwd=clone).stdout.splitlines()
     published = 1 + (clone / "results" / "regime" / "metrics_all.json").exists()  # the default, and the regime's
-    assert len(pulled_out) == 2 + 2 * published, pulled_out  # a line per step
+    assert len(pulled_out) == 2 + published, pulled_out  # a line per step
     assert all(line.startswith("pull-reference") for line in pulled_out), pulled_out
     assert "`snakemake -n` plans nothing" in pulled_out[-1]
     dry = run(["snakemake", "-n"], cwd=clone)
     assert "Nothing to be done" in dry.stdout + dry.stderr  # no training, no summaries, nothing
-    # The report leaves the re-stamped jobs out of its runtime statistics, and says so in one line.
+    # The report leaves the pulled jobs out of its runtime statistics, and says so in one line.
     report = run([*make, "report"], cwd=clone).stdout
-    assert "were re-stamped by make pull or pull-reference" in report and "Missing metadata" not in report
+    assert "were pulled (make pull or pull-reference)" in report and "Missing metadata" not in report
     html = (clone / "results" / "report.html").read_text()
     assert '{"rule": "train", "runtime"' not in html and '{"rule": "prepare_dataset", "runtime"' in html
     (clone / "results" / "report.html").unlink()  # not a published file (.dvcignore)
