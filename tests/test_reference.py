@@ -55,9 +55,9 @@ def test_p1_gpu_summary_and_figures_are_recomputed_from_its_runs(tmp_path):
 @pytest.mark.slow
 def test_a_fresh_clone_pulls_the_default_reference_and_redraws_it_byte_for_byte(tmp_path):
     """`make pull-reference` in a fresh clone restores the committed default and regime results offline and
-    builds their data sets, Snakemake then plans nothing (nothing re-stamped), `make figures` redraws every figure and the table byte for byte (the regime
-    config's too, with its map), and
-    `dvc metrics diff` against the reference is empty."""
+    builds their data sets, Snakemake then plans nothing (nothing re-stamped), `make figures` redraws every
+    figure and the table byte for byte (the regime config's too, with its map), and `dvc metrics diff`
+    against the reference is empty."""
     from conftest import VENV_BIN, run
     from test_workflow import _tree_hashes
 
