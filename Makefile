@@ -184,7 +184,8 @@ pull-reference: $(STAMP)
 	@echo "pull-reference: done: $$(find results -type f | wc -l) files in results/, \
 	$$(ls data/prepared | wc -l) data sets; \`snakemake -n\` plans nothing; \`make figures\` redraws them"
 
-# pull-reference's step for one config (STEP names its logs): its data sets, then the check that nothing is planned.
+# pull-reference's step for one config (STEP names its logs): its data sets, then the check that nothing is
+# planned.
 _reference_data:
 	@echo "pull-reference ($(STEP)): its data sets (data_targets), from the pinned sources"
 	@$(SNAKEMAKE) --cores $(CORES) data $(SNAKEMAKE_ARGS) \

@@ -8,8 +8,8 @@
 #   tools/same_outputs.sh BEFORE [AFTER]      (AFTER: HEAD; a few minutes each, on the CPU)
 #
 # Prints each file that differs beyond those fields (a JSON file's differing top-level fields with it) and
-# exits 1 if there is one. Run it before a refactor
-# lands; it needs the venv (.venv) and the reference store, nothing else.
+# exits 1 if there is one. Run it before a refactor lands; it needs the venv (.venv) and the reference store,
+# nothing else.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 before=${1:?usage: tools/same_outputs.sh BEFORE [AFTER]} after=${2:-HEAD}
