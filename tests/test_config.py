@@ -111,14 +111,12 @@ def test_paper_config_plans_every_job_of_both_papers(workflow_copy):
     assert proc.returncode == 0, proc.stderr
     for name in ("tinyshakespeare_char", "mnist", "cifar10", "imagenet16", "openwebtext"):
         assert f"data/prepared/{name}" in proc.stdout
-    planned = Counter(re.findall(r"rule train:\n(?:    .*\n)*?    wildcards: experiment=(\w+), arm=\w+, seed=\d+\n",
-                                 proc.stdout))
-    # Ensemble jobs: one per arm and group of seeds, each training the group's runs.
-    groups = re.findall(r"rule train_ensemble_\w+_seed(\d+)-(\d+):\n(?:    .*\n)*?    wildcards: experiment=(\w+), "
-                        r"arm=\w+\n", proc.stdout)
-    ensemble_jobs = Counter(exp for _, _, exp in groups)
-    for first, last, exp in groups:
-        planned[exp] += int(last) - int(first) + 1
+    # A training job per arm and seed group: `seed{n}` trains one run, `ensemble-seed{a}-{b}` the group's runs.
+    jobs = re.findall(r"rule train:\n(?:    .*\n)*?    wildcards: experiment=(\w+), arm=\w+, job=(?:seed(\d+)|"
+                      r"ensemble-seed(\d+)-(\d+))\n", proc.stdout)
+    planned, ensemble_jobs = Counter(), Counter(exp for exp, _, first, _ in jobs if first)
+    for exp, _, first, last in jobs:
+        planned[exp] += int(last) - int(first) + 1 if first else 1
     paper = yaml.safe_load((workflow_copy / "config" / "paper.yaml").read_text())["experiments"]
     arm_sets = yaml.safe_load((workflow_copy / "config" / "recipes.yaml").read_text())["arm_sets"]
     expected = {name: len(spec.get("arms") or arm_sets[spec["arm_set"]]["arms"]) * spec["seeds"]
@@ -256,17 +254,18 @@ def test_the_catalog_reads_the_report_flag_where_it_looks_and_claims_no_untested
     assert not any(re.search(r"--sdm conda`? (?!is not offered|is untested)", p.read_text()) for p in pages)
 
 
-def test_seed_group_rules_take_the_profiles_threads_and_resources_for_train(workflow_copy):
-    """A profile's set-threads / set-resources for `train` reach the seed-group rules (train_ensemble_*),
-    whose names Snakemake's by-name overrides cannot know."""
+def test_every_training_job_takes_the_profiles_threads_and_resources_for_train(workflow_copy):
+    """A profile's set-threads / set-resources for `train` reach every training job, single runs and seed
+    ensembles alike: both are jobs of the one train rule."""
     proc = _dry_run(workflow_copy, "--cores", "8", "--configfile", "config/smoke.yaml", "--set-threads", "train=3",
                     "--set-resources", "train:mem_mb=1234")
     assert proc.returncode == 0, proc.stderr
-    jobs = re.findall(r"^rule (train\w*)[^\n]*:\n(?:    .*\n)*?    threads: (\d+)\n    resources: ([^\n]*)",
-                      proc.stdout, re.M)
-    assert {rule.startswith("train_ensemble_") for rule, _, _ in jobs} == {True, False}  # both kinds planned
-    for rule, threads, resources in jobs:
-        assert threads == "3" and "mem_mb=1234" in resources, (rule, threads, resources)
+    jobs = re.findall(r"^rule (train\w*)[^\n]*:\n(?:    .*\n)*?    wildcards: [^\n]*job=([\w-]+)\n    threads: (\d+)"
+                      r"\n    resources: ([^\n]*)", proc.stdout, re.M)
+    assert {rule for rule, _, _, _ in jobs} == {"train"}
+    assert {job.startswith("ensemble-") for _, job, _, _ in jobs} == {True, False}  # both kinds planned
+    for _, job, threads, resources in jobs:
+        assert threads == "3" and "mem_mb=1234" in resources, (job, threads, resources)
 
 
 def test_make_help_is_the_default_goal_and_lists_every_documented_target(tmp_path):

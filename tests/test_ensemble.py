@@ -72,7 +72,10 @@ def test_members_match_single_runs_for_20_steps(tiny_text_data, tmp_path):
         assert set(member) - {"ensemble"} == set(single)
         assert member["config_hash"] != single["config_hash"] and member["steps"] == single["steps"] == 20
         assert member["tokens"] == single["tokens"]
-    assert not (Path(job_dir(tmp_path / "ens", [0, 1, 2])) / CHECKPOINT).exists()  # its members' weights are per seed
+    folder = Path(job_dir(tmp_path / "ens", [0, 1, 2]))
+    assert not (folder / CHECKPOINT).exists()  # its members' weights are per seed
+    assert json.loads((folder / METRICS).read_text()) == {"seeds": [0, 1, 2]}  # the job's record, the rule's output
+    assert sorted(p.name for p in (tmp_path / "single").iterdir()) == ["seed0", "seed1", "seed2"]  # none for one
 
 
 def test_member_weights_are_saved_where_a_single_run_keeps_them(tiny_text_data, tmp_path):

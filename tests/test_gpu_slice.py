@@ -79,7 +79,7 @@ def test_job_minutes_come_from_measured_jobs_where_there_are_some(tmp_path, flop
         bench = layout.benchmark_file("zeroshot", f"e/a/seed{seed}/z", results)
         os.makedirs(os.path.dirname(bench))
         open(bench, "w").write("s\th:m:s\n30.0\t0:00:30\n")
-    bench = layout.benchmark_file("train", "e/a/seed0-1", results)
+    bench = layout.benchmark_file("train", f"e/a/{layout.job_name([0, 1])}", results)
     os.makedirs(os.path.dirname(bench))
     open(bench, "w").write("s\th:m:s\n540.0\t0:09:00\n")
     got = slices.measured(config)
@@ -329,7 +329,7 @@ def test_a_killed_slice_still_returns_every_seed_that_finished(node, tmp_path):
     # from the repository's copy, as on a node with no internet
     assert sorted(p.name for p in out.iterdir()) == ["slice-results.tar.gz", "slice.log"]
     assert "placed data/external/tinyshakespeare/input.txt from tests/fixtures/" in (out / "slice.log").read_text()
-    assert "results/gpu/benchmarks/train/p1_tinyshakespeare/vanilla/seed0-1.tsv" in names
+    assert "results/gpu/benchmarks/train/p1_tinyshakespeare/vanilla/ensemble-seed0-1.tsv" in names
 
 
 @pytest.mark.slow

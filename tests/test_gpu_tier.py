@@ -126,7 +126,8 @@ def test_slices_run_resume_after_sigterm_and_accumulate(tier):
     # The second invocation: Snakemake unlocks, reruns the incomplete job, which resumes from its checkpoint.
     run([VENV_BIN / "snakemake", "--unlock", "--configfile", SMOKE], cwd=wf)
     _snakemake(wf, "--rerun-incomplete", *job["targets"])
-    resumed = json.loads((wf / job["targets"][0]).read_text())
+    assert json.loads((wf / job["targets"][0]).read_text()) == {"seeds": job["seeds"]}  # the ensemble's record
+    resumed = json.loads(progress.with_name(layout.METRICS).read_text())  # its first member's
     assert 0 < resumed["resumed_from_step"] < 400 and resumed["steps"] == 400
     assert {t: os.stat(wf / t).st_mtime_ns for t in first} == first  # slice 1 was not rerun
 

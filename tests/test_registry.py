@@ -89,10 +89,14 @@ def test_the_run_layout_is_one_function_and_its_inverse():
         run_of("results/runs/lm/vanilla/seed0/metrics.json", "icl.json")
     arm = layout.arm_dir("lm", "vanilla")
     assert layout.member_dir(arm, 4) == layout.run_dir("lm", "vanilla", 4)
-    # a training job: a group of one is its run (its checkpoint is the run's); a larger group has its own folder
-    assert (layout.group_name([4]), layout.group_name([4, 5, 6])) == ("seed4", "seed4-6")
+    # a training job: a group of one is its run (its checkpoint and record are the run's); a larger group has
+    # its own folder, and its name is the train rule's {job} wildcard
+    assert (layout.job_name([4]), layout.job_name([4, 5, 6])) == ("seed4", "ensemble-seed4-6")
     assert layout.job_dir(arm, [4]) == layout.run_dir("lm", "vanilla", 4)
     assert layout.job_dir(arm, [4, 5, 6]) == "results/runs/lm/vanilla/ensemble-seed4-6"
+    assert layout.job_record(arm, "seed4") == layout.run_file("lm", "vanilla", 4, layout.METRICS)
+    assert all(re.fullmatch(layout.JOB_NAME, layout.job_name(g)) for g in ([4], [4, 5, 6], [10, 12]))
+    assert not re.fullmatch(layout.JOB_NAME, "seed4/ensemble-seed4-6")
 
 
 SPEC = {"arms": {"vanilla": {}, "a_minus_i": {}}, "seeds": [2, 0]}
@@ -317,3 +321,29 @@ def test_an_arm_set_gives_its_arms_and_pairs_where_the_experiment_sets_none():
     # a config over the registry that gives the experiment its own arms (the smoke config) keeps them
     smoke = registry.load_config([REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml"], checkout=REPO)
     assert list(smoke["experiments"]["icl_dense"]["arms"]) == ["vanilla", "aot_mssa_a_minus_i"]
+
+
+def test_a_runs_files_are_made_by_its_training_jobs_record_which_names_the_jobs_seeds():
+    """The rules that read a run's metrics.json or history.csv wait for the file the train rule makes: a group
+    of one's metrics.json, a seed ensemble's record (`Lookups.trained`); the train rule's `{job}` gives its
+    seeds, an ensemble's only as the config groups them. With `partial`, nothing trains: the runs' own files."""
+    from types import SimpleNamespace
+
+    from unrolled.rules import Lookups
+
+    experiments = {"ens": {"arms": {"vanilla": {}}, "seeds": 5, "ensemble": 2},
+                   "one": {"arms": {"vanilla": {}}, "seeds": 2}}
+    lookups = Lookups({"results": "results/x", "partial": False, "experiments": experiments})
+    runs = layout.runs_root("results/x")
+    files = [run_file("ens", "vanilla", s, name, runs) for s in (0, 1, 4) for name in (layout.METRICS, layout.HISTORY)]
+    others = [run_file("ens", "vanilla", 3, layout.ICL, runs),
+              layout.experiment_file("ens", layout.SUMMARY, "results/x")]
+    assert lookups.trained([*files, run_file("one", "vanilla", 1, layout.HISTORY, runs), *others]) == [
+        f"{runs}/ens/vanilla/ensemble-seed0-1/metrics.json", run_file("ens", "vanilla", 4, layout.METRICS, runs),
+        run_file("one", "vanilla", 1, layout.METRICS, runs), *others]
+    job = lambda experiment, name: lookups.job_seeds(SimpleNamespace(experiment=experiment, job=name))  # noqa: E731
+    assert (job("ens", "ensemble-seed2-3"), job("ens", "seed4"), job("one", "seed7")) == ([2, 3], [4], [7])
+    with pytest.raises(ValueError, match=r"ens trains its seeds in ensembles .*'seed4'\], not seed2"):
+        job("ens", "seed2")
+    partial = Lookups({"results": "results/x", "partial": True, "experiments": experiments})
+    assert partial.trained(files[:2]) == files[:1]

@@ -341,7 +341,8 @@ def test_a_benchmark_spec_chooses_the_zero_shot_protocol(smoke_run, tmp_path):
 
 
 def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, monkeypatch):
-    """vit_mnist trains its two seeds in one ensemble job; each seed's files equal a single run's (dropout 0)."""
+    """vit_mnist trains its two seeds in one ensemble job, the train rule's job `ensemble-seed0-1`, which ends
+    with its record naming them; each seed's files equal a single run's (dropout 0)."""
     import csv
 
     import yaml
@@ -350,7 +351,7 @@ def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, m
     from unrolled.train import train
 
     wf, proc = smoke_run
-    assert "train_ensemble_vit_mnist_seed0-1" in proc.stdout + proc.stderr
+    assert "wildcards: experiment=vit_mnist, arm=vanilla, job=ensemble-seed0-1" in proc.stdout + proc.stderr
     monkeypatch.chdir(wf)  # run configs name the data relative to the workflow, as the rules do
 
     spec = yaml.safe_load((wf / "config" / "smoke.yaml").read_text())["experiments"]["vit_mnist"]
@@ -358,6 +359,8 @@ def test_smoke_ensemble_job_writes_what_single_runs_write(smoke_run, tmp_path, m
     runs = wf / SMOKE / "runs" / "vit_mnist"
     for arm in spec["arms"]:
         config = run_config(spec, arm)
+        assert json.loads((runs / arm / "ensemble-seed0-1" / "metrics.json").read_text()) == {"seeds": [0, 1]}
+        assert not (runs / arm / "ensemble-seed0-1" / "ckpt.pt").exists()
         for seed in (0, 1):
             member = json.loads((runs / arm / f"seed{seed}" / "metrics.json").read_text())
             assert member["ensemble"]["seeds"] == [0, 1] and member["seed"] == seed

@@ -166,11 +166,11 @@ MUTATIONS = {
         "pass\n",
         ["tests/test_config.py::test_the_workflow_deploys_as_a_module_with_the_users_config"],
     ),
-    "group rules keep their own resources": (
-        "workflow/rules/train.smk",
-        "rules.train.rule.resources.copy()",
-        "getattr(rules, f\"train_ensemble_{_experiment}_{_name}\").rule.resources",
-        ["tests/test_config.py::test_seed_group_rules_take_the_profiles_threads_and_resources_for_train"],
+    "an ensemble's runs stand for themselves": (
+        "src/unrolled/rules.py",
+        "                f = self.job_record(experiment, arm, layout.job_name(group))\n",
+        "",
+        ["tests/test_registry.py::test_a_runs_files_are_made_by_its_training_jobs_record_which_names_the_jobs_seeds"],
     ),
     "headline is everything": (
         "src/unrolled/summaries.py",
@@ -246,7 +246,7 @@ MUTATIONS = {
     ),
     "group of one in its own folder": (
         "src/unrolled/layout.py",
-        "return member_dir(arm, seeds[0]) if len(seeds) == 1 else",
+        "return f\"seed{seeds[0]}\" if len(seeds) == 1 else",
         "return",
         ["tests/test_train.py::test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume"],
     ),

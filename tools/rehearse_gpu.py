@@ -38,8 +38,10 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
+sys.path[:0] = [str(REPO / "tools"), str(REPO / "src")]
 import gpu_wheels  # noqa: E402
+
+from unrolled import layout  # noqa: E402
 
 SMOKE = "config/gpu_smoke.yaml"
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
@@ -278,8 +280,14 @@ def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
     write_smoke(here)
     venv = REPO / ".venv" / "bin"
     env = {**os.environ, "PATH": f"{venv}:{os.environ['PATH']}"}
-    returned = sorted(str(p.relative_to(here)) for p in (here / "results" / "gpu" / "runs").rglob("metrics.json"))
-    datasets = sorted({json.loads((here / p).read_text())['data']['path'] for p in returned})
+    # The returned training jobs' records (layout.job_record): a run's metrics.json, or a seed ensemble's record
+    # that stands for its members'.
+    metrics = {p.relative_to(here): json.loads(p.read_text())
+               for p in (here / "results" / "gpu" / "runs").rglob("metrics.json")}
+    members = {Path(layout.member_dir(p.parent.parent, s)) / layout.METRICS  # an ensemble record: no data
+               for p, m in metrics.items() if "data" not in m for s in m["seeds"]}
+    returned = sorted(str(p) for p in metrics if p not in members)
+    datasets = sorted({m["data"]["path"] for m in metrics.values() if "data" in m})
     smk = ["--cores", "1", "--configfile", SMOKE]
     # The data prepared afresh, so newer than the returned runs: they must still count as finished.
     run([venv / "snakemake", *datasets, *smk], here, env)

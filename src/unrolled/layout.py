@@ -11,7 +11,8 @@ config or of the package.
     results/runs/{experiment}/{arm}/seed{n}/    a run: metrics.json, history.csv, ckpt.pt (progress.json
                                                 while it trains), and its evaluations icl.json and
                                                 zeroshot/{benchmark}.json
-    results/runs/{experiment}/{arm}/ensemble-seed{a}-{b}/   a seed group's checkpoint while it trains
+    results/runs/{experiment}/{arm}/ensemble-seed{a}-{b}/   a seed ensemble's job: its checkpoint while it
+                                                trains, then metrics.json, the job's record (its members)
     results/tuned/{experiment}/{arm}.json       a tuned arm's choice of its sweep
     results/{experiment}/{name}                 statistics over seeds: summary.json/.csv, zeroshot.json, icl.json
     results/{map}.json                          a regime map: one comparison across training-set sizes
@@ -91,16 +92,28 @@ def member_dir(arm: str | Path, seed: int | str) -> str:
     return f"{arm}/seed{seed}"
 
 
-def group_name(seeds: list[int]) -> str:
-    """A training job's name inside its arm (its log and timing file): its seed group, `seed{n}` for a group
-    of one (the run's own name), `seed{first}-{last}` for more."""
-    return f"seed{seeds[0]}" if len(seeds) == 1 else f"seed{seeds[0]}-{seeds[-1]}"
+def job_name(seeds: list[int]) -> str:
+    """A training job's name inside its arm (the train rule's `{job}` wildcard, its folder, log and timing
+    file): its seed group, `seed{n}` for a group of one (the run's own folder), `ensemble-seed{first}-{last}`
+    for more."""
+    return f"seed{seeds[0]}" if len(seeds) == 1 else f"ensemble-seed{seeds[0]}-{seeds[-1]}"
+
+
+JOB_NAME = r"seed\d+|ensemble-seed\d+-\d+"  # the `{job}` wildcard's constraint: every `job_name`
 
 
 def job_dir(arm: str | Path, seeds: list[int]) -> str:
-    """Where a training job keeps its checkpoint: a group of one in its run's folder (it ends as the run's
-    final weights), a larger group in its own folder while it trains."""
-    return member_dir(arm, seeds[0]) if len(seeds) == 1 else f"{arm}/ensemble-{group_name(seeds)}"
+    """Where a training job keeps its checkpoint and its record: a group of one in its run's folder (the
+    checkpoint ends as the run's final weights, the record is the run's metrics.json), a larger group in its
+    own folder."""
+    return f"{arm}/{job_name(seeds)}"
+
+
+def job_record(arm: str | Path, job: str) -> str:
+    """A training job's record, the train rule's output, by the job's name: a group of one's is its run's
+    metrics.json; an ensemble's, metrics.json in the job's folder, naming its members (written last, when
+    every member's files are)."""
+    return f"{arm}/{job}/{METRICS}"
 
 
 def run_dir(experiment: str, arm: str, seed: int | str, root: str | Path = RUNS) -> str:

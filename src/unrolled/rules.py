@@ -35,11 +35,10 @@ class Lookups:
         # With `partial`, no rule makes a run's files: they are the summaries' sources, never out of date
         # (a rule without inputs would look changed to Snakemake, and retrain).
         experiments = {} if self.partial else config["experiments"]
-        # Experiments with `ensemble: E > 1` train E seeds per job (a rule per seed group, train.smk).
+        # Experiments with `ensemble: E > 1` train E seeds per job, whose record stands for its runs' files.
         self.ensembles = {name: registry.seed_groups(spec) for name, spec in experiments.items()
                           if spec.get("ensemble", 1) > 1}
-        self.single_run_experiments = exact(name for name in experiments if name not in self.ensembles)
-        self.trained_experiments = exact(experiments)  # whose runs' evaluations a rule makes
+        self.trained_experiments = exact(experiments)  # whose runs a rule trains and evaluates
 
     def published(self, files: list[str]) -> list:
         """`files` (results a job reads), with those whose content is the published file's marked `ancient`: after
@@ -94,6 +93,35 @@ class Lookups:
     def run_file(self, experiment, arm, seed, name: str) -> str:
         return layout.run_file(experiment, arm, seed, name, self.runs)
 
+    def job_record(self, experiment, arm, job) -> str:
+        """A training job's record (the train rule's output), by its name (`layout.job_name`)."""
+        return layout.job_record(layout.arm_dir(experiment, arm, self.runs), job)
+
+    def trained(self, files: list[str]) -> list[str]:
+        """`files` with each run's metrics.json or history.csv replaced by its training job's record, the file a
+        rule makes (once each, in order): the run's metrics.json for a group of one, the job's record for a
+        seed ensemble, which writes its members' files. Other files as they are."""
+        out = []
+        for f in files:
+            name = Path(f).name
+            if name in (layout.METRICS, layout.HISTORY):
+                experiment, arm, seed = layout.run_of(f, name)
+                group = next((g for g in self.ensembles.get(experiment, []) if seed in g), [seed])
+                f = self.job_record(experiment, arm, layout.job_name(group))
+            out.append(f)
+        return list(dict.fromkeys(out))
+
+    def job_seeds(self, wildcards) -> list[int]:
+        """A training job's seeds, from its `{job}` wildcard: a seed group of the experiment's (`seed_groups`)."""
+        groups = self.ensembles.get(wildcards.experiment)
+        if groups is None:  # a group of one: any seed
+            return [int(wildcards.job.removeprefix("seed"))]
+        for group in groups:
+            if layout.job_name(group) == wildcards.job:
+                return group
+        raise ValueError(f"{wildcards.experiment} trains its seeds in ensembles "
+                         f"{[layout.job_name(g) for g in groups]}, not {wildcards.job}")
+
     def run_path(self, wildcards) -> str:
         """A run's folder, from its wildcards."""
         return layout.run_dir(wildcards.experiment, wildcards.arm, wildcards.seed, self.runs)
@@ -113,10 +141,14 @@ class Lookups:
         """Each theory experiment's result (the table and figures read)."""
         return [self.theory(name)[0] for name in self.config["theory"]]
 
-    def figure_inputs(self, wildcards) -> list:
+    def figure_files(self, wildcards) -> list[str]:
         """The files a configured figure draws (and only those)."""
-        return self.published(registry.figure_inputs(self.lookup("figures", wildcards.figure),
-                                                     self.config["experiments"], self.results))
+        return registry.figure_inputs(self.lookup("figures", wildcards.figure), self.config["experiments"],
+                                      self.results)
+
+    def figure_inputs(self, wildcards) -> list:
+        """What a configured figure waits for: its files, a run's through its training job's record (`trained`)."""
+        return self.published(self.trained(self.figure_files(wildcards)))
 
     def made_from(self, files_of):
         """Input function: the results `files_of(self)` names, `published` ones ancient (a rule that reads every
@@ -206,12 +238,10 @@ class Lookups:
         """Params function: the experiment's prepared data set (see `unless_made`)."""
         return layout.prepared_dir(self.experiment(wildcards.experiment)["dataset"])
 
-    def training_inputs(self, wildcards, seeds: list[int] | None = None) -> dict:
+    def training_inputs(self, wildcards) -> dict:
         """A training job's inputs: its arm's finished run config (the `run_config` rule's) and its data set
-        (`experiment_data`), unless every run of the job is finished. `seeds`: a seed group's (its own rule);
-        else the run's wildcard."""
-        made = [self.run_file(wildcards.experiment, wildcards.arm, s, layout.METRICS)
-                for s in seeds or [wildcards.seed]]
+        (`experiment_data`), unless the job is finished (its record is here)."""
+        made = [self.job_record(wildcards.experiment, wildcards.arm, wildcards.job)]
         return self.unless_made(made, {"data": self.experiment_data(wildcards),
                                        "config": self.run_config_file(wildcards)})
 
@@ -259,7 +289,7 @@ class Lookups:
         if zeroshot:  # built from pinned sources too: re-made, the same questions
             data |= {"benchmark": ancient(layout.prepared_dir(wildcards.benchmark)),
                      "tokenizer": [ancient(folder) for folder in self.tokenizer_inputs(wildcards)]}
-        return {"run": self.published([f"{self.run_path(wildcards)}/{layout.METRICS}"]),
+        return {"run": self.published(self.trained([f"{self.run_path(wildcards)}/{layout.METRICS}"])),
                 **self.unless_made([made], data)}
 
     def icl_summary_inputs(self, wildcards) -> dict:
@@ -268,10 +298,15 @@ class Lookups:
                 **self.unless_made([self.summary(wildcards.experiment, layout.ICL)],
                                    {"data": self.experiment_data(wildcards)})}
 
+    def run_files(self, name: str):
+        """Params function: the file `name` of every run of the experiment."""
+        return lambda wildcards: registry.run_files(wildcards.experiment, self.experiment(wildcards.experiment),
+                                                    name, self.runs)
+
     def experiment_runs(self, name: str):
-        """Input function: the file `name` of every run of the experiment (`published` ones ancient)."""
-        return lambda wildcards: self.published(registry.run_files(
-            wildcards.experiment, self.experiment(wildcards.experiment), name, self.runs))
+        """Input function: the file `name` of every run of the experiment, a run's metrics.json or history.csv
+        through its training job's record (`trained`); `published` ones ancient."""
+        return lambda wildcards: self.published(self.trained(self.run_files(name)(wildcards)))
 
     def zeroshot_runs(self, wildcards) -> list:
         spec = self.experiment(wildcards.experiment)

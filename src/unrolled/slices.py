@@ -14,9 +14,9 @@ evaluation jobs (ICL errors, zero-shot scores). Each is measured where the exper
 `slices` until then. Stages fill a slice up to its minutes; a stage longer than that is split into its jobs,
 each a slice of its own (marked "over").
 
-A slice's targets are the files its jobs make: every seed's metrics.json and its evaluations (they need the
-weights, which stay on the machine that trained them). Snakemake builds the targets and what they need; a
-rerun skips what is finished.
+A slice's targets are the files its jobs make: each training job's record (layout.job_record) and every
+seed's evaluations (they need the weights, which stay on the machine that trained them). Snakemake builds
+the targets and what they need; a rerun skips what is finished.
 
 A slice publishes the comparisons that reach VERDICT_MIN_N paired seeds with it (`verdicts`: the table's rows
 it first gives a verdict on); the tier sizes its seed groups so that each comparison's stage is one. What a
@@ -81,7 +81,7 @@ def measured(config: dict) -> dict[str, dict]:
                 flops = cost[name, arm, size]
                 first = m.get("first_step_seconds") or 0.0  # the compile, where there is one: a fixed cost
                 mfus.append(flops / (max(m["wall_seconds"] - first, 1e-9) * peak))
-                job = _benchmark_seconds(layout.benchmark_file("train", f"{name}/{arm}/{layout.group_name(group)}",
+                job = _benchmark_seconds(layout.benchmark_file("train", f"{name}/{arm}/{layout.job_name(group)}",
                                                                  results))
                 if job is not None and not m.get("resumed_from_step"):
                     startups.append((max(0.0, job - m["wall_seconds"]) + first) / 60)
@@ -143,8 +143,8 @@ def jobs(config: dict) -> list[list[dict]]:
                 key = (name, arm, len(group))
                 if key not in cost:
                     cost[key] = job_minutes(config, name, arm, len(group), measure)
-                targets = [layout.run_file(name, arm, s, f, runs) for s in group
-                           for f in [layout.METRICS, *evaluations]]
+                targets = [layout.job_record(layout.arm_dir(name, arm, runs), layout.job_name(group))] + [
+                    layout.run_file(name, arm, s, f, runs) for s in group for f in evaluations]
                 stage.append({"experiment": name, "arm": arm, "seeds": group, **cost[key], "targets": targets})
             for i, job in enumerate(stage):  # what must fit before the job starts: it and the stage's rest
                 job["stage_minutes"] = sum(j["minutes"] for j in stage[i:])
@@ -269,7 +269,7 @@ def pick(config: dict, which: str) -> tuple[int, list[dict]]:
 
 
 def _job_name(job: dict) -> str:
-    return f"{job['experiment']}/{job['arm']}/{layout.group_name(job['seeds'])}"
+    return f"{job['experiment']}/{job['arm']}/{layout.job_name(job['seeds'])}"
 
 
 def markdown(config: dict) -> str:

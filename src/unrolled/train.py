@@ -269,7 +269,8 @@ class Trainer:
     into `arm_dir/seed{n}/`. E > 1 trains an Ensemble, which answers a Transformer's calls
     (models/ensemble.py); everything per run is a list over members. A group of one keeps its checkpoint in
     its run folder, where it ends as the run's final weights; a larger group keeps it in its own folder
-    (layout `job_dir`) until each member's weights are written to the member's folder."""
+    (layout `job_dir`) until each member's weights are written to the member's folder, and ends there with the
+    job's record (`job_record`)."""
 
     def __init__(self, run: dict, seeds: list[int], arm_dir: str | Path, progress: bool):
         if len(set(seeds)) != len(seeds) or not seeds:
@@ -453,7 +454,8 @@ class Trainer:
             _write_history(run_dir / HISTORY, self.history.rows[k])
             write_json(run_dir / METRICS, m)  # last: its presence means the run finished
             (run_dir / PROGRESS).unlink(missing_ok=True)
-        if self.ensemble:
+        if self.ensemble:  # the job's record, the train rule's output: last, once every member's files are
+            write_json(self.ckpt_path.parent / METRICS, {"seeds": self.seeds})
             self.ckpt_path.unlink(missing_ok=True)  # every member's weights are in its own folder now
 
 

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 from unrolled import layout
 from unrolled.layout import HISTORY, ICL, METRICS
 from unrolled.registry import CHECKOUT
-from unrolled.rules import Lookups, exact
+from unrolled.rules import Lookups
 
 
 def repository_file(path):

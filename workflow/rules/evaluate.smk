@@ -4,8 +4,7 @@
 
 rule summarize:
     input:
-        metrics=lookups.experiment_runs(METRICS),
-        histories=lookups.experiment_runs(HISTORY),
+        runs=lookups.experiment_runs(METRICS),
     output:
         json=lookups.summary("{experiment}"),
         csv=lookups.summary("{experiment}", layout.SUMMARY_CSV),
@@ -18,10 +17,12 @@ rule summarize:
         "../envs/unrolled.yml"
     params:
         spec=lookups.spec_json("experiments"),
+        metrics=lookups.run_files(METRICS),
+        histories=lookups.run_files(HISTORY),
     shell:
         "python -m unrolled summarize --experiment {wildcards.experiment} --spec {params.spec:q}"
-        " --histories {input.histories} --out-json {output.json} --out-csv {output.csv}"
-        " --out-curves {output.curves} {input.metrics} > {log} 2>&1"
+        " --histories {params.histories} --out-json {output.json} --out-csv {output.csv}"
+        " --out-curves {output.curves} {params.metrics} > {log} 2>&1"
 
 
 rule summaries:

@@ -21,8 +21,9 @@ rule figure:
         "../envs/unrolled.yml"
     params:
         spec=lookups.spec_json("figures"),
+        files=lookups.figure_files,
     shell:
-        "python -m unrolled figure --spec {params.spec:q} --out {output.png} {input} > {log} 2>&1"
+        "python -m unrolled figure --spec {params.spec:q} --out {output.png} {params.files} > {log} 2>&1"
 
 
 # Every experiment's paired differences at each evaluation step, from its summary (no config entry).
