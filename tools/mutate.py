@@ -246,7 +246,7 @@ MUTATIONS = {
     ),
     "group of one in its own folder": (
         "src/unrolled/layout.py",
-        "return f\"seed{seeds[0]}\" if len(seeds) == 1 else",
+        "return MEMBER.format(seed=seeds[0]) if len(seeds) == 1 else",
         "return",
         ["tests/test_train.py::test_a_group_of_one_keeps_a_single_runs_checkpoint_so_existing_runs_resume"],
     ),

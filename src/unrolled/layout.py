@@ -1,7 +1,7 @@
-"""Where every file of the workflow lives: each file name and path, and nothing else. The workflow's
-rules, the trainer, the data code and the evaluations all call these functions (a rule passes
-"{wildcard}" strings for the parts it matches); no other module spells a path. It imports nothing of the
-config or of the package.
+"""Where every file of the workflow lives: each file name and path, and nothing else. Each path with a
+part that varies is a literal template here (SOURCE, RUN, ...: its wildcards in braces), which the workflow's
+rules use as f-strings under their results folder and the functions below fill in for the trainer, the data
+code and the evaluations; no other module spells a path. It imports nothing of the config or of the package.
 
     data/raw/{source}/                          a fetched, pinned source (SOURCE.json: its provenance)
     data/external/{source}/                     files a user placed by hand (no internet; url sources)
@@ -57,16 +57,31 @@ RESULTS_DVC, REFERENCE_STORE = "results.dvc", "reference/dvc-store"  # the publi
 THEORY = {"probdr": ["probdr.json", "probdr_latents.npz"], "snr": ["snr.json"]}
 _SEED = re.compile(r"seed(\d+)")
 
+# -- templates: a rule's wildcards in braces ---------------------------------------------------------------
+SOURCE, DATASET = f"{RAW}/{{source}}", f"{PREPARED}/{{dataset}}"  # a fetched source; a built data set
+ARM = "{experiment}/{arm}"  # under a runs folder (`runs_root`)
+MEMBER = "seed{seed}"  # a run's folder in its arm's
+RUN = f"{ARM}/{MEMBER}"
+JOB = f"{ARM}/{{job}}"  # a training job's folder, by its name (`job_name`)
+ZEROSHOT = "zeroshot/{benchmark}.json"  # a run's zero-shot result on one benchmark, in its folder
+# under a results folder
+TUNED = "tuned/{experiment}/{arm}.json"  # a tuned arm's choice of its sweep
+EXPERIMENT = "{experiment}"  # an experiment's results over seeds: SUMMARY, SUMMARY_CSV, ZEROSHOT_SUMMARY, ICL
+CURVES = "curves/{experiment}.csv"  # every run's validation curve
+REGIME_MAP = "{map}.json"
+FIGURE = "figures/{figure}"  # .png and .pdf
+ACROSS = "across_training/{experiment}"  # an experiment's across-training figure's name
+
 
 # -- data ---------------------------------------------------------------------------------------------
 def raw_dir(source: str) -> str:
     """A fetched source (its files and PROVENANCE)."""
-    return f"{RAW}/{source}"
+    return SOURCE.format(source=source)
 
 
 def prepared_dir(dataset: str) -> str:
     """A built data set (its files and META)."""
-    return f"{PREPARED}/{dataset}"
+    return DATASET.format(dataset=dataset)
 
 
 def runs_root(results: str | Path = RESULTS) -> str:
@@ -79,7 +94,7 @@ RUNS = runs_root()
 
 # -- runs ---------------------------------------------------------------------------------------------
 def arm_dir(experiment: str, arm: str, root: str | Path = RUNS) -> str:
-    return f"{root}/{experiment}/{arm}"
+    return f"{root}/{ARM.format(experiment=experiment, arm=arm)}"
 
 
 def run_config_file(experiment: str, arm: str, root: str | Path = RUNS) -> str:
@@ -89,14 +104,14 @@ def run_config_file(experiment: str, arm: str, root: str | Path = RUNS) -> str:
 
 def member_dir(arm: str | Path, seed: int | str) -> str:
     """The run folder of `seed` inside an arm's folder."""
-    return f"{arm}/seed{seed}"
+    return f"{arm}/{MEMBER.format(seed=seed)}"
 
 
 def job_name(seeds: list[int]) -> str:
     """A training job's name inside its arm (the train rule's `{job}` wildcard, its folder, log and timing
     file): its seed group, `seed{n}` for a group of one (the run's own folder), `ensemble-seed{first}-{last}`
     for more."""
-    return f"seed{seeds[0]}" if len(seeds) == 1 else f"ensemble-seed{seeds[0]}-{seeds[-1]}"
+    return MEMBER.format(seed=seeds[0]) if len(seeds) == 1 else f"ensemble-{MEMBER.format(seed=seeds[0])}-{seeds[-1]}"
 
 
 JOB_NAME = r"seed\d+|ensemble-seed\d+-\d+"  # the `{job}` wildcard's constraint: every `job_name`
@@ -117,7 +132,7 @@ def job_record(arm: str | Path, job: str) -> str:
 
 
 def run_dir(experiment: str, arm: str, seed: int | str, root: str | Path = RUNS) -> str:
-    return member_dir(arm_dir(experiment, arm, root), seed)
+    return f"{root}/{RUN.format(experiment=experiment, arm=arm, seed=seed)}"
 
 
 def run_file(experiment: str, arm: str, seed: int | str, name: str, root: str | Path = RUNS) -> str:
@@ -127,7 +142,7 @@ def run_file(experiment: str, arm: str, seed: int | str, name: str, root: str | 
 
 def zeroshot_name(benchmark: str) -> str:
     """A run's zero-shot result on one benchmark, relative to the run folder."""
-    return f"zeroshot/{benchmark}.json"
+    return ZEROSHOT.format(benchmark=benchmark)
 
 
 def lab_benchmark(benchmark: str) -> str:
@@ -153,7 +168,7 @@ def runs_named(files: Iterable[str | Path], name: str) -> list[str | Path]:
 
 def tuned_file(experiment: str, arm: str, root: str | Path = RESULTS) -> str:
     """A tuned arm's choice of its sweep (the `tune` rule's output; every seed group of the arm trains with it)."""
-    return f"{root}/tuned/{experiment}/{arm}.json"
+    return f"{root}/{TUNED.format(experiment=experiment, arm=arm)}"
 
 
 def slice_returns(root: str | Path = RESULTS) -> list[str]:
@@ -165,17 +180,17 @@ def slice_returns(root: str | Path = RESULTS) -> list[str]:
 
 def experiment_file(experiment: str, name: str, root: str | Path = RESULTS) -> str:
     """A per-experiment result over seeds: summary.json, summary.csv, zeroshot.json, icl.json."""
-    return f"{root}/{experiment}/{name}"
+    return f"{root}/{EXPERIMENT.format(experiment=experiment)}/{name}"
 
 
 def regime_map_file(name: str, root: str | Path = RESULTS) -> str:
     """A regime map (the config's `regime_maps:` entry `name`): its points across training-set sizes."""
-    return f"{root}/{name}.json"
+    return f"{root}/{REGIME_MAP.format(map=name)}"
 
 
 def curves_file(experiment: str, root: str | Path = RESULTS) -> str:
     """Every run's validation curve in one long table, for `dvc plots show` (dvc.yaml plots this folder)."""
-    return f"{root}/curves/{experiment}.csv"
+    return f"{root}/{CURVES.format(experiment=experiment)}"
 
 
 def metrics_files(root: str | Path = RESULTS) -> tuple[str, str, str]:
@@ -192,12 +207,12 @@ def comparison_file(folder: str | Path, experiment: str, arm: str, reference: st
 
 def figure_file(name: str, suffix: str = "png", root: str | Path = RESULTS) -> str:
     """A figure of the config's `figures:` section by its name, or `across_figure(experiment)`."""
-    return f"{root}/figures/{name}.{suffix}"
+    return f"{root}/{FIGURE.format(figure=name)}.{suffix}"
 
 
 def across_figure(experiment: str) -> str:
     """The name of an experiment's across-training figure: one per experiment, not in the config."""
-    return f"across_training/{experiment}"
+    return ACROSS.format(experiment=experiment)
 
 
 def log_file(kind: str, name: str) -> str:

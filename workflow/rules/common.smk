@@ -5,7 +5,27 @@ import os
 from snakemake.exceptions import WorkflowError
 
 from unrolled import layout
-from unrolled.layout import HISTORY, ICL, METRICS
+from unrolled.layout import (
+    ACROSS,
+    ARM,
+    CURVES,
+    DATASET,
+    EXPERIMENT,
+    FIGURE,
+    HISTORY,
+    ICL,
+    JOB,
+    METRICS,
+    REGIME_MAP,
+    RUN,
+    RUN_CONFIG,
+    SOURCE,
+    SUMMARY,
+    SUMMARY_CSV,
+    TUNED,
+    ZEROSHOT,
+    ZEROSHOT_SUMMARY,
+)
 from unrolled.registry import CHECKOUT
 from unrolled.rules import Lookups
 
@@ -25,6 +45,8 @@ def repository_file(path):
 
 
 lookups = Lookups(config, repository_file)
+# The rules' paths: layout's templates (wildcards in braces) under the config's results folder and its runs.
+RESULTS, RUNS = lookups.results, lookups.runs
 
 
 wildcard_constraints:

@@ -4,7 +4,7 @@
 # Downloads run on the submit host (`localrule`): cluster compute nodes often have no internet.
 rule fetch_source:
     output:
-        raw=directory(layout.raw_dir("{source}")),
+        raw=directory(SOURCE),
     log:
         layout.log_file("data", "fetch_{source}"),
     benchmark:
@@ -22,7 +22,7 @@ rule prepare_dataset:
     input:
         unpack(lookups.dataset_inputs),
     output:
-        data=directory(layout.prepared_dir("{dataset}")),
+        data=directory(DATASET),
     log:
         layout.log_file("data", "prepare_{dataset}"),
     benchmark:

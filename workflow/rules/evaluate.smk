@@ -6,13 +6,13 @@ rule summarize:
     input:
         runs=lookups.experiment_runs(METRICS),
     output:
-        json=lookups.summary("{experiment}"),
-        csv=lookups.summary("{experiment}", layout.SUMMARY_CSV),
-        curves=layout.curves_file("{experiment}", lookups.results),
+        json=f"{RESULTS}/{EXPERIMENT}/{SUMMARY}",
+        csv=f"{RESULTS}/{EXPERIMENT}/{SUMMARY_CSV}",
+        curves=f"{RESULTS}/{CURVES}",
     log:
-        layout.log_file("evaluate", "{experiment}"),
+        layout.log_file("evaluate", EXPERIMENT),
     benchmark:
-        lookups.benchmark("evaluate", "{experiment}")
+        lookups.benchmark("evaluate", EXPERIMENT)
     conda:
         "../envs/unrolled.yml"
     params:

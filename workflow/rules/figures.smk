@@ -7,12 +7,12 @@ rule figure:
         lookups.figure_inputs,
     output:
         png=report(
-            lookups.figure("{figure}"),
+            f"{RESULTS}/{FIGURE}.png",
             caption="../report/figure.rst",
             category="Figures",
             labels=lambda wildcards: {"figure": wildcards.figure},
         ),
-        pdf=lookups.figure("{figure}", "pdf"),
+        pdf=f"{RESULTS}/{FIGURE}.pdf",
     log:
         layout.log_file("figures", "{figure}"),
     benchmark:
@@ -32,14 +32,14 @@ rule across_training_figure:
         summary=lookups.made_from(lambda lookups, wildcards: [lookups.summary(wildcards.experiment)]),
     output:
         png=report(
-            lookups.figure(layout.across_figure("{experiment}")),
+            f"{RESULTS}/{FIGURE.format(figure=ACROSS)}.png",
             caption="../report/across.rst",
             category="Across training",
             labels=lambda wildcards: {"experiment": wildcards.experiment},
         ),
-        pdf=lookups.figure(layout.across_figure("{experiment}"), "pdf"),
+        pdf=f"{RESULTS}/{FIGURE.format(figure=ACROSS)}.pdf",
     log:
-        layout.log_file("figures", layout.across_figure("{experiment}")),
+        layout.log_file("figures", ACROSS),
     conda:
         "../envs/unrolled.yml"
     params:
@@ -55,7 +55,7 @@ rule regime_map:
         summaries=lookups.map_summaries,
         reference=lookups.map_reference,
     output:
-        layout.regime_map_file("{map}", lookups.results),
+        f"{RESULTS}/{REGIME_MAP}",
     log:
         layout.log_file("figures", "{map}"),
     conda:

@@ -6,11 +6,11 @@ rule icl_eval:
     input:
         unpack(lookups.evaluation_inputs),
     output:
-        json=lookups.run_file("{experiment}", "{arm}", "{seed}", ICL),
+        json=f"{RUNS}/{RUN}/{ICL}",
     log:
-        layout.log_file("icl", "{experiment}/{arm}/seed{seed}"),
+        layout.log_file("icl", RUN),
     benchmark:
-        lookups.benchmark("icl", "{experiment}/{arm}/seed{seed}")
+        lookups.benchmark("icl", RUN)
     wildcard_constraints:
         experiment=lookups.trained_experiments,
     # Right after its training, before the next training job: the weights are only where they trained.
@@ -30,11 +30,11 @@ rule summarize_icl:
     input:
         unpack(lookups.icl_summary_inputs),
     output:
-        json=lookups.summary("{experiment}", ICL),
+        json=f"{RESULTS}/{EXPERIMENT}/{ICL}",
     log:
-        layout.log_file("icl", "{experiment}"),
+        layout.log_file("icl", EXPERIMENT),
     benchmark:
-        lookups.benchmark("icl", "{experiment}")
+        lookups.benchmark("icl", EXPERIMENT)
     conda:
         "../envs/unrolled.yml"
     params:

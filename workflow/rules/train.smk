@@ -15,9 +15,9 @@ rule tune:
     input:
         lookups.sweep_summary,
     output:
-        layout.tuned_file("{experiment}", "{arm}", lookups.results),
+        f"{RESULTS}/{TUNED}",
     log:
-        layout.log_file("train", "{experiment}/{arm}/tune"),
+        layout.log_file("train", f"{ARM}/tune"),
     conda:
         "../envs/unrolled.yml"
     params:
@@ -34,9 +34,9 @@ rule run_config:
     input:
         unpack(lookups.run_config_inputs),
     output:
-        layout.run_config_file("{experiment}", "{arm}", lookups.runs),
+        f"{RUNS}/{ARM}/{RUN_CONFIG}",
     log:
-        layout.log_file("train", "{experiment}/{arm}/run_config"),
+        layout.log_file("train", f"{ARM}/run_config"),
     wildcard_constraints:
         experiment=lookups.trained_experiments,
     localrule: True
@@ -53,11 +53,11 @@ rule train:
     input:
         unpack(lookups.training_inputs),
     output:
-        lookups.job_record("{experiment}", "{arm}", "{job}"),
+        f"{RUNS}/{JOB}/{METRICS}",
     log:
-        layout.log_file("train", "{experiment}/{arm}/{job}"),
+        layout.log_file("train", JOB),
     benchmark:
-        lookups.benchmark("train", "{experiment}/{arm}/{job}")
+        lookups.benchmark("train", JOB)
     wildcard_constraints:
         experiment=lookups.trained_experiments,
         job=layout.JOB_NAME,

@@ -6,11 +6,11 @@ rule zeroshot:
     input:
         unpack(lookups.evaluation_inputs),
     output:
-        json=lookups.run_file("{experiment}", "{arm}", "{seed}", layout.zeroshot_name("{benchmark}")),
+        json=f"{RUNS}/{RUN}/{ZEROSHOT}",
     log:
-        layout.log_file("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}"),
+        layout.log_file("zeroshot", f"{RUN}/{{benchmark}}"),
     benchmark:
-        lookups.benchmark("zeroshot", "{experiment}/{arm}/seed{seed}/{benchmark}")
+        lookups.benchmark("zeroshot", f"{RUN}/{{benchmark}}")
     wildcard_constraints:
         experiment=lookups.trained_experiments,
     # Right after its training, before the next training job: the weights are only where they trained.
@@ -34,9 +34,9 @@ rule summarize_zeroshot:
     input:
         runs=lookups.zeroshot_runs,
     output:
-        json=lookups.summary("{experiment}", layout.ZEROSHOT_SUMMARY),
+        json=f"{RESULTS}/{EXPERIMENT}/{ZEROSHOT_SUMMARY}",
     log:
-        layout.log_file("zeroshot", "{experiment}"),
+        layout.log_file("zeroshot", EXPERIMENT),
     conda:
         "../envs/unrolled.yml"
     params:
