@@ -166,6 +166,24 @@ MUTATIONS = {
         "pass\n",
         ["tests/test_config.py::test_the_workflow_deploys_as_a_module_with_the_users_config"],
     ),
+    "ensemble record not written": (
+        "src/unrolled/train.py",
+        "            write_json(self.ckpt_path.parent / METRICS, {\"seeds\": self.seeds})\n",
+        "",
+        ["tests/test_ensemble.py::test_members_match_single_runs_for_20_steps"],
+    ),
+    "a job trains its first seed only": (
+        "src/unrolled/rules.py",
+        "                return group\n",
+        "                return group[:1]\n",
+        ["tests/test_registry.py::test_a_runs_files_are_made_by_its_training_jobs_record_which_names_the_jobs_seeds"],
+    ),
+    "run template apart from the member folder": (
+        "src/unrolled/layout.py",
+        "RUN = f\"{ARM}/{MEMBER}\"",
+        "RUN = f\"{ARM}/run{{seed}}\"",
+        ["tests/test_registry.py::test_the_run_layout_is_one_function_and_its_inverse"],
+    ),
     "an ensemble's runs stand for themselves": (
         "src/unrolled/rules.py",
         "                f = self.job_record(experiment, arm, layout.job_name(group))\n",
