@@ -343,7 +343,9 @@ def test_a_runs_files_are_made_by_its_training_jobs_record_which_names_the_jobs_
         run_file("one", "vanilla", 1, layout.METRICS, runs), *others]
     job = lambda experiment, name: lookups.job_seeds(SimpleNamespace(experiment=experiment, job=name))  # noqa: E731
     assert (job("ens", "ensemble-seed2-3"), job("ens", "seed4"), job("one", "seed7")) == ([2, 3], [4], [7])
-    with pytest.raises(ValueError, match=r"ens trains its seeds in ensembles .*'seed4'\], not seed2"):
+    with pytest.raises(ValueError, match=r"ens trains its seeds as \['ensemble-seed0-1', .*'seed4'\], not seed2"):
         job("ens", "seed2")
+    with pytest.raises(ValueError, match=r"one trains its seeds as \['seed\{n\}, one seed a job'\], not ensemble-s"):
+        job("one", "ensemble-seed0-1")
     partial = Lookups({"results": "results/x", "partial": True, "experiments": experiments})
     assert partial.trained(files[:2]) == files[:1]

@@ -117,6 +117,12 @@ def job_name(seeds: list[int]) -> str:
 JOB_NAME = r"seed\d+|ensemble-seed\d+-\d+"  # the `{job}` wildcard's constraint: every `job_name`
 
 
+def member_seed(name: str) -> int | None:
+    """The seed of a run's folder name (`seed{n}`, a group of one's `job_name`); None for any other name."""
+    match = _SEED.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
 def job_dir(arm: str | Path, seeds: list[int]) -> str:
     """Where a training job keeps its checkpoint and its record: a group of one in its run's folder (the
     checkpoint ends as the run's final weights, the record is the run's metrics.json), a larger group in its

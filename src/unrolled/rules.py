@@ -114,13 +114,14 @@ class Lookups:
     def job_seeds(self, wildcards) -> list[int]:
         """A training job's seeds, from its `{job}` wildcard: a seed group of the experiment's (`seed_groups`)."""
         groups = self.ensembles.get(wildcards.experiment)
-        if groups is None:  # a group of one: any seed
-            return [int(wildcards.job.removeprefix("seed"))]
-        for group in groups:
+        seed = layout.member_seed(wildcards.job)
+        if groups is None and seed is not None:  # a group of one: any seed
+            return [seed]
+        for group in groups or []:
             if layout.job_name(group) == wildcards.job:
                 return group
-        raise ValueError(f"{wildcards.experiment} trains its seeds in ensembles "
-                         f"{[layout.job_name(g) for g in groups]}, not {wildcards.job}")
+        jobs = [layout.job_name(g) for g in groups] if groups else ["seed{n}, one seed a job"]
+        raise ValueError(f"{wildcards.experiment} trains its seeds as {jobs}, not {wildcards.job}")
 
     def run_path(self, wildcards) -> str:
         """A run's folder, from its wildcards."""
