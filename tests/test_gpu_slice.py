@@ -324,6 +324,9 @@ def test_a_killed_slice_still_returns_every_seed_that_finished(node, tmp_path):
     proc.wait()
     names = _archived(out)
     assert set(first) <= set(names), (out / "slice.log").read_text()[-3000:]
+    # ... packed when the first job finished: the kill came while the second one trained
+    said = [line for line in (out / "slice.log").read_text().splitlines() if line.startswith("[gpu-slice")]
+    assert "p1_tinyshakespeare/a_minus_i/ensemble-seed0-1: estimated" in said[-1], said[-3:]
     assert not any(n.endswith("ckpt.pt") for n in names)
     # OUT holds what comes back and nothing else (its start stamp lives in TMPDIR); tiny-shakespeare was placed
     # from the repository's copy, as on a node with no internet
