@@ -284,10 +284,10 @@ def rehearse(work: Path, deadline: int = 300) -> dict[str, list]:
     # that stands for its members'.
     metrics = {p.relative_to(here): json.loads(p.read_text())
                for p in (here / "results" / "gpu" / "runs").rglob("metrics.json")}
-    members = {Path(layout.member_dir(p.parent.parent, s)) / layout.METRICS  # an ensemble record: no data
-               for p, m in metrics.items() if "data" not in m for s in m["seeds"]}
+    members = {Path(layout.member_dir(p.parent.parent, s)) / layout.METRICS  # an ensemble's: not a run's folder
+               for p, m in metrics.items() if layout.member_seed(p.parent.name) is None for s in m["seeds"]}
     returned = sorted(str(p) for p in metrics if p not in members)
-    datasets = sorted({m["data"]["path"] for m in metrics.values() if "data" in m})
+    datasets = sorted({m["data"]["path"] for p, m in metrics.items() if layout.member_seed(p.parent.name) is not None})
     smk = ["--cores", "1", "--configfile", SMOKE]
     # The data prepared afresh, so newer than the returned runs: they must still count as finished.
     run([venv / "snakemake", *datasets, *smk], here, env)
